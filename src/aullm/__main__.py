@@ -1,0 +1,3 @@
+from aullm.cli import main
+
+main()

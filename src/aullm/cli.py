@@ -1,0 +1,77 @@
+"""The `aullm` command line (DESIGN §4). Thin: parse, load config, call library functions.
+
+Each command group lives in `aullm.commands.<group>`; this module builds the app and maps errors to exit codes:
+0 success, 2 bad input or usage (one line, no traceback), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from aullm import __version__
+from aullm.console import setup_logging
+from aullm.errors import UserError
+
+
+class AullmGroup(TyperGroup):
+    """Turns every UserError raised below into `error: <message>` on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(2)
+
+
+app = typer.Typer(
+    cls=AullmGroup,
+    name="aullm",
+    help="Micro-expression Action Unit detection with an LLM as the reasoning engine (AU-LLM, AULLM++).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aullm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    setup_logging(-1 if quiet else (1 if verbose else 0))
+
+
+def _register() -> None:
+    from aullm.commands import bench, data, demo, predict, synth, train
+
+    for module in (synth, data, train, predict, bench, demo):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

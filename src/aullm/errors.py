@@ -1,0 +1,20 @@
+"""Error types that the command line turns into one clear line and exit code 2 (bad input or usage)."""
+
+
+class UserError(Exception):
+    """Bad input or usage: reported as one line, exit code 2, no traceback."""
+
+
+class ConfigError(UserError):
+    """A config file or --set override that cannot be used; the message names the key or value."""
+
+
+class DataError(UserError):
+    """A dataset root or annotation file that cannot be used at all (single samples are skipped instead)."""
+
+
+class NotImplementedYet(UserError):
+    """A command whose issue has not landed: exit 2 with a pointer to the issue, never a fake result."""
+
+    def __init__(self, issue: int, what: str) -> None:
+        super().__init__(f"not implemented yet: {what} (see issue {issue})")
