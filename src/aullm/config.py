@@ -71,6 +71,9 @@ class CCRConfig:
     loss: Literal["kl", "mse"] = "kl"
     lambda_: float = 0.1
     flip_prob: float = 0.2
+    # Which AUs the consistency loss covers: `unflipped` leaves out the AUs whose node state was flipped (their
+    # prediction may legitimately change); `all` asks every prediction to ignore the counterfactual.
+    scope: Literal["unflipped", "all"] = "unflipped"
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.flip_prob <= 1.0, "model.ccr.flip_prob", self.flip_prob, "must be in [0, 1]")
