@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
-from aullm.commands.options import JsonOption, SetOption
-from aullm.errors import NotImplementedYet
+from aullm.commands.options import JsonOption, SetOption, overrides_list
+from aullm.config import DataConfig, apply_overrides, config_from_dict
+from aullm.errors import DataError
 
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 
@@ -23,7 +24,25 @@ def stats(
     json_out: bool = JsonOption,
 ) -> None:
     """Count samples, usable samples, subjects and AU positives; list skipped samples and why."""
-    raise NotImplementedYet(3, "aullm data stats")
+    import json
+
+    from aullm.data.index import dataset_stats
+
+    if root is None and annotations is None:
+        raise DataError("give --root DIR (frames and sheet) or --annotations FILE (sheet only)")
+    cfg = _data_config({"dataset": dataset, "root": _path_text(root), "annotations": _path_text(annotations)}, [])
+    result = dataset_stats(cfg, frames=root is not None)
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"dataset   {result['dataset']}")
+    typer.echo(f"samples   {result['samples']}")
+    typer.echo(f"usable    {result['usable']}")
+    typer.echo(f"subjects  {result['subjects']}")
+    typer.echo("AU counts " + ", ".join(f"{au} {n}" for au, n in result["au_counts"].items()))
+    typer.echo(f"skipped   {len(result['skipped'])}")
+    for item in result["skipped"]:
+        typer.echo(f"  {item['sample']}: {item['reason']}")
 
 
 def prepare(
@@ -32,7 +51,31 @@ def prepare(
     overrides: Optional[list[str]] = SetOption,
 ) -> None:
     """Decode, sample and resize every clip once and store them in the cache, so training reads no JPEG."""
-    raise NotImplementedYet(3, "aullm prepare")
+    import time
+
+    from aullm.data.cache import prepare_dataset
+
+    cfg = _data_config({"dataset": dataset, "root": str(root)}, overrides_list(overrides))
+    start = time.perf_counter()
+    prepared = prepare_dataset(cfg)
+    seconds = time.perf_counter() - start
+    how = "read from the cache" if prepared.from_cache else "decoded and cached"
+    typer.echo(f"{len(prepared)} {cfg.dataset} samples ({cfg.input}, {cfg.size}px) {how} in {seconds:.2f}s: "
+               f"{prepared.cache_path}")
+    if prepared.skipped:
+        typer.echo(f"skipped {len(prepared.skipped)}:")
+        for item in prepared.skipped:
+            typer.echo(f"  {item['sample']}: {item['reason']}")
+
+
+def _path_text(path: Optional[Path]) -> Optional[str]:
+    return str(path) if path is not None else None
+
+
+def _data_config(data: dict, overrides: list[str]) -> DataConfig:
+    """A validated data section: the command's arguments, then `--set` overrides (bad values → exit 2)."""
+    raw = apply_overrides({"data": {k: v for k, v in data.items() if v is not None}}, overrides)
+    return config_from_dict(raw).data
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,339 @@
+"""Preprocessed datasets on disk, so training never decodes a JPEG twice (DESIGN §3).
+
+One compressed `.npz` per dataset and preprocessing settings, named by a hash of those settings and of the
+annotation file's bytes: editing the sheet or changing `size`, `input`, `face_crop`, … selects a new file, so a
+stale cache is never read. Written to a temporary file and renamed, so a crash never leaves a half-written cache
+under the real name. Loaded with `allow_pickle=False`: the index travels as JSON text, not as pickled objects.
+Settings that do not change the stored pixels (`frames`, `aus`, `include_unknown`) are applied after loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from aullm.config import DataConfig
+from aullm.console import logger, track
+from aullm.data import faces, flow
+from aullm.data.clips import FrameError, load_frames, read_gray, read_video, video_first_frame
+from aullm.data.index import (
+    ClipSource, DatasetIndex, au_columns, check_root, find_annotation, index_from_json, index_to_json, load_index,
+    sample_id,
+)
+from aullm.errors import DataError
+
+#: Bump when the stored arrays' meaning changes, so old caches are not reused.
+CACHE_VERSION = 1
+CACHE_DIRNAME = ".aullm_cache"
+
+
+@dataclass
+class PreparedDataset:
+    """Usable samples ready for batching: the index (rows 0..N-1), pixels, labels for `aus`, subjects.
+
+    Clip pixels live in one contiguous array `frames` [total, size, size]; clip i is
+    `frames[offsets[i] : offsets[i] + lengths[i]]` (`clips[i]` is that view), so a batch is one fancy-index gather.
+    """
+
+    index: pd.DataFrame
+    frames: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    flow: Optional[np.ndarray]
+    labels: np.ndarray
+    subjects: np.ndarray
+    aus: list[str]
+    skipped: list[dict[str, str]]
+    size: int
+    input: str
+    dataset: str
+    cache_path: Optional[Path] = None
+    from_cache: bool = False
+    clips: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.clips and self.flow is None:
+            self.clips = [self.frames[o:o + n] for o, n in zip(self.offsets.tolist(), self.lengths.tolist())]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+# ----------------------------------------------------------------------------------------------- the key
+
+
+def settings_key(cfg: DataConfig, annotation: Path) -> str:
+    """Hash of everything that changes the stored arrays: settings, root, and the annotation file's bytes."""
+    digest = hashlib.sha256()
+    with open(annotation, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    settings = {
+        "version": CACHE_VERSION,
+        "dataset": cfg.dataset,
+        "root": str(Path(cfg.root).expanduser().resolve()) if cfg.root else None,
+        "annotation_sha256": digest.hexdigest(),
+        "frames_dir": cfg.frames_dir,
+        "face_crop": cfg.face_crop,
+        "input": cfg.input,
+        "size": cfg.size,
+        "or_policy": cfg.or_policy,
+        "corrections": cfg.corrections,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def cache_dir(cfg: DataConfig) -> Path:
+    """`data.cache_dir`, else `<root>/.aullm_cache`."""
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir).expanduser()
+    if not cfg.root:
+        raise DataError("no dataset root given (set data.root or --root)")
+    return Path(cfg.root).expanduser() / CACHE_DIRNAME
+
+
+def cache_path(cfg: DataConfig) -> Path:
+    """Where prepare_dataset keeps this dataset+settings."""
+    annotation = find_annotation(cfg)
+    key = settings_key(cfg, annotation)
+    return cache_dir(cfg) / f"{cfg.dataset}-{cfg.input}-{cfg.size}px-{key[:16]}.npz"
+
+
+# ------------------------------------------------------------------------------------------- decoding
+
+
+@dataclass
+class _Decoded:
+    clip: Optional[np.ndarray] = None
+    flow: Optional[np.ndarray] = None
+    error: Optional[str] = None
+
+
+def _box_for(source: ClipSource, cfg: DataConfig, name: str) -> Optional[tuple[int, int, int, int]]:
+    if cfg.face_crop != "detect" or source.kind == "flow_image":
+        return None
+    if source.kind == "video":
+        first = video_first_frame(source.paths[0], source.start)
+        box = faces.face_box(first)
+    else:
+        box = faces.face_box_from_file(source.paths[0])
+    if box is None:
+        logger.warning("no face found in the first frame of %s; using the whole frame", name)
+    return box
+
+
+def _decode(source: ClipSource, cfg: DataConfig, name: str) -> _Decoded:
+    """Decode one sample for `cfg.input`; a corrupt file becomes an error message, never an exception."""
+    try:
+        box = _box_for(source, cfg, name)
+        if cfg.input == "clip":
+            if source.kind == "video":
+                clip = read_video(source.paths[0], cfg.size, source.start, source.stop, box)
+            else:
+                clip = load_frames(source.paths, cfg.size, box)
+            return _Decoded(clip=clip)
+        if source.kind == "flow_image":
+            return _Decoded(flow=flow.read_flow_image(source.paths[0], cfg.size))
+        work = flow.working_size(cfg.size)
+        if source.kind == "video":
+            frames = read_video(source.paths[0], work, source.start, source.stop, box)
+            onset, n = frames[0], len(frames)
+            apex = frames[_apex_pos(source.apex_pos, n)]
+        else:
+            n = len(source.paths)
+            onset = read_gray(source.paths[0], work, box)
+            apex = read_gray(source.paths[_apex_pos(source.apex_pos, n)], work, box)
+        return _Decoded(flow=flow.flow_input(onset, apex, cfg.size))
+    except FrameError as err:
+        return _Decoded(error=str(err))
+
+
+def _apex_pos(pos: Optional[int], n: int) -> int:
+    """The apex frame's position; the clip's middle when the sheet does not know it (`/`)."""
+    if pos is None or not 0 <= pos < n:
+        return n // 2
+    return pos
+
+
+def _workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _build(cfg: DataConfig, index: DatasetIndex) -> dict[str, Any]:
+    """Decode every indexed sample (threads: Pillow and OpenCV release the GIL while decoding)."""
+    assert index.sources is not None
+    df = index.df
+    names = [sample_id(s, m) for s, m in zip(df["subject"], df["sample"])]
+    jobs = list(zip(index.sources, names))
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        results = list(track(pool.map(lambda job: _decode(job[0], cfg, job[1]), jobs),
+                             f"decoding {cfg.dataset}", total=len(jobs)))
+    skipped = list(index.skipped)
+    keep: list[int] = []
+    for i, (result, name) in enumerate(zip(results, names)):
+        if result.error is not None:
+            logger.warning("%s: skipping sample %s: %s", cfg.dataset, name, result.error)
+            skipped.append({"sample": name, "reason": result.error})
+        else:
+            keep.append(i)
+    kept_df = df.iloc[keep].reset_index(drop=True)
+    arrays: dict[str, Any] = {"index": kept_df, "skipped": skipped}
+    if cfg.input == "clip":
+        clips = [results[i].clip for i in keep]
+        lengths = np.array([len(c) for c in clips], dtype=np.int64)  # type: ignore[arg-type]
+        arrays["frames"] = (np.concatenate(clips) if clips else np.zeros((0, cfg.size, cfg.size), np.uint8))
+        arrays["lengths"] = lengths
+        arrays["flow"] = None
+    else:
+        arrays["flow"] = (np.stack([results[i].flow for i in keep]).astype(np.float32) if keep
+                          else np.zeros((0, 3, cfg.size, cfg.size), np.float32))
+        arrays["frames"] = np.zeros((0, cfg.size, cfg.size), np.uint8)
+        arrays["lengths"] = np.zeros(len(keep), dtype=np.int64)
+    return arrays
+
+
+# ----------------------------------------------------------------------------------------- file format
+
+
+def _text(value: str) -> np.ndarray:
+    return np.frombuffer(value.encode("utf-8"), dtype=np.uint8)
+
+
+def _untext(array: np.ndarray) -> str:
+    return array.tobytes().decode("utf-8")
+
+
+def write_cache(path: Path, arrays: dict[str, Any], key: str) -> None:
+    """Atomic write: a temporary file in the same folder, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "meta": _text(json.dumps({"key": key, "version": CACHE_VERSION})),
+        "index": _text(index_to_json(arrays["index"])),
+        "skipped": _text(json.dumps(arrays["skipped"])),
+        "frames": arrays["frames"],
+        "lengths": arrays["lengths"],
+    }
+    if arrays["flow"] is not None:
+        payload["flow"] = arrays["flow"]
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_cache(path: Path, key: str) -> Optional[dict[str, Any]]:
+    """The cached arrays, or None when the file is missing, damaged or for other settings."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(_untext(data["meta"]))
+            if meta.get("key") != key or meta.get("version") != CACHE_VERSION:
+                return None
+            return {
+                "index": index_from_json(_untext(data["index"])),
+                "skipped": json.loads(_untext(data["skipped"])),
+                "frames": data["frames"],
+                "lengths": data["lengths"],
+                "flow": data["flow"] if "flow" in data.files else None,
+            }
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, EOFError) as err:
+        logger.warning("ignoring unreadable cache %s (%s); rebuilding it", path, err)
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ public
+
+
+def prepare_dataset(cfg: DataConfig) -> PreparedDataset:
+    """The dataset's usable samples, preprocessed; decoded once and then read from the cache.
+
+    `au_unknown` samples are kept in the cache but left out here unless `data.include_unknown`.
+    """
+    check_root(cfg, required=True)
+    annotation = find_annotation(cfg)
+    key = settings_key(cfg, annotation)
+    path = cache_dir(cfg) / f"{cfg.dataset}-{cfg.input}-{cfg.size}px-{key[:16]}.npz"
+    start = time.perf_counter()
+    arrays = read_cache(path, key)
+    from_cache = arrays is not None
+    if arrays is None:
+        index = load_index(cfg, frames=True)
+        arrays = _build(cfg, index)
+        if arrays["index"].empty:
+            raise DataError(f"no usable samples in {cfg.dataset} at {cfg.root}: every clip failed to decode")
+        try:
+            write_cache(path, arrays, key)
+            logger.info("prepared %d %s samples in %.1fs; cached in %s", len(arrays["index"]), cfg.dataset,
+                        time.perf_counter() - start, path)
+        except OSError as err:
+            logger.warning("could not write the cache %s (%s); continuing without it", path, err)
+    else:
+        logger.info("loaded %d %s samples from the cache %s (%.2fs)", len(arrays["index"]), cfg.dataset, path,
+                    time.perf_counter() - start)
+    return _finalise(cfg, arrays, path, from_cache)
+
+
+def _finalise(cfg: DataConfig, arrays: dict[str, Any], path: Path, from_cache: bool) -> PreparedDataset:
+    """Apply the settings that do not change pixels: drop unknown-AU samples, select label columns."""
+    df: pd.DataFrame = arrays["index"]
+    skipped = list(arrays["skipped"])
+    lengths_all = np.asarray(arrays["lengths"], dtype=np.int64)
+    offsets_all = np.concatenate([[0], np.cumsum(lengths_all)[:-1]]).astype(np.int64) if len(lengths_all) else \
+        np.zeros(0, np.int64)
+    keep = np.ones(len(df), dtype=bool)
+    if not cfg.include_unknown:
+        keep = ~df["au_unknown"].to_numpy(dtype=bool)
+        for subject, sample in zip(df.loc[~keep, "subject"], df.loc[~keep, "sample"]):
+            skipped.append({"sample": sample_id(subject, sample),
+                            "reason": "Action Units unknown ('?'): excluded from training and scoring"})
+    rows = np.flatnonzero(keep)
+    if len(rows) == 0:
+        raise DataError(f"no usable samples in {cfg.dataset}: every sample has unknown Action Units")
+    index = df.iloc[rows].reset_index(drop=True)
+    present = {int(c[2:]): c for c in au_columns(index)}
+    labels = np.zeros((len(index), len(cfg.aus)), dtype=np.float32)
+    for k, au in enumerate(cfg.aus):
+        column = present.get(int(au[2:]))  # "AU01" in a config means the index's "AU1"
+        if column is not None:
+            labels[:, k] = index[column].to_numpy(dtype=np.float32)
+        else:
+            logger.warning("%s does not occur in %s; its labels are all 0", au, cfg.dataset)
+    flow_arr = arrays["flow"]
+    return PreparedDataset(
+        index=index,
+        frames=arrays["frames"],
+        offsets=offsets_all[rows] if cfg.input == "clip" else np.zeros(len(rows), np.int64),
+        lengths=lengths_all[rows],
+        flow=None if flow_arr is None else np.ascontiguousarray(flow_arr[rows]),
+        labels=labels,
+        subjects=index["subject"].to_numpy(dtype=str),
+        aus=list(cfg.aus),
+        skipped=skipped,
+        size=cfg.size,
+        input=cfg.input,
+        dataset=cfg.dataset,
+        cache_path=path,
+        from_cache=from_cache,
+    )
+
+
+__all__ = ["CACHE_VERSION", "PreparedDataset", "cache_dir", "cache_path", "prepare_dataset", "read_cache",
+           "settings_key", "write_cache"]

@@ -1,0 +1,520 @@
+"""The dataset index (DESIGN §3): one row per sample, the same columns for every dataset.
+
+Each loader (casme2, samm, casme3, manifest) only reads its annotation file into `RawRow`s and says where a
+sample's frames live; everything else — AU parsing, `or_policy`, onset/apex/offset checks, frame discovery,
+skipping bad samples with a warning — happens here once, so all datasets obey the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence
+
+import pandas as pd
+
+from aullm.config import DataConfig
+from aullm.console import logger
+from aullm.data.aus import ParsedAUs, au_name, parse_au_string
+from aullm.data.clips import frame_number, list_frames
+from aullm.errors import DataError
+
+BASE_COLUMNS = ["dataset", "subject", "sample", "onset", "apex", "offset", "au_raw", "au_unknown", "clip_dir"]
+_AU_COLUMN = re.compile(r"^AU(\d+)$")
+#: Cells that mean "not known" in the sheets' frame columns (CASME II writes `/` for an unknown apex).
+_BLANK_MARKS = {"", "/", "-", "?", "nan", "none", "n/a", "na"}
+
+
+@dataclass
+class ClipSource:
+    """Where one sample's pixels are: frame files onset..offset, a video (0-based frame range) or a flow image."""
+
+    kind: Literal["frames", "video", "flow_image"]
+    paths: list[Path]
+    start: int = 0
+    stop: Optional[int] = None
+    apex_pos: Optional[int] = None  # position of the apex frame inside the clip, None when unknown
+
+
+@dataclass
+class RawRow:
+    """One annotated sample as a loader read it, before any checking."""
+
+    subject: str
+    sample: str
+    onset: Any
+    apex: Any
+    offset: Any
+    au: Any
+    clip_dir: Optional[Path]
+    where: str  # "file.xlsx row 17", for messages
+    labels: Optional[dict[str, Any]] = None  # manifest: AU columns given directly
+    kind: Optional[str] = None  # manifest: "frames", "video", "flow_image"
+
+
+@dataclass
+class DatasetIndex:
+    """The index plus what was skipped and why; `sources` is aligned with df rows when frames were checked."""
+
+    df: pd.DataFrame
+    skipped: list[dict[str, str]]
+    dataset: str
+    annotation: Optional[Path] = None
+    root: Optional[Path] = None
+    sources: Optional[list[ClipSource]] = None
+
+    @property
+    def aus(self) -> list[str]:
+        return au_columns(self.df)
+
+
+@dataclass
+class SheetRows:
+    rows: list[RawRow]
+    annotation: Path
+    root: Optional[Path]
+    extra_skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ small helpers
+
+
+def au_columns(df: pd.DataFrame) -> list[str]:
+    """The `AUk` columns of an index, in AU-number order."""
+    cols = [c for c in df.columns if _AU_COLUMN.match(str(c))]
+    return sorted(cols, key=lambda c: int(c[2:]))
+
+
+def normalise_name(name: Any) -> str:
+    """Column-name matching that ignores case, spaces and punctuation (`Onset Frame` == `OnsetFrame`)."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def to_int(value: Any) -> Optional[int]:
+    """An Excel frame cell as int (12, 12.0, '12', ' 12 '), None for a blank or unknown mark; ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a frame number: {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        if math.isnan(float(value)):
+            return None
+        if float(value).is_integer():
+            return int(value)
+        raise ValueError(f"not a whole frame number: {value!r}")
+    text = str(value).strip()
+    if text.lower() in _BLANK_MARKS:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"not a frame number: {value!r}") from None
+    if not number.is_integer():
+        raise ValueError(f"not a whole frame number: {value!r}")
+    return int(number)
+
+
+def is_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def cell_text(value: Any) -> str:
+    """A text cell as written; integral floats lose their '.0' (Excel stores 6 as 6.0)."""
+    if is_blank(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def resolve_annotation(cfg: DataConfig, root: Optional[Path], find: Any) -> Path:
+    """The annotation file: `data.annotations` (absolute, or relative to cwd or to the root) or found in the root."""
+    if cfg.annotations:
+        given = Path(cfg.annotations).expanduser()
+        for candidate in (given, (root / given) if root is not None and not given.is_absolute() else None):
+            if candidate is not None and candidate.is_file():
+                return candidate
+        raise DataError(f"annotation file not found: {given}")
+    if root is None:
+        raise DataError("no dataset root and no annotation file given (set data.root or --root)")
+    found = find(root)
+    if found is None:
+        raise DataError(f"no annotation file found in {root} (pass --annotations FILE or set data.annotations)")
+    return found
+
+
+def check_root(cfg: DataConfig, required: bool) -> Optional[Path]:
+    """The dataset root as a Path; a missing one is a DataError when frames are needed."""
+    if not cfg.root:
+        if required:
+            raise DataError(f"no dataset root given for {cfg.dataset} (set data.root or --root)")
+        return None
+    root = Path(cfg.root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"dataset root not found: {root}")
+    return root
+
+
+def read_sheet(path: Path, sheet: Any, required: Sequence[str], search_rows: int = 40) -> tuple[pd.DataFrame, int]:
+    """Read an xlsx sheet as text/number cells, locating the header row (SAMM has 13 legend rows above it).
+
+    Returns the frame with the header's names as columns (blank header cells become `Unnamed: i`, as pandas
+    names them) and the 1-based sheet row number of the header. Raises DataError naming a missing column.
+    """
+    try:
+        raw = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object, engine="openpyxl")
+    except FileNotFoundError:
+        raise DataError(f"annotation file not found: {path}") from None
+    except ValueError as err:
+        if "not found" in str(err).lower() or "worksheet" in str(err).lower():
+            raise DataError(f"annotation file {path} has no sheet {sheet!r}") from None
+        raise DataError(f"cannot read annotation file {path}: {err}") from None
+    except (zipfile.BadZipFile, OSError, KeyError, TypeError) as err:
+        raise DataError(f"cannot read annotation file {path}: {err or type(err).__name__}") from None
+    except Exception as err:  # noqa: BLE001 - openpyxl raises assorted errors on damaged files
+        raise DataError(f"cannot read annotation file {path}: {err or type(err).__name__}") from None
+    if isinstance(raw, dict):  # sheet_name=None would give all sheets; not used, but keep the type honest
+        raise DataError(f"cannot read annotation file {path}: several sheets")
+    wanted = {normalise_name(c): c for c in required}
+    best_row, best_hits = -1, -1
+    for i in range(min(search_rows, len(raw))):
+        names = {normalise_name(v) for v in raw.iloc[i].tolist() if not is_blank(v)}
+        hits = len(names & set(wanted))
+        if hits > best_hits:
+            best_row, best_hits = i, hits
+    if best_row < 0:
+        raise DataError(f"annotation file {path} (sheet {sheet!r}) is empty: missing column {required[0]!r}")
+    header = raw.iloc[best_row].tolist()
+    columns = [f"Unnamed: {j}" if is_blank(v) else str(v).strip() for j, v in enumerate(header)]
+    present = {normalise_name(c) for c in columns}
+    for name in required:
+        if normalise_name(name) not in present:
+            raise DataError(f"annotation file {path} (sheet {sheet!r}) is missing column {name!r}")
+    df = raw.iloc[best_row + 1:].copy()
+    df.columns = columns
+    rename = {c: wanted[normalise_name(c)] for c in columns if normalise_name(c) in wanted}
+    df = df.rename(columns=rename)
+    return df.reset_index(drop=True), best_row + 1
+
+
+# ---------------------------------------------------------------------------------------------- building
+
+
+def _loader(dataset: str) -> Any:
+    if dataset in ("casme2", "synme"):
+        from aullm.data import casme2 as module
+    elif dataset == "samm":
+        from aullm.data import samm as module  # type: ignore[no-redef]
+    elif dataset == "casme3a":
+        from aullm.data import casme3 as module  # type: ignore[no-redef]
+    elif dataset == "manifest":
+        from aullm.data import manifest as module  # type: ignore[no-redef]
+    else:
+        raise DataError(f"unknown dataset {dataset!r} (casme2, samm, casme3a, manifest or synme)")
+    return module
+
+
+def find_annotation(cfg: DataConfig) -> Path:
+    """The annotation file load_index would read (used by the cache key without building the index)."""
+    root = check_root(cfg, required=False)
+    return resolve_annotation(cfg, root, _loader(cfg.dataset).find_annotation)
+
+
+def load_index(cfg: DataConfig, *, frames: bool = True) -> DatasetIndex:
+    """Read a dataset's annotation into the index of DESIGN §3; with `frames`, also check every frame folder.
+
+    Raises DataError for a missing root or annotation file or a sheet without a required column; a bad sample is
+    skipped with a warning and listed in `.skipped`. An annotation with no usable row at all is a DataError.
+    """
+    module = _loader(cfg.dataset)
+    root = check_root(cfg, required=frames)
+    annotation = resolve_annotation(cfg, root, module.find_annotation)
+    if frames and root is not None:
+        frames_root = module.frames_root(root, cfg)
+        if frames_root is not None and not frames_root.is_dir():
+            raise DataError(f"frames folder not found: {frames_root} "
+                            "(set data.frames_dir to the folder holding the sample folders)")
+    sheet: SheetRows = module.read_rows(annotation, root, cfg)
+    index = build_index(sheet, cfg, frames=frames)
+    if index.df.empty:
+        reasons = "; ".join(f"{s['sample']}: {s['reason']}" for s in index.skipped[:3])
+        more = f" (e.g. {reasons})" if reasons else ""
+        raise DataError(f"no usable samples in {annotation}{more}")
+    return index
+
+
+def sample_id(subject: str, sample: str) -> str:
+    """How a skipped sample is named: subject/sample (CASME II file names repeat across subjects)."""
+    return f"{subject}/{sample}" if subject else sample
+
+
+def _skip(skipped: list[dict[str, str]], dataset: str, subject: str, sample: str, reason: str) -> None:
+    name = sample_id(subject, sample)
+    logger.warning("%s: skipping sample %s: %s", dataset, name, reason)
+    skipped.append({"sample": name, "reason": reason})
+
+
+def _resolve_aus(parsed: ParsedAUs, policy: str) -> tuple[Optional[frozenset[int]], Optional[str]]:
+    """The sample's AU set, or (None, reason) when it must be dropped."""
+    if not parsed.ok:
+        return None, f"unparseable Action Units {parsed.raw!r}: {'; '.join(parsed.errors)}"
+    if parsed.ambiguous:
+        chosen = parsed.resolve(policy)
+        if chosen is None:
+            return None, f"ambiguous Action Units {parsed.raw!r} (or_policy: drop_sample)"
+        logger.warning("ambiguous Action Units %r resolved by or_policy %s to %s", parsed.raw, policy,
+                       "+".join(str(a) for a in sorted(chosen)))
+        return chosen, None
+    return parsed.aus, None
+
+
+def discover_frames(folder: Optional[Path], onset: int, offset: int) -> tuple[Optional[list[Path]], str]:
+    """Frame files onset..offset (inclusive, by the number in the file name), or (None, reason)."""
+    if folder is None:
+        return None, "no frame folder"
+    if not folder.is_dir():
+        return None, f"frame folder missing: {folder}"
+    files = list_frames(folder)
+    if not files:
+        return None, f"frame folder empty: {folder}"
+    by_number: dict[int, Path] = {}
+    for path in files:
+        number = frame_number(path)
+        if number is not None:
+            by_number.setdefault(number, path)
+    wanted = range(onset, offset + 1)
+    missing = [n for n in wanted if n not in by_number]
+    if missing:
+        return None, (f"too few frames in {folder}: {len(wanted) - len(missing)} of {len(wanted)} frames "
+                      f"{onset}..{offset} present (first missing: {missing[0]})")
+    return [by_number[n] for n in wanted], ""
+
+
+def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIndex:
+    """Check every raw row, apply the policies, discover frames; the shared half of every loader."""
+    skipped: list[dict[str, str]] = list(sheet.extra_skipped)
+    records: list[dict[str, Any]] = []
+    sources: list[ClipSource] = []
+    seen: set[tuple[str, str]] = set()
+    for row in sheet.rows:
+        subject, sample = row.subject, row.sample
+        if not sample:
+            _skip(skipped, cfg.dataset, subject, f"({row.where})", "no sample name")
+            continue
+        if (subject, sample) in seen:
+            _skip(skipped, cfg.dataset, subject, sample, f"duplicate sample ({row.where})")
+            continue
+        try:
+            onset = to_int(row.onset)
+            offset = to_int(row.offset)
+        except ValueError as err:
+            _skip(skipped, cfg.dataset, subject, sample, f"onset/offset: {err}")
+            continue
+        if row.kind is None and (onset is None or offset is None):
+            _skip(skipped, cfg.dataset, subject, sample, "onset or offset frame missing")
+            continue
+        if onset is not None and offset is not None and onset > offset:
+            _skip(skipped, cfg.dataset, subject, sample, f"onset {onset} > offset {offset}")
+            continue
+        try:
+            apex = to_int(row.apex)
+        except ValueError:
+            logger.warning("%s: sample %s: apex %r is not a frame number; treated as unknown",
+                           cfg.dataset, sample_id(subject, sample), row.apex)
+            apex = None
+        if apex is not None and onset is not None and offset is not None and not onset <= apex <= offset:
+            reason = f"apex {apex} outside the clip {onset}..{offset}"
+            if cfg.or_policy == "drop_sample":
+                _skip(skipped, cfg.dataset, subject, sample, reason)
+                continue
+            logger.warning("%s: sample %s: %s; apex treated as unknown", cfg.dataset,
+                           sample_id(subject, sample), reason)
+            apex = None
+
+        if row.labels is not None:
+            labels, unknown, au_raw, reason = _manifest_labels(row.labels)
+            if reason:
+                _skip(skipped, cfg.dataset, subject, sample, reason)
+                continue
+        else:
+            parsed = parse_au_string(row.au)
+            au_raw = parsed.raw
+            unknown = parsed.unknown
+            chosen, reason = _resolve_aus(parsed, cfg.or_policy)
+            if chosen is None:
+                _skip(skipped, cfg.dataset, subject, sample, reason or "bad Action Units")
+                continue
+            labels = {au_name(a): 1 for a in chosen}
+
+        source: Optional[ClipSource] = None
+        if frames:
+            source, reason = _source(row, onset, apex, offset, cfg)
+            if source is None:
+                _skip(skipped, cfg.dataset, subject, sample, reason)
+                continue
+            if source.kind == "frames":
+                onset = onset if onset is not None else frame_number(source.paths[0])
+                offset = offset if offset is not None else frame_number(source.paths[-1])
+        seen.add((subject, sample))
+        records.append({
+            "dataset": cfg.dataset, "subject": subject, "sample": sample, "onset": onset, "apex": apex,
+            "offset": offset, "au_raw": au_raw, "au_unknown": bool(unknown),
+            "clip_dir": str(row.clip_dir) if row.clip_dir is not None else "", **labels,
+        })
+        if source is not None:
+            sources.append(source)
+    df = make_index_frame(records)
+    return DatasetIndex(df=df, skipped=skipped, dataset=cfg.dataset, annotation=sheet.annotation, root=sheet.root,
+                        sources=sources if frames else None)
+
+
+def _manifest_labels(values: dict[str, Any]) -> tuple[dict[str, int], bool, str, str]:
+    """Manifest AU columns: 0/1 each; `?` or blank marks the sample's AUs unknown."""
+    labels: dict[str, int] = {}
+    unknown = False
+    for name, value in values.items():
+        if is_blank(value) or (isinstance(value, str) and value.strip() == "?"):
+            unknown = True
+            continue
+        text = cell_text(value).lower()
+        if text in {"1", "1.0", "true", "yes"}:
+            labels[name] = 1
+        elif text in {"0", "0.0", "false", "no"}:
+            continue
+        else:
+            return {}, False, "", f"{name} value {value!r} is not 0 or 1"
+    if unknown:
+        return {}, True, "?", ""
+    raw = "+".join(str(int(n[2:])) for n in sorted(labels, key=lambda c: int(c[2:])))
+    return labels, False, raw, ""
+
+
+def _source(row: RawRow, onset: Optional[int], apex: Optional[int], offset: Optional[int],
+            cfg: DataConfig) -> tuple[Optional[ClipSource], str]:
+    """Find the sample's pixels on disk; None and a reason when they are not usable."""
+    path = row.clip_dir
+    kind = row.kind or "frames"
+    if kind == "flow_image":
+        if cfg.input != "flow":
+            return None, f"{path} is a pre-computed flow image; it needs data.input: flow"
+        if path is None or not path.is_file():
+            return None, f"flow image missing: {path}"
+        return ClipSource("flow_image", [path]), ""
+    if kind == "video":
+        if path is None or not path.is_file():
+            return None, f"video missing: {path}"
+        start = onset or 0
+        apex_pos = None if apex is None else apex - start
+        return ClipSource("video", [path], start=start, stop=offset, apex_pos=apex_pos), ""
+    if onset is None or offset is None:  # manifest folder without onset/offset: the whole folder
+        if path is None or not path.is_dir():
+            return None, f"frame folder missing: {path}"
+        files = list_frames(path)
+        if not files:
+            return None, f"frame folder empty: {path}"
+        if len(files) < 2:
+            return None, f"too few frames in {path}: {len(files)} (need at least 2)"
+        numbers = [frame_number(p) for p in files]
+        apex_pos = numbers.index(apex) if apex is not None and apex in numbers else None
+        return ClipSource("frames", files, apex_pos=apex_pos), ""
+    paths, reason = discover_frames(path, onset, offset)
+    if paths is None:
+        return None, reason
+    if len(paths) < 2:
+        return None, f"too few frames in {path}: onset {onset} = offset {offset} (need at least 2)"
+    return ClipSource("frames", paths, apex_pos=None if apex is None else apex - onset), ""
+
+
+def make_index_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Records → the index DataFrame with the contract's dtypes and every occurring AU as a 0/1 column."""
+    df = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=BASE_COLUMNS)
+    for column in BASE_COLUMNS:
+        if column not in df.columns:
+            df[column] = pd.Series(dtype=object)
+    aus = sorted({c for c in df.columns if _AU_COLUMN.match(str(c))}, key=lambda c: int(c[2:]))
+    for au in aus:
+        df[au] = df[au].fillna(0).astype("int64")
+    df = df[BASE_COLUMNS + aus]
+    return normalise_dtypes(df)
+
+
+def normalise_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """subject/sample/… as str, frames as nullable Int64 (apex can be unknown), au_unknown bool, AUs int64."""
+    df = df.copy()
+    for column in ("dataset", "subject", "sample", "au_raw", "clip_dir"):
+        df[column] = df[column].fillna("").astype(str)
+    for column in ("onset", "apex", "offset"):
+        df[column] = pd.array([None if is_blank(v) or pd.isna(v) else int(v) for v in df[column]], dtype="Int64")
+    df["au_unknown"] = df["au_unknown"].fillna(False).astype(bool)
+    for au in au_columns(df):
+        df[au] = df[au].astype("int64")
+    return df.reset_index(drop=True)
+
+
+def index_to_json(df: pd.DataFrame) -> str:
+    """Serialise an index without pickle (for the cache); inverse of index_from_json."""
+    data = {}
+    for column in df.columns:
+        values = df[column].tolist()
+        data[column] = [None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else
+                        (int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v)
+                        for v in values]
+    return json.dumps({"columns": list(df.columns), "data": data})
+
+
+def index_from_json(text: str) -> pd.DataFrame:
+    payload = json.loads(text)
+    df = pd.DataFrame({c: payload["data"][c] for c in payload["columns"]}, columns=payload["columns"])
+    for column in BASE_COLUMNS:
+        if column not in df.columns:
+            df[column] = pd.Series(dtype=object)
+    return normalise_dtypes(df)
+
+
+def au_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Positives per AU column."""
+    return {au: int(df[au].sum()) for au in au_columns(df)}
+
+
+def dataset_stats(cfg: DataConfig, *, frames: bool) -> dict[str, Any]:
+    """`aullm data stats` (DESIGN §4): samples, usable samples, subjects, AU positives among usable, skipped.
+
+    With `frames=False` only the sheet is read. Samples with unknown AUs (`?`) stay in the index but are not
+    usable unless `data.include_unknown`; they are listed under `skipped` with that reason.
+    """
+    index = load_index(cfg, frames=frames)
+    df = index.df
+    skipped = list(index.skipped)
+    usable = df
+    if not cfg.include_unknown:
+        usable = df[~df["au_unknown"]]
+        for subject, sample in zip(df.loc[df["au_unknown"], "subject"], df.loc[df["au_unknown"], "sample"]):
+            skipped.append({"sample": sample_id(subject, sample),
+                            "reason": "Action Units unknown ('?'): excluded from training and scoring"})
+    return {
+        "dataset": cfg.dataset,
+        "samples": int(len(df) + len(index.skipped)),
+        "usable": int(len(usable)),
+        "subjects": int(usable["subject"].nunique()),
+        "au_counts": au_counts(usable),
+        "skipped": skipped,
+    }
+
+
+__all__ = [
+    "BASE_COLUMNS", "dataset_stats", "ClipSource", "DatasetIndex", "RawRow", "SheetRows", "au_columns", "au_counts",
+    "build_index", "check_root", "discover_frames", "find_annotation", "index_from_json", "index_to_json",
+    "load_index", "make_index_frame", "normalise_dtypes", "normalise_name", "read_sheet", "resolve_annotation",
+    "sample_id", "to_int",
+]
