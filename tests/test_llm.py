@@ -18,6 +18,15 @@ CPU = torch.device("cpu")
 PROMPT = "Analyze the facial features to classify action units:"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from 2 threads, and 2 spinning threads stall badly on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _weights_digest(model: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
@@ -51,6 +60,7 @@ def test_tiny_random_weights_are_identical_in_a_fresh_process():
         "import hashlib, torch\n"
         "from aullm.config import LLMConfig\n"
         "from aullm.models.llm import load_llm\n"
+        "torch.set_num_threads(1)\n"
         "torch.manual_seed(5)\n"
         "m = load_llm(LLMConfig(name='tiny-random'), torch.device('cpu')).model\n"
         "d = hashlib.sha256()\n"

@@ -17,6 +17,15 @@ CPU = torch.device("cpu")
 PROMPT = "Analyze the facial features to classify action units:"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from 2 threads, and 2 spinning threads stall badly on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny():
     return load_llm(LLMConfig(name="tiny-random"), CPU)

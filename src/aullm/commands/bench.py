@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from aullm.commands.options import JsonOption
-from aullm.errors import NotImplementedYet
+from aullm.errors import UserError
 
 bench_app = typer.Typer(help="Speed benchmarks.", no_args_is_help=True)
 
@@ -20,7 +20,21 @@ def step(
     json_out: bool = JsonOption,
 ) -> None:
     """Median time of one training step, naive (full prompt per sample) vs fast (shared prompt prefix)."""
-    raise NotImplementedYet(7, "aullm bench step")
+    import json
+
+    from aullm.bench import bench_step
+
+    if batch < 1:
+        raise UserError(f"--batch must be at least 1, got {batch}")
+    result = bench_step(llm=llm, batch=batch, device=device)
+    if json_out:
+        typer.echo(json.dumps(result.contract()))
+        return
+    typer.echo(f"LLM {result.llm} on {result.device} ({result.dtype}), batch {result.batch}, "
+               f"prompt {result.prompt_tokens} tokens, median of {result.repeats} steps")
+    typer.echo(f"  naive (full sequence per sample): {result.naive_s * 1000:10.1f} ms/step")
+    typer.echo(f"  fast (shared prompt prefix):      {result.fast_s * 1000:10.1f} ms/step")
+    typer.echo(f"  speedup {result.speedup:.2f}x, max |logit difference| {result.max_abs_diff:.2e}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,206 @@
+"""Speed benchmarks of the LLM side (issue 7): one training step, naive vs prefix-cached, and a whole fold.
+
+"Naive" is the straightforward implementation — the full [prompt + token] sequence per sample, as the authors'
+reference code runs it; "fast" is the reasoner's prefix-cache path. Both run in one process on the same model,
+weights, batch and prompt, so the ratio is a fair measure of the saving and `max_abs_diff` shows they agree.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from aullm.config import LLMConfig, LoraConfig, ModelConfig
+from aullm.models.llm import LoadedLLM, load_llm
+from aullm.models.reasoner import LLMReasoner
+from aullm.runtime import resolve_device
+
+DEFAULT_PROMPT = ModelConfig().prompt
+CONTRACT_KEYS = ("llm", "batch", "prompt_tokens", "naive_s", "fast_s", "speedup", "max_abs_diff")
+
+
+@dataclass
+class StepBench:
+    """Median seconds of one training step (forward + backward) on each path, and their largest logit gap."""
+
+    llm: str
+    batch: int
+    prompt_tokens: int
+    naive_s: float
+    fast_s: float
+    speedup: float
+    max_abs_diff: float
+    device: str
+    dtype: str
+    repeats: int
+    load_s: float
+
+    def contract(self) -> dict[str, Any]:
+        """The `aullm bench step --json` object (DESIGN §4): exactly these keys."""
+        values = asdict(self)
+        return {key: values[key] for key in CONTRACT_KEYS}
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _perturb_lora(reasoner: LLMReasoner, seed: int) -> None:
+    """LoRA B starts at zero (LoRA is then a no-op); give it trained-looking small values so both paths exercise it."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in reasoner.decoder.named_parameters():
+            if ".lora_B." in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.01)
+
+
+def _median_time(step: Callable[[], None], device: torch.device, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_step(
+    llm: str = "smollm2-135m",
+    batch: int = 64,
+    device: Optional[str] = None,
+    repeats: Optional[int] = None,
+    prompt: str = DEFAULT_PROMPT,
+    n_aus: int = 8,
+    feature_dim: int = 256,
+    seed: int = 0,
+) -> StepBench:
+    """Time one training step of both paths: random features → Linear projector → visual token → reasoner →
+    Linear head → BCE; backward reaches LoRA, the projector and the head (as in AU-LLM, minus the 3D-CNN)."""
+    dev = resolve_device(device or "auto")
+    start = time.perf_counter()
+    loaded = load_llm(LLMConfig(name=llm), dev)
+    load_s = time.perf_counter() - start
+    reasoner = LLMReasoner(loaded, LoraConfig(), prompt, "append", True, seed=seed)
+    _perturb_lora(reasoner, seed)
+    generator = torch.Generator().manual_seed(seed)
+    projector = nn.Linear(feature_dim, loaded.hidden_size).to(dev)
+    head = nn.Linear(loaded.hidden_size, n_aus).to(dev)
+    features = torch.randn(batch, feature_dim, generator=generator).to(dev)
+    labels = (torch.rand(batch, n_aus, generator=generator) < 0.3).float().to(dev)
+    loss_fn = nn.BCEWithLogitsLoss()
+    params = [*reasoner.lora_parameters(), *projector.parameters(), *head.parameters()]
+
+    def logits(fast: bool) -> Tensor:
+        token = projector(features).unsqueeze(1)
+        hidden = reasoner(token) if fast else reasoner.forward_full(token)
+        return head(hidden)
+
+    def step(fast: bool) -> None:
+        for param in params:
+            param.grad = None
+        loss_fn(logits(fast), labels).backward()
+
+    reasoner.train()
+    if repeats is None:
+        repeats = 10 if dev.type == "cuda" else 3
+    warmup = 2 if dev.type == "cuda" else 1
+    naive_s = _median_time(lambda: step(False), dev, repeats, warmup)
+    fast_s = _median_time(lambda: step(True), dev, repeats, warmup)
+    reasoner.eval()  # LoRA dropout off: both paths compute the same function
+    with torch.no_grad():
+        diff = (logits(True).float() - logits(False).float()).abs().max().item()
+    return StepBench(llm=llm, batch=batch, prompt_tokens=reasoner.prompt_tokens, naive_s=round(naive_s, 6),
+                     fast_s=round(fast_s, 6), speedup=round(naive_s / fast_s, 3), max_abs_diff=float(diff),
+                     device=str(dev), dtype=str(loaded.dtype).replace("torch.", ""), repeats=repeats,
+                     load_s=round(load_s, 3))
+
+
+# ---------------------------------------------------------------------------------------------- whole fold
+
+
+def synthetic_prepared(n_clips: int, frames: int, size: int, aus: list[str], seed: int = 0) -> Any:
+    """A PreparedDataset of random clips (10–40 frames, like SynME/CASME II) for timing: content does not matter."""
+    import pandas as pd
+
+    from aullm.data.cache import PreparedDataset
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(max(frames, 10), 41, size=n_clips)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    pixels = rng.integers(0, 256, size=(int(lengths.sum()), size, size), dtype=np.uint8)
+    labels = (rng.random((n_clips, len(aus))) < 0.3).astype(np.float32)
+    subjects = np.array([f"{i % 26 + 1:02d}" for i in range(n_clips)])
+    index = pd.DataFrame({"subject": subjects, "sample": [f"clip{i:03d}" for i in range(n_clips)]})
+    return PreparedDataset(index=index, frames=pixels, offsets=offsets, lengths=lengths.astype(np.int64), flow=None,
+                           labels=labels, subjects=subjects, aus=list(aus), skipped=[], size=size, input="clip",
+                           dataset="synthetic")
+
+
+@dataclass
+class FoldBench:
+    llm: str
+    prefix_cache: bool
+    clips: int
+    epochs: int
+    batch: int
+    train_s: float
+    epoch_s: float
+    predict_s: float
+    peak_memory_mb: float
+    device: str
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated by torch (CUDA), else the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def bench_fold(
+    llm: str = "smollm2-135m",
+    clips: int = 247,
+    epochs: int = 2,
+    batch: int = 256,
+    prefix_cache: bool = True,
+    device: Optional[str] = None,
+    seed: int = 1,
+) -> FoldBench:
+    """Train the real AU-LLM model (build_model + the trainer) for `epochs` on `clips` synthetic clips, then predict
+    26 held-out clips: the work of one CASME II LOSO fold at 1/350-scale per epoch."""
+    from aullm.config import Config, config_from_dict
+    from aullm.models.registry import build_model
+    from aullm.training.trainer import predict_torch_model, train_torch_model
+
+    dev = resolve_device(device or "auto")
+    cfg: Config = config_from_dict({"llm": {"name": llm, "prefix_cache": prefix_cache},
+                                    "train": {"epochs": epochs, "batch_size": batch}})
+    data = synthetic_prepared(clips + 26, cfg.data.frames, cfg.data.size, cfg.data.aus, seed)
+    loaded: LoadedLLM = load_llm(cfg.llm, dev)
+    model = build_model(cfg, cfg.data.aus, loaded, seed=seed).to(dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    rows = np.arange(clips)
+    synchronize(dev)
+    start = time.perf_counter()
+    train_torch_model(model, data, rows, cfg, seed, dev, description=f"fold bench ({llm})")
+    synchronize(dev)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    predict_torch_model(model, data, np.arange(clips, clips + 26), cfg, dev)
+    synchronize(dev)
+    predict_s = time.perf_counter() - start
+    return FoldBench(llm=llm, prefix_cache=prefix_cache, clips=clips, epochs=epochs, batch=batch,
+                     train_s=round(train_s, 3), epoch_s=round(train_s / epochs, 4), predict_s=round(predict_s, 3),
+                     peak_memory_mb=round(peak_memory_mb(dev), 1), device=str(dev))

@@ -1,0 +1,60 @@
+"""`aullm bench step` (DESIGN §4 JSON contract) and the benchmark library, on tiny-random."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from aullm.bench import CONTRACT_KEYS, bench_step, synthetic_prepared
+from aullm.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from 2 threads, and 2 spinning threads stall badly on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_bench_step_json_prints_exactly_the_contract_keys():
+    result = runner.invoke(app, ["bench", "step", "--llm", "tiny-random", "--batch", "4", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    line = [text for text in result.stdout.splitlines() if text.startswith("{")][-1]
+    payload = json.loads(line)
+    assert list(payload) == ["llm", "batch", "prompt_tokens", "naive_s", "fast_s", "speedup", "max_abs_diff"]
+    assert payload["llm"] == "tiny-random" and payload["batch"] == 4
+    assert payload["prompt_tokens"] > 0
+    assert payload["naive_s"] > 0 and payload["fast_s"] > 0
+    assert abs(payload["speedup"] - payload["naive_s"] / payload["fast_s"]) < 1e-2 * payload["speedup"]
+    assert payload["max_abs_diff"] <= 1e-4
+
+
+def test_bench_step_library_agrees_and_reports_device():
+    result = bench_step("tiny-random", batch=3, device="cpu", repeats=1)
+    assert tuple(result.contract()) == CONTRACT_KEYS
+    assert result.device == "cpu" and result.dtype == "float32"
+    assert result.max_abs_diff <= 1e-4
+
+
+def test_bench_step_unknown_llm_is_exit_2():
+    result = runner.invoke(app, ["bench", "step", "--llm", "no-such-llm", "--json"])
+    assert result.exit_code == 2
+    assert "no-such-llm" in result.output
+
+
+def test_synthetic_prepared_batches_like_a_dataset():
+    import numpy as np
+
+    from aullm.data.clips import sample_batch
+
+    data = synthetic_prepared(12, frames=6, size=32, aus=["AU1", "AU2"], seed=0)
+    assert len(data) == 12 and data.labels.shape == (12, 2)
+    batch = sample_batch(data, np.arange(5), train=True, rng=np.random.default_rng(0), frames=6)
+    assert tuple(batch.shape) == (5, 6, 32, 32)
