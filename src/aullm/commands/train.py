@@ -30,7 +30,26 @@ def evaluate(
     json_out: bool = JsonOption,
 ) -> None:
     """Re-score a run from its predictions.csv under every metric convention, without retraining."""
-    raise NotImplementedYet(6, "aullm evaluate")
+    import json
+    import sys
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from aullm.evaluation.metrics import score_run
+    from aullm.reporting.tables import metrics_table, trivial_table
+
+    metrics = score_run(run_dir)
+    if json_out:
+        typer.echo(json.dumps(metrics, indent=2))
+        return
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    console.print(metrics_table(metrics))
+    console.print(trivial_table(metrics))
+    for name, text in metrics["notes"].items():
+        if name in ("f1_macro_test_tuned", "f1_macro_val_tuned", "prior", "incomplete", "single_class_aus"):
+            console.print(Text(f"{name}: {text}", style="dim"))
+    console.print(f"wrote {run_dir / 'metrics.json'}", highlight=False)
 
 
 def report(
@@ -38,7 +57,9 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md and plots (default: first run)."),
 ) -> None:
     """Write report.md with the paper's table layout, our rows beside the published ones, and plots."""
-    raise NotImplementedYet(6, "aullm report")
+    from aullm.reporting.tables import write_report
+
+    write_report(run_dirs, out)  # logs the path it wrote
 
 
 def register(app: typer.Typer) -> None:

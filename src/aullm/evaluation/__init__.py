@@ -1,0 +1,16 @@
+"""Scoring: pure functions of prediction files (DESIGN §6), so any run can be re-scored without retraining."""
+
+from aullm.evaluation.metrics import (
+    LABELS,
+    METRICS,
+    OPTIMISTIC,
+    TRIVIAL,
+    load_metrics,
+    score_predictions,
+    score_run,
+)
+from aullm.evaluation.thresholds import THRESHOLD_GRID
+
+__all__ = [
+    "LABELS", "METRICS", "OPTIMISTIC", "THRESHOLD_GRID", "TRIVIAL", "load_metrics", "score_predictions", "score_run",
+]
