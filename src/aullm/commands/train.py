@@ -9,7 +9,6 @@ import typer
 
 from aullm.commands.options import JsonOption, SetOption, overrides_list
 from aullm.config import load_config
-from aullm.errors import NotImplementedYet
 
 
 def train(
@@ -21,8 +20,18 @@ def train(
     save_final: bool = typer.Option(False, "--save-final", help="Also train on all subjects and save a bundle."),
 ) -> None:
     """Train and evaluate under the config's protocol (LOSO or cross-domain); resumes an interrupted run."""
-    load_config(config, overrides_list(overrides))
-    raise NotImplementedYet(6, "aullm train")
+    from aullm.training.protocols import RunFailed, default_run_dir, run_experiment
+
+    cfg = load_config(config, overrides_list(overrides))
+    if save_final:
+        cfg.train.save_final = True
+    run_dir = default_run_dir(cfg, out)
+    try:
+        run_experiment(cfg, run_dir)
+    except RunFailed as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"run directory: {run_dir}")
 
 
 def evaluate(
@@ -31,25 +40,16 @@ def evaluate(
 ) -> None:
     """Re-score a run from its predictions.csv under every metric convention, without retraining."""
     import json
-    import sys
-
-    from rich.console import Console
-    from rich.text import Text
 
     from aullm.evaluation.metrics import score_run
-    from aullm.reporting.tables import metrics_table, trivial_table
+    from aullm.reporting.tables import print_run_summary
 
     metrics = score_run(run_dir)
     if json_out:
         typer.echo(json.dumps(metrics, indent=2))
         return
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    console.print(metrics_table(metrics))
-    console.print(trivial_table(metrics))
-    for name, text in metrics["notes"].items():
-        if name in ("f1_macro_test_tuned", "f1_macro_val_tuned", "prior", "incomplete", "single_class_aus"):
-            console.print(Text(f"{name}: {text}", style="dim"))
-    console.print(f"wrote {run_dir / 'metrics.json'}", highlight=False)
+    print_run_summary(metrics)
+    typer.echo(f"wrote {run_dir / 'metrics.json'}")
 
 
 def report(

@@ -412,3 +412,18 @@ def trivial_table(metrics: dict[str, Any]) -> Table:
         table.add_row(TRIVIAL_LABELS[name], *[pct(entry[m]["avg"], std=False) if entry.get(m) else DASH
                                               for m in METRICS])
     return table
+
+
+def print_run_summary(metrics: dict[str, Any]) -> None:
+    """Per-AU table under every convention, the trivial rows, and the notes that qualify them."""
+    import sys
+
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    console.print(metrics_table(metrics))
+    console.print(trivial_table(metrics))
+    for name, text in metrics["notes"].items():
+        if name in ("f1_macro_test_tuned", "f1_macro_val_tuned", "prior", "incomplete", "single_class_aus"):
+            console.print(Text(f"{name}: {text}", style="dim"))
