@@ -1,0 +1,80 @@
+"""LED: the learnable temporal filter of the AU-LLM paper's Eq. 1 (Learnable Eulerian Dynamics, Varanka et al.).
+
+Micro-expression motion is 1–3 px over a few frames; a linearised Eulerian band-pass over time turns it into an
+intensity signal a small CNN can see. Its three scalars (gain α, two IIR rates r1 > r2) are learned, stored as
+logarithms so they stay positive under gradient descent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def led_matrix(alpha: Tensor, r1: Tensor, r2: Tensor, frames: int) -> Tensor:
+    """The T×T matrix W of Eq. 1, built with broadcasting (differentiable in α, r1, r2).
+
+    W[i, j] = α((1−r1)^(j−i) r1^min(1,i) − (1−r2)^(j−i) r2^min(1,i)) for j > i, α(r1 − r2) on the diagonal,
+    0 below it. Column j holds the weights that input frame i gives to output frame j (a causal filter).
+    """
+    idx = torch.arange(frames, device=alpha.device)
+    i = idx[:, None]
+    j = idx[None, :]
+    lag = (j - i).clamp(min=0).to(alpha.dtype)
+    first = i.clamp(max=1).to(alpha.dtype)  # min(1, i)
+    upper = alpha * ((1 - r1) ** lag * r1**first - (1 - r2) ** lag * r2**first)
+    diagonal = (alpha * (r1 - r2)).expand(frames, frames)
+    zero = torch.zeros((), dtype=alpha.dtype, device=alpha.device)
+    return torch.where(j > i, upper, torch.where(j == i, diagonal, zero))
+
+
+class LEDFilter(nn.Module):
+    """Normalised LED filtering of a clip [B, C, T, H, W] along T; output frame 0 is input frame 0.
+
+    Output frame j = Σ_i W[i,j] x_i / (Σ_i |W[i,j]| x_i + stability): the signed filter response divided by the
+    magnitude-weighted sum (as the reference LED code does), so a global brightness change cancels out and the
+    result lies in [−1, 1] for non-negative input. `stability` (1.0 in the reference) keeps dark pixels finite.
+    """
+
+    def __init__(self, alpha: float = 10.0, r1: float = 0.4, r2: float = 0.05, stability: float = 1.0) -> None:
+        super().__init__()
+        self.init_values = (float(alpha), float(r1), float(r2))
+        self.stability = float(stability)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(alpha)))
+        self.log_r1 = nn.Parameter(torch.tensor(math.log(r1)))
+        self.log_r2 = nn.Parameter(torch.tensor(math.log(r2)))
+
+    def init_own_parameters(self, generator: torch.Generator) -> None:
+        """Back to the prior-work initial values (no randomness; `generator` is part of the reset protocol)."""
+        with torch.no_grad():
+            for param, value in zip((self.log_alpha, self.log_r1, self.log_r2), self.init_values):
+                param.fill_(math.log(value))
+
+    @property
+    def alpha(self) -> Tensor:
+        return self.log_alpha.exp()
+
+    @property
+    def r1(self) -> Tensor:
+        return self.log_r1.exp()
+
+    @property
+    def r2(self) -> Tensor:
+        return self.log_r2.exp()
+
+    def matrix(self, frames: int) -> Tensor:
+        return led_matrix(self.alpha, self.r1, self.r2, frames)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 5:
+            raise ValueError(f"LEDFilter expects [B, C, T, H, W], got shape {tuple(x.shape)}")
+        w = self.matrix(x.shape[2]).to(x.dtype)
+        signed = torch.einsum("bcthw,ts->bcshw", x, w)
+        magnitude = torch.einsum("bcthw,ts->bcshw", x, w.abs())
+        out = signed / (magnitude + self.stability)
+        return torch.cat([x[:, :, :1], out[:, :, 1:]], dim=2)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha.item():.3g}, r1={self.r1.item():.3g}, r2={self.r2.item():.3g}, stability={self.stability}"
