@@ -2,23 +2,104 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from aullm.errors import NotImplementedYet
+INPUT_HELP = ("A frames folder, a video (mp4/avi/…) or a manifest CSV of many clips (column path; optional clip, "
+              "onset, offset, apex).")
+CHECKPOINT_HELP = "Model bundle written by aullm train --save-final or aullm export."
+RANGE_HELP = "frame number in the file names for a frames folder, 0-based index for a video"
+
+CheckpointOption = typer.Option(..., "--checkpoint", "-c", help=CHECKPOINT_HELP)
+OnsetOption = typer.Option(None, "--onset", help=f"First frame of the clip ({RANGE_HELP}); default: the first.")
+OffsetOption = typer.Option(None, "--offset", help=f"Last frame of the clip ({RANGE_HELP}); default: the last.")
+CropOption = typer.Option(False, "--crop-face", help="Detect the face on the first frame and crop every frame to it.")
+DeviceOption = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
+LLMOption = typer.Option(None, "--llm", help="Where the bundle's base LLM is on this machine (same weights: the "
+                                             "sha256 is checked), if not where the bundle says.")
 
 
 def predict(
-    input_path: Path = typer.Argument(..., metavar="INPUT", help="A frames folder, a video (mp4/avi) or a manifest CSV."),
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="Model bundle written by aullm train --save-final."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output CSV (default: print to stdout)."),
-    crop_face: bool = typer.Option(False, "--crop-face", help="Detect the face on the first frame and crop to it."),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
+    checkpoint: Path = CheckpointOption,
+    out: Optional[Path] = typer.Option(None, "--out", help="Output file (CSV, or JSON with --json); default: stdout."),
+    json_out: bool = typer.Option(False, "--json", help="JSON instead of CSV."),
+    onset: Optional[int] = OnsetOption,
+    offset: Optional[int] = OffsetOption,
+    crop_face: bool = CropOption,
+    batch_size: int = typer.Option(32, "--batch", help="Clips per forward pass."),
+    device: str = DeviceOption,
+    llm: Optional[str] = LLMOption,
 ) -> None:
-    """Predict AU probabilities and 0/1 decisions for new clips; one row per clip."""
-    raise NotImplementedYet(10, "aullm predict")
+    """Predict AU probabilities and 0/1 decisions (at the bundle's thresholds) for new clips; one row per clip.
+
+    Columns: clip, AU<k>_prob, AU<k>, status (ok, or failed: reason), n_frames.
+    """
+    from aullm.console import logger
+    from aullm.predict import predict as run_predict
+
+    result = run_predict(input_path, checkpoint, onset=onset, offset=offset, crop_face=crop_face,
+                         batch_size=batch_size, device=device, llm=llm)
+    text = (json.dumps(result.to_json(), indent=2) + "\n") if json_out else result.table.to_csv(index=False)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        logger.info("wrote %s (%d clip(s), %d failed)", out, len(result.table), result.failed)
+    if result.failed == len(result.table):
+        typer.echo(f"error: every clip failed ({result.table['status'].iloc[0]})", err=True)
+        raise typer.Exit(2)
+
+
+def explain(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help=INPUT_HELP),
+    checkpoint: Path = CheckpointOption,
+    out: Path = typer.Option(..., "--out", help="Folder for the PNGs (one subfolder per clip for a manifest)."),
+    onset: Optional[int] = OnsetOption,
+    offset: Optional[int] = OffsetOption,
+    apex: Optional[int] = typer.Option(None, "--apex", help=f"Frame to draw the heatmaps on ({RANGE_HELP}); "
+                                                            "default: estimated from the motion."),
+    crop_face: bool = CropOption,
+    device: str = DeviceOption,
+    llm: Optional[str] = LLMOption,
+) -> None:
+    """Grad-CAM per AU on the apex frame, SE channel weights over time and the learned LED matrix (PNGs)."""
+    from aullm.explain import explain as run_explain
+
+    results = run_explain(input_path, checkpoint, out, onset=onset, offset=offset, apex=apex, crop_face=crop_face,
+                          device=device, llm=llm)
+    failed = 0
+    for clip, files in results.items():
+        if isinstance(files, str):
+            failed += 1
+            typer.echo(f"{clip}: {files}", err=True)
+        else:
+            folder = files[0].parent if files else out
+            typer.echo(f"{clip}: {len(files)} PNGs in {folder} ({', '.join(p.name for p in files)})")
+    if failed == len(results):
+        raise typer.Exit(2)
+
+
+def export(
+    run_dir: Path = typer.Argument(..., help="A run directory written by aullm train."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Bundle folder (default: RUN_DIR/bundle, or "
+                                                           "RUN_DIR/bundle_fold<F>_seed<S> with --fold)."),
+    fold: Optional[str] = typer.Option(None, "--fold", help="Export this fold's model instead of the final one."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Which seed's model (default: the config's first)."),
+) -> None:
+    """Write a model bundle from a run: the final model on all subjects (trained now if the run has none) or,
+    with --fold, the model of one fold."""
+    from aullm.bundle import export_run
+
+    path = export_run(run_dir, out, fold=fold, seed=seed)
+    typer.echo(f"model bundle: {path}")
 
 
 def register(app: typer.Typer) -> None:
     app.command("predict")(predict)
+    app.command("explain")(explain)
+    app.command("export")(export)
