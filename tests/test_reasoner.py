@@ -104,15 +104,16 @@ def test_state_dict_roundtrip_and_key_check(tiny):
         target.load_trainable_state_dict({"nope": torch.zeros(1)})
 
 
+@pytest.mark.parametrize("path", ["packed", "kv"])
 @pytest.mark.parametrize("n_tokens", [1, 3])
-def test_fast_path_matches_full_path_outputs_and_gradients(tiny, n_tokens):
+def test_fast_paths_match_full_path_outputs_and_gradients(tiny, path, n_tokens):
     reasoner = LLMReasoner(tiny, LoraConfig(r=8, alpha=16, dropout=0.1), PROMPT, "append", True, seed=0)
     _perturb_lora(reasoner)
-    reasoner.eval()  # LoRA dropout off, so both paths compute the same function
+    reasoner.eval()  # LoRA dropout off, so every path computes the same function
     assert reasoner.uses_fast_path
     x = torch.randn(6, n_tokens, 64, requires_grad=True)
     params = reasoner.lora_parameters()
-    fast = reasoner(x)
+    fast = reasoner.forward_path(x, path)
     full = reasoner.forward_full(x)
     assert fast.shape == (6, 64) and fast.dtype == torch.float32
     assert (fast - full).abs().max().item() <= 1e-4
@@ -121,7 +122,33 @@ def test_fast_path_matches_full_path_outputs_and_gradients(tiny, n_tokens):
     for g_fast, g_full in zip(grads_fast, grads_full):
         scale = max(1.0, g_full.abs().max().item())
         assert (g_fast - g_full).abs().max().item() <= 1e-4 * scale
-    assert any(g.abs().sum() > 0 for g in grads_fast[1:])
+    assert all(g.abs().sum() > 0 for g in grads_fast)  # every LoRA matrix (and the tokens) gets a gradient
+
+
+def test_forward_dispatch_uses_packed_in_training_and_kv_when_too_long(tiny):
+    reasoner = LLMReasoner(tiny, LoraConfig(r=8, alpha=16, dropout=0.0), PROMPT, seed=0)
+    _perturb_lora(reasoner)
+    x = torch.randn(5, 1, 64, requires_grad=True)
+    full = reasoner.forward_full(x)
+    used = []
+    for name in ("_forward_packed", "_forward_prefix_cached"):
+        original = getattr(reasoner, name)
+        setattr(reasoner, name, lambda t, _o=original, _n=name: (used.append(_n), _o(t))[1])
+    assert (reasoner(x) - full).abs().max().item() <= 1e-4
+    reasoner.packed_max_len = reasoner.prompt_tokens + 4  # 5 tokens do not fit: broadcast-KV form
+    assert (reasoner(x) - full).abs().max().item() <= 1e-4
+    assert used == ["_forward_packed", "_forward_prefix_cached"]
+
+
+def test_packed_path_with_eager_attention(tiny):
+    reasoner = LLMReasoner(tiny, LoraConfig(r=8, alpha=16), PROMPT, seed=0)
+    _perturb_lora(reasoner)
+    reasoner.eval()
+    reasoner.decoder.config._attn_implementation = "eager"
+    x = torch.randn(4, 2, 64)
+    packed = reasoner.forward_path(x, "packed")
+    assert (packed - reasoner.forward_full(x)).abs().max().item() <= 1e-4
+    assert tiny.model.config._attn_implementation == "sdpa"  # the base model's config is not touched
 
 
 def test_fast_path_matches_in_train_mode_without_dropout(tiny):

@@ -62,17 +62,22 @@ def _perturb_lora(reasoner: LLMReasoner, seed: int) -> None:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.01)
 
 
-def _median_time(step: Callable[[], None], device: torch.device, repeats: int, warmup: int) -> float:
+def _median_times(steps: list[Callable[[], None]], device: torch.device, repeats: int,
+                  warmup: int) -> list[float]:
+    """Median seconds of each step; the steps alternate within every repeat, so a change in machine load
+    (other processes on a shared CPU) affects them alike and their ratio stays fair."""
     for _ in range(warmup):
-        step()
+        for step in steps:
+            step()
     synchronize(device)
-    times = []
+    times: list[list[float]] = [[] for _ in steps]
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for i, step in enumerate(steps):
+            start = time.perf_counter()
+            step()
+            synchronize(device)
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def bench_step(
@@ -115,8 +120,7 @@ def bench_step(
     if repeats is None:
         repeats = 10 if dev.type == "cuda" else 3
     warmup = 2 if dev.type == "cuda" else 1
-    naive_s = _median_time(lambda: step(False), dev, repeats, warmup)
-    fast_s = _median_time(lambda: step(True), dev, repeats, warmup)
+    naive_s, fast_s = _median_times([lambda: step(False), lambda: step(True)], dev, repeats, warmup)
     reasoner.eval()  # LoRA dropout off: both paths compute the same function
     with torch.no_grad():
         diff = (logits(True).float() - logits(False).float()).abs().max().item()

@@ -1,11 +1,17 @@
 """The LLM as reasoning engine: [prompt + visual tokens] → LoRA-tuned decoder → last position's hidden state.
 
-Two computations give the same result:
+Every path gives the same result (fp32: max abs diff ≤ 1e-4, gradients too):
 - full path: every sample runs the whole sequence (prompt + its tokens) — the authors' reference code;
-- fast path (`token_position: append` with `prefix_cache`): the prompt does not depend on the sample, so its
-  keys/values are computed once per step at batch 1 (with gradients: LoRA changes them), broadcast over the batch,
-  and each sample runs only its own tokens. In no-grad evaluation the prompt's keys/values are kept across calls
-  until a LoRA weight changes.
+- fast path (`token_position: append` with `prefix_cache`): the prompt does not depend on the sample, so it runs
+  once per step at batch 1 (with gradients: LoRA changes its keys/values) and each sample runs only its own tokens:
+  * training (`packed`): one decoder pass over [prompt, tokens of sample 1, tokens of sample 2, ...] with positions
+    restarting after the prompt and a mask letting each sample see the prompt and its own tokens only. One pass
+    instead of two halves the per-layer overhead (kernel launches on GPU); measured 1.5× faster than the
+    two-pass form on a 2-core CPU (SmolLM2-135M, batch 64);
+  * `kv` (no-grad evaluation, sequences too long to pack, attention kernels without custom masks): the prompt's
+    keys/values at batch 1, broadcast over the batch as a DynamicCache, then the tokens. In no-grad evaluation
+    the prompt's keys/values are kept across calls until a LoRA weight changes, so an evaluation runs the prompt
+    once.
 Each reasoner has its own module tree that shares the frozen base weights of the loaded LLM (no copy), so several
 models can live in one process while the base model is loaded once.
 """
@@ -93,7 +99,10 @@ class LLMReasoner(nn.Module):
         self._autocast_dtype: Optional[torch.dtype] = None if loaded.dtype == torch.float32 else loaded.dtype
         self._call: nn.Module = torch.compile(self.decoder, dynamic=True) if compile else self.decoder  # type: ignore[assignment]
         self._eval_kv: Optional[tuple[tuple[Any, ...], list[tuple[Tensor, Tensor]]]] = None
+        self._masks: dict[tuple[int, int, str], Tensor] = {}
         self._version = 0
+        # Longest packed sequence (prompt + all samples' tokens): the mask and attention scores grow as its square.
+        self.packed_max_len = 2048
         self.decoder.eval()
         self.reset(torch.initial_seed() if seed is None else seed)
 
@@ -161,18 +170,30 @@ class LLMReasoner(nn.Module):
             raise ValueError(f"tokens must be [B, n, {self.hidden_size}], got {tuple(tokens.shape)}")
         tokens = tokens.to(device=self.loaded.device, dtype=self.loaded.dtype)
         with self._autocast():
-            if self.uses_fast_path:
-                hidden = self._forward_prefix_cached(tokens)
-            else:
+            if not self.uses_fast_path:
                 self._log_fallback()
                 hidden = self._forward_full(tokens)
+            elif not torch.is_grad_enabled() and not self.training:
+                hidden = self._forward_prefix_cached(tokens)
+            elif self._can_pack(tokens.shape[0] * tokens.shape[1]):
+                hidden = self._forward_packed(tokens)
+            else:
+                hidden = self._forward_prefix_cached(tokens)
         return hidden.float()
+
+    def forward_path(self, tokens: Tensor, path: Literal["full", "packed", "kv"]) -> Tensor:
+        """One named computation, whatever the settings: for equivalence checks and benchmarks."""
+        tokens = tokens.to(device=self.loaded.device, dtype=self.loaded.dtype)
+        with self._autocast():
+            if path == "full":
+                return self._forward_full(tokens).float()
+            if path == "packed":
+                return self._forward_packed(tokens).float()
+            return self._forward_prefix_cached(tokens).float()
 
     def forward_full(self, tokens: Tensor) -> Tensor:
         """The straightforward computation (full sequence per sample), whatever the settings: for checks/benchmarks."""
-        tokens = tokens.to(device=self.loaded.device, dtype=self.loaded.dtype)
-        with self._autocast():
-            return self._forward_full(tokens).float()
+        return self.forward_path(tokens, "full")
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self._autocast_dtype is None:
@@ -196,6 +217,40 @@ class LLMReasoner(nn.Module):
         sequence = torch.cat(parts, dim=1)
         out = self._call(inputs_embeds=sequence, use_cache=False)
         return out.last_hidden_state[:, -1]
+
+    def _can_pack(self, new_tokens: int) -> bool:
+        """Packing needs a custom 4D mask: sdpa and eager attention take one, flash-attention kernels do not."""
+        kind = getattr(self.decoder.config, "_attn_implementation", None)
+        return kind in ("sdpa", "eager") and self.prompt_tokens + new_tokens <= self.packed_max_len
+
+    def _packed_mask(self, batch: int, n: int, dtype: torch.dtype) -> Tensor:
+        """[1, 1, L, L]: causal, and a sample's token sees the prompt and its own earlier tokens only."""
+        kind = str(self.decoder.config._attn_implementation)
+        key = (batch, n, f"{kind}-{dtype}")
+        mask = self._masks.get(key)
+        if mask is not None:
+            return mask
+        prompt = self.prompt_tokens
+        idx = torch.arange(prompt + batch * n, device=self.loaded.device)
+        sample = torch.where(idx < prompt, -1, torch.div(idx - prompt, n, rounding_mode="floor"))
+        allowed = (idx[None, :] <= idx[:, None]) & ((idx[None, :] < prompt) | (sample[None, :] == sample[:, None]))
+        if kind == "eager":  # eager attention adds the mask to the scores
+            mask = torch.zeros(allowed.shape, dtype=dtype, device=idx.device)
+            mask = mask.masked_fill(~allowed, torch.finfo(dtype).min)[None, None]
+        else:
+            mask = allowed[None, None]
+        self._masks = {key: mask}  # batch sizes rarely change: keep one
+        return mask
+
+    def _forward_packed(self, tokens: Tensor) -> Tensor:
+        batch, n, width = tokens.shape
+        prompt = self.prompt_tokens
+        sequence = torch.cat([self._prompt_embeddings().to(tokens.dtype), tokens.reshape(1, batch * n, width)], dim=1)
+        idx = torch.arange(prompt + batch * n, device=tokens.device)
+        positions = torch.where(idx < prompt, idx, prompt + (idx - prompt) % n).unsqueeze(0)
+        mask = self._packed_mask(batch, n, sequence.dtype)
+        out = self._call(inputs_embeds=sequence, attention_mask=mask, position_ids=positions, use_cache=False)
+        return out.last_hidden_state[0, prompt + n - 1 :: n]
 
     def _lora_key(self) -> tuple[Any, ...]:
         """Identifies the LoRA weights' current values: in-place updates (optimizer steps) bump `_version`."""
