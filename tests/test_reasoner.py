@@ -60,6 +60,9 @@ def test_lora_only_in_configured_modules_base_frozen(tiny):
     base_ptrs = {p.data_ptr() for p in tiny.model.parameters()}
     assert all(p.data_ptr() in base_ptrs for p in frozen)
     assert not any("lora_" in name for name, _ in tiny.model.named_parameters())
+    # one registered copy of the decoder: state_dict = base weights once + LoRA
+    assert [name for name, _ in reasoner.named_children()] == ["decoder"]
+    assert len(reasoner.state_dict()) == len(tiny.model.get_decoder().state_dict()) + len(trainable)
 
 
 def test_lora_targets_from_config(tiny):

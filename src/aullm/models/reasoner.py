@@ -97,7 +97,9 @@ class LLMReasoner(nn.Module):
         self.register_buffer("prompt_ids", ids.to(loaded.device), persistent=False)
         self.prompt_tokens = int(ids.shape[1])
         self._autocast_dtype: Optional[torch.dtype] = None if loaded.dtype == torch.float32 else loaded.dtype
-        self._call: nn.Module = torch.compile(self.decoder, dynamic=True) if compile else self.decoder  # type: ignore[assignment]
+        # Set outside nn.Module's registry: the decoder must not appear twice in state_dict() / named_modules().
+        call = torch.compile(self.decoder, dynamic=True) if compile else self.decoder
+        object.__setattr__(self, "_call", call)
         self._eval_kv: Optional[tuple[tuple[Any, ...], list[tuple[Tensor, Tensor]]]] = None
         self._masks: dict[tuple[int, int, str], Tensor] = {}
         self._version = 0
