@@ -94,10 +94,14 @@ class ModelConfig:
     r_augnn: bool = True
     graph: GraphConfig = field(default_factory=GraphConfig)
     ccr: CCRConfig = field(default_factory=CCRConfig)
+    lbp_grid: int = 5  # lbptop: LBP-TOP histograms per cell of an N×N spatial block grid
+    svm_c: float = 1.0  # lbptop: the linear SVMs' C
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "must be in [0, 1)")
         _check(self.prompt_vectors >= 1, "model.prompt_vectors", self.prompt_vectors, "must be at least 1")
+        _check(self.lbp_grid >= 1, "model.lbp_grid", self.lbp_grid, "must be at least 1")
+        _check(self.svm_c > 0, "model.svm_c", self.svm_c, "must be > 0")
 
 
 @dataclass
