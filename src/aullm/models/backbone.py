@@ -71,6 +71,7 @@ class AUBackbone(nn.Module):
         channels: tuple[int, int] = (32, 64),
         high_dim: int = 256,
         se_reduction: int = 16,
+        se: bool = True,
     ) -> None:
         super().__init__()
         if input_kind not in ("clip", "flow"):
@@ -104,7 +105,8 @@ class AUBackbone(nn.Module):
         self.drop1 = nn.Dropout3d(dropout)
         self.conv2 = nn.Conv3d(c1, c2, kernel_size=(conv2_t, 3, 3))
         self.bn2 = nn.BatchNorm3d(c2)
-        self.se = FrameSqueezeExcitation(c2, se_reduction)
+        # se=False: the plain LED 3D-CNN (the SSSNet LED baseline); Identity keeps layer names and shapes.
+        self.se: nn.Module = FrameSqueezeExcitation(c2, se_reduction) if se else nn.Identity()
         self.pool2 = nn.MaxPool3d(kernel_size=(pool2_t, 2, 2), stride=(pool2_t, 2, 2))
         self.drop2 = nn.Dropout3d(dropout)
         self.fc_high = nn.Linear(self.mid_dim, high_dim)

@@ -24,7 +24,6 @@ and the whole network is trainable state.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Literal, Optional
 
 from torch import Tensor, nn
@@ -42,15 +41,6 @@ if TYPE_CHECKING:
     from aullm.models.llm import LoadedLLM
 
 
-def _backbone_without_se(frames: int, size: int, input_kind: str, dropout: float) -> AUBackbone:
-    """AU-LLM's backbone with its SE layer off (through its `se` switch when it has one)."""
-    if "se" in inspect.signature(AUBackbone.__init__).parameters:
-        return AUBackbone(frames=frames, size=size, input_kind=input_kind, dropout=dropout, se=False)
-    backbone = AUBackbone(frames=frames, size=size, input_kind=input_kind, dropout=dropout)
-    backbone.se = nn.Identity()  # same layers and shapes, no channel re-weighting
-    return backbone
-
-
 class SSSNetLED(AUModel):
     """LED → 3D-CNN (no SE) → fc(256) → linear head: the "SSSNet LED" row."""
 
@@ -59,7 +49,7 @@ class SSSNetLED(AUModel):
                  aus: Optional[list[str]] = None) -> None:
         super().__init__()
         self.aus = list(aus) if aus is not None else [f"AU{k}" for k in range(num_aus)]
-        self.backbone = _backbone_without_se(frames, size, input_kind, dropout)
+        self.backbone = AUBackbone(frames=frames, size=size, input_kind=input_kind, dropout=dropout, se=False)
         self.head = nn.Linear(self.backbone.high_dim, num_aus)
         self.reset(seed)
 
