@@ -69,6 +69,8 @@ class AULLM(AUModel):
             self.projector = EnhancedFusionProjector(high, hidden, dropout)
         elif variant == "f_mid":
             self.projector = EnhancedFusionProjector(mid, hidden, dropout)
+            # F_high is not used by this variant: keep its layer out of the optimiser and the trainable count.
+            self.backbone.fc_high.requires_grad_(False)
         elif variant == "efp_linear":
             self.projector = LinearProjector(mid + high, hidden)
         else:  # prompt_learning
@@ -101,7 +103,7 @@ class AULLM(AUModel):
         if self.variant == "f_high":
             features = feats.f_high
         elif self.variant == "f_mid":
-            features = feats.f_mid
+            features = feats.f_mid  # (the backbone still computes F_high; it is small and unused here)
         else:
             features = torch.cat([feats.f_mid, feats.f_high], dim=1)
         return self.projector(features)
