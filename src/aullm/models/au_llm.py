@@ -143,7 +143,8 @@ def build_au_llm(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], seed
     if llm is None:
         raise ValueError("au_llm needs a loaded LLM")
     reasoner = LLMReasoner(
-        llm, cfg.llm.lora, cfg.model.prompt, cfg.model.token_position, cfg.llm.prefix_cache
+        llm, cfg.llm.lora, cfg.model.prompt, cfg.model.token_position, cfg.llm.prefix_cache,
+        seed=seed, compile=cfg.llm.compile,
     )
     return AULLM(
         reasoner,
