@@ -11,12 +11,14 @@ Plane conventions (the scikit-image image each plane is read from): XY = frame [
 y; YT = image [t, y] at fixed x. scikit-image samples the circle with bilinear interpolation; the diagonal
 neighbours of an R=1 circle fall between pixels.
 
-Classifier: one `LinearSVC(class_weight="balanced")` per AU on the standardised features. Probabilities are
+Classifier: one `LinearSVC(class_weight="balanced")` per AU on features standardised with the training fold's
+mean and std: the SVM's L2 penalty is scale-dependent and bin frequencies differ by orders of magnitude, so raw
+histograms would penalise the rare patterns (where motion shows) most. Probabilities are
 σ(decision function), not CalibratedClassifierCV: (1) σ(0)=0.5, so the 0.5 threshold of every F1 in the report
 reproduces the SVM's own decisions — what the LBPTOP rows of the paper report; a calibrator would pull rare AUs
 (AU15, AU2: a handful of positives per fold) toward their prior and below 0.5, silently turning the row into "never
 fires". (2) Calibration needs internal CV folds with positives in each, which LOSO folds of rare AUs do not have.
-Ranking (AUC) is the same either way. The learned linear maps (and the standardisation) are the model's
+AUC needs only the ranking, which σ preserves. The learned linear maps (and the standardisation) are the model's
 trainable state, saved as safetensors like every other model's weights.
 """
 
