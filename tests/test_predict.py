@@ -16,14 +16,14 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from aullm.bundle import BundleError, export_run, load_bundle, verify_bundle, write_bundle, write_manifest
+from aullm.bundle import BundleError, load_bundle, verify_bundle, write_bundle, write_manifest
 from aullm.cli import app
 from aullm.config import load_config
 from aullm.data import faces
 from aullm.data.clips import list_frames
 from aullm.data.synthetic import generate_synme
-from aullm.explain import cam_to_input, explain
-from aullm.predict import ClipRequest, collect_requests, predict, predict_clips
+from aullm.explain import cam_to_input, explain, explain_decoded
+from aullm.predict import ClipRequest, collect_requests, decode_request, predict, predict_clips
 from aullm.training.protocols import run_experiment
 
 runner = CliRunner()
@@ -44,8 +44,7 @@ PROBS = [f"{au}_prob" for au in AUS]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
-    """A finished LOSO run (3 subjects × 3 clips, 1 epoch), then resumed with --save-final: folds skipped,
-    the final model trained and bundled."""
+    """A LOSO run (3 subjects × 3 clips, 1 epoch) started on two folds, then resumed with --save-final."""
     base = tmp_path_factory.mktemp("predict")
     root = base / "synme"
     truth = generate_synme(root, subjects=3, clips_per_subject=3, seed=3, size=128)
@@ -60,9 +59,10 @@ train: {{epochs: 1, batch_size: 8, lr: 1.0e-3}}
 eval: {{validation_subjects: 1}}
 """)
     out = base / "run"
-    run_experiment(load_config(config), out)
+    run_experiment(load_config(config, ["protocol.folds=[1, 2]"]), out)  # a partial run: no final model yet
     assert not (out / "bundle").exists()
-    run_experiment(load_config(config, ["train.save_final=true"]), out)  # resume: only the final model trains
+    # resumed with --save-final: fold 03 trains, then the final model, then the bundle is written
+    run_experiment(load_config(config, ["train.save_final=true"]), out)
     return {"base": base, "root": root, "truth": truth, "out": out, "bundle": out / "bundle"}
 
 
@@ -162,7 +162,7 @@ def test_predict_reproduces_the_runs_own_predictions(run):
     clips = sorted((run["root"] / "Cropped").glob("sub*/*"))
     manifest = _manifest(run["base"] / "all.csv", [{"clip": f"{c.parent.name[3:]}/{c.name}", "path": str(c)}
                                                   for c in clips])
-    result = predict(manifest, run["bundle"], batch_size=4, device="cpu")
+    result = predict(manifest, run["out"], batch_size=4, device="cpu")  # a run dir stands for its bundle/
     table = result.table
     assert list(table.columns) == ["clip", *PROBS, *AUS, "status", "n_frames"]
     assert (table["status"] == "ok").all() and len(table) == len(clips) == 9
@@ -177,7 +177,10 @@ def test_predict_reproduces_the_runs_own_predictions(run):
     for au in AUS:  # decisions at the bundle's (val-tuned) thresholds, ties positive
         assert (table[au].astype(int) == (table[f"{au}_prob"] >= thresholds[au]).astype(int)).all()
 
-    fold_bundle = export_run(run["out"], fold="2")  # "2" names fold "02", as in protocol.folds
+    res = cli(["export", str(run["out"]), "--fold", "2"])  # "2" names fold "02", as in protocol.folds
+    assert res.exit_code == 0, res.output
+    fold_bundle = run["out"] / "bundle_fold02_seed1"
+    assert f"model bundle: {fold_bundle}" in res.stdout
     fold_meta = verify_bundle(fold_bundle)
     assert fold_meta["trained_on"]["fold"] == "02" and fold_meta["threshold_source"].startswith("val_tuned (fold")
     sub = sorted((run["root"] / "Cropped" / "sub02").iterdir())
@@ -220,6 +223,10 @@ def test_video_gives_the_frames_folders_result(run):
     ranged_video = predict_clips(bundle, [ClipRequest("v", videos[0], onset=2, offset=9)]).table
     assert ranged_frames["n_frames"].tolist() == ranged_video["n_frames"].tolist() == [8]
     assert np.abs(ranged_frames[PROBS].to_numpy(float) - ranged_video[PROBS].to_numpy(float)).max() < 0.02
+    # explain reads its display frame from the video too
+    ex = explain_decoded(bundle, decode_request(ClipRequest("v", videos[0], apex=5), bundle.size, bundle.frames))
+    assert ex.frame.shape == (256, 256) and ex.cams.shape == (len(AUS), 32, 32) and ex.apex_pos == 5
+    assert np.allclose(ex.probs, from_video[PROBS].to_numpy(float)[0], atol=1e-5)
     # the CLI on the video: CSV on stdout, the documented columns
     result = cli(["predict", str(videos[0]), "--checkpoint", str(run["bundle"]), "--device", "cpu"])
     assert result.exit_code == 0, result.output

@@ -69,9 +69,17 @@ def write_manifest(folder: Path) -> dict[str, str]:
     return files
 
 
+def resolve_bundle_dir(folder: Path) -> Path:
+    """A bundle folder as given, or the `bundle/` inside a run directory written with --save-final."""
+    inner = Path(folder) / "bundle"
+    if not (Path(folder) / MANIFEST_FILE).is_file() and (inner / MANIFEST_FILE).is_file():
+        return inner
+    return Path(folder)
+
+
 def verify_bundle(folder: Path) -> dict[str, Any]:
     """Check the manifest against the files and return bundle.json; any mismatch is refused (BundleError)."""
-    folder = Path(folder)
+    folder = resolve_bundle_dir(Path(folder))
     if not folder.exists():
         raise BundleError(f"model bundle not found: {folder}")
     if not folder.is_dir():
@@ -317,7 +325,7 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
     from aullm.models.registry import build_model, model_needs_llm
     from aullm.runtime import resolve_device
 
-    folder = Path(path)
+    folder = resolve_bundle_dir(Path(path))
     meta = verify_bundle(folder)
     try:
         cfg = load_config(folder / CONFIG_FILE)
@@ -346,5 +354,5 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
     return Bundle(path=folder, cfg=cfg, meta=meta, model=model, device=dev, aus=aus, thresholds=thresholds)
 
 
-__all__ = ["Bundle", "BundleError", "bundle_thresholds", "export_run", "load_bundle", "sha256_file",
-           "verify_bundle", "write_bundle", "write_manifest"]
+__all__ = ["Bundle", "BundleError", "bundle_thresholds", "export_run", "load_bundle", "resolve_bundle_dir",
+           "sha256_file", "verify_bundle", "write_bundle", "write_manifest"]

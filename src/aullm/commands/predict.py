@@ -10,7 +10,8 @@ import typer
 
 INPUT_HELP = ("A frames folder, a video (mp4/avi/…) or a manifest CSV of many clips (column path; optional clip, "
               "onset, offset, apex).")
-CHECKPOINT_HELP = "Model bundle written by aullm train --save-final or aullm export."
+CHECKPOINT_HELP = ("Model bundle written by aullm train --save-final or aullm export (a run directory stands for "
+                   "its bundle/).")
 RANGE_HELP = "frame number in the file names for a frames folder, 0-based index for a video"
 
 CheckpointOption = typer.Option(..., "--checkpoint", "-c", help=CHECKPOINT_HELP)
