@@ -35,13 +35,7 @@ def tiny():
     return load_llm(LLMConfig(name="tiny-random"), CPU)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one thread avoids thread-sync overhead (10× faster on a busy 2-core machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(**model: object) -> Config:

@@ -32,12 +32,7 @@ BASELINES = ["sssnet_led", "resnet18_led", "resnet18", "resnet34", "lbptop"]
 TORCH_BASELINES = BASELINES[:-1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

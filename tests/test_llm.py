@@ -18,13 +18,7 @@ CPU = torch.device("cpu")
 PROMPT = "Analyze the facial features to classify action units:"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from 2 threads, and 2 spinning threads stall badly on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _weights_digest(model: torch.nn.Module) -> str:

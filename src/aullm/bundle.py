@@ -16,7 +16,6 @@ catches corrupted or edited files (integrity, not a signature: someone rewriting
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from aullm import __version__
 from aullm.config import Config, ConfigError, load_config, save_config
 from aullm.console import logger
 from aullm.errors import UserError
+from aullm.hashing import sha256_file
 
 BUNDLE_FORMAT = "aullm-bundle"
 BUNDLE_VERSION = 1
@@ -51,12 +51,6 @@ class BundleError(UserError):
 # ------------------------------------------------------------------------------------------------ hashing
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_manifest(folder: Path) -> dict[str, str]:

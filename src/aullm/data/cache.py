@@ -32,6 +32,7 @@ from aullm.data.index import (
     sample_id,
 )
 from aullm.errors import DataError
+from aullm.hashing import sha256_file
 
 #: Bump when the stored arrays' meaning changes, so old caches are not reused.
 CACHE_VERSION = 1
@@ -75,15 +76,11 @@ class PreparedDataset:
 
 def settings_key(cfg: DataConfig, annotation: Path) -> str:
     """Hash of everything that changes the stored arrays: settings, root, and the annotation file's bytes."""
-    digest = hashlib.sha256()
-    with open(annotation, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
     settings = {
         "version": CACHE_VERSION,
         "dataset": cfg.dataset,
         "root": str(Path(cfg.root).expanduser().resolve()) if cfg.root else None,
-        "annotation_sha256": digest.hexdigest(),
+        "annotation_sha256": sha256_file(annotation),
         "frames_dir": cfg.frames_dir,
         "face_crop": cfg.face_crop,
         "input": cfg.input,

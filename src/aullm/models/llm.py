@@ -24,6 +24,7 @@ from torch import nn
 from aullm.config import LLMConfig
 from aullm.console import logger
 from aullm.errors import UserError
+from aullm.hashing import sha256_file
 from aullm.runtime import resolve_dtype
 
 # Paper LLMs (Qwen2 architecture), resolved to hub ids; they work wherever their weights are on disk.
@@ -180,12 +181,6 @@ def _ensure_pad_token(tokenizer: Any) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _sha256_cached(path: Path) -> str:
@@ -201,7 +196,7 @@ def _sha256_cached(path: Path) -> str:
             memo = {}
     if key in memo:
         return memo[key]
-    value = _sha256_file(path)
+    value = sha256_file(path)
     memo[key] = value
     try:
         memo_path.parent.mkdir(parents=True, exist_ok=True)
