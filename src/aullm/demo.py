@@ -10,7 +10,7 @@ from aullm.config import Config, load_config
 from aullm.console import logger
 from aullm.data.synthetic import generate_synme
 
-DEMO_SYNME = {"subjects": 12, "clips_per_subject": 10, "seed": 0, "size": 128}
+DEMO_SYNME = {"subjects": 6, "clips_per_subject": 20, "seed": 0, "size": 128}
 
 
 def demo_config(data_root: Path) -> Config:

@@ -1,0 +1,5 @@
+"""Public entry point of SynME (DESIGN §7); the implementation lives in `aullm.data.synme`."""
+
+from aullm.data.synme import SynMEParams, au_region, generate_synme, subject_face
+
+__all__ = ["generate_synme", "SynMEParams", "subject_face", "au_region"]
