@@ -35,7 +35,7 @@ from aullm.errors import DataError
 from aullm.hashing import sha256_file
 
 #: Bump when the stored arrays' meaning changes, so old caches are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 CACHE_DIRNAME = ".aullm_cache"
 
 

@@ -1,7 +1,8 @@
 """Frame discovery, decoding, clip sampling and batching (DESIGN §3).
 
-Decoding uses Pillow's JPEG draft mode (DCT-domain downscaling inside libjpeg) before an anti-aliased resize, so a
-2040×1088 SAMM frame is decoded at 1/4 or 1/8 of its size: that is most of `prepare`'s speed on uncropped data.
+Decoding uses Pillow's JPEG draft mode (DCT-domain downscaling inside libjpeg) to no less than twice the target
+size, before an anti-aliased resize, so a 2040×1088 SAMM frame is decoded at 1/4 or 1/8 of its size: that is most
+of `prepare`'s speed on uncropped data.
 Truncated or garbage images raise `FrameError` (the loader skips that sample), never a silently grey frame.
 `sample_batch` is called by the trainer every step, so it is a single vectorised gather over one contiguous array.
 """
@@ -67,7 +68,9 @@ def read_gray(path: Path, size: int, box: Optional[Box] = None) -> np.ndarray:
             bx0, by0, bx1, by1 = box if box is not None else (0, 0, width, height)
             bw, bh = max(1, bx1 - bx0), max(1, by1 - by0)
             if im.format == "JPEG":
-                im.draft("L", (math.ceil(width * size / bw), math.ceil(height * size / bh)))
+                # Decode at ≥ 2× the target size: large frames still decode at 1/4–1/8 scale, while the final
+                # resize does the anti-aliasing, so a frames folder and a video of the same clip agree.
+                im.draft("L", (math.ceil(2 * width * size / bw), math.ceil(2 * height * size / bh)))
             sx, sy = im.size[0] / width, im.size[1] / height
             gray = im.convert("L")
             if box is not None:
