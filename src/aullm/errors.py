@@ -12,9 +12,3 @@ class ConfigError(UserError):
 class DataError(UserError):
     """A dataset root or annotation file that cannot be used at all (single samples are skipped instead)."""
 
-
-class NotImplementedYet(UserError):
-    """A command whose issue has not landed: exit 2 with a pointer to the issue, never a fake result."""
-
-    def __init__(self, issue: int, what: str) -> None:
-        super().__init__(f"not implemented yet: {what} (see issue {issue})")

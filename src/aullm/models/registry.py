@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from torch import nn
 
-from aullm.errors import NotImplementedYet, UserError
+from aullm.errors import UserError
 
 if TYPE_CHECKING:
     from aullm.config import Config
@@ -31,15 +31,15 @@ class ModelEntry:
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
-# Where each model of `model.name` is defined, and the issue that builds it (for a clear "not yet" message).
-_MODEL_MODULES: dict[str, tuple[str, int]] = {
-    "au_llm": ("aullm.models.au_llm", 5),
-    "aullmpp": ("aullm.models.aullmpp", 9),
-    "sssnet_led": ("aullm.models.baselines", 8),
-    "resnet18_led": ("aullm.models.baselines", 8),
-    "resnet18": ("aullm.models.baselines", 8),
-    "resnet34": ("aullm.models.baselines", 8),
-    "lbptop": ("aullm.models.baselines", 8),
+# Where each model of `model.name` is defined: imported on first use, so a run loads only what it needs.
+_MODEL_MODULES: dict[str, str] = {
+    "au_llm": "aullm.models.au_llm",
+    "aullmpp": "aullm.models.aullmpp",
+    "sssnet_led": "aullm.models.baselines",
+    "resnet18_led": "aullm.models.baselines",
+    "resnet18": "aullm.models.baselines",
+    "resnet34": "aullm.models.baselines",
+    "lbptop": "aullm.models.baselines",
 }
 
 
@@ -55,13 +55,7 @@ def register_model(name: str, *, needs_llm: bool = False) -> Callable[[Builder],
 
 def _entry(name: str) -> ModelEntry:
     if name not in _REGISTRY and name in _MODEL_MODULES:
-        module, issue = _MODEL_MODULES[name]
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            raise NotImplementedYet(issue, f"model {name!r} ({module})") from None
+        importlib.import_module(_MODEL_MODULES[name])
     if name not in _REGISTRY:
         known = ", ".join(sorted(set(_REGISTRY) | set(_MODEL_MODULES)))
         raise UserError(f"unknown model.name {name!r} (known: {known})")
