@@ -6,7 +6,7 @@ STAMP := $(VENV)/.aullm-installed
 # CPU build of torch for machines without a GPU; users with a GPU install their own torch first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean synme-compare
 
 setup: $(STAMP)
 
@@ -27,6 +27,13 @@ test: setup
 bench: setup
 	$(BIN)/aullm bench step
 	$(BIN)/python benchmarks/bench_fold.py
+
+# AU-LLM (the demo) beside every baseline and the AULLM++ reconstruction on the demo's SynME, same settings and seed.
+SYNME_COMPARE := sssnet_led resnet18_led resnet18 resnet34 lbptop aullmpp
+synme-compare: setup
+	test -f runs/demo/metrics.json || $(BIN)/aullm demo
+	for m in $(SYNME_COMPARE); do $(BIN)/aullm train configs/synme_demo_$$m.yaml --set data.root=data/synme --out runs/synme_demo_$$m || exit $$?; done
+	$(BIN)/aullm report runs/demo $(addprefix runs/synme_demo_,$(SYNME_COMPARE)) --out reports/synme_compare
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -81,3 +81,20 @@ def test_every_shipped_config_loads():
         cfg = load_config(path)
         assert isinstance(cfg, Config), path
         assert yaml.safe_load(path.read_text())  # not empty
+
+
+def test_synme_comparison_configs_match_the_demo_except_name_and_model():
+    """`make synme-compare` puts these beside the demo: any other differing key would make the comparison unfair."""
+    from dataclasses import asdict
+
+    from aullm.demo import demo_config
+
+    demo = asdict(demo_config(Path("data/synme")))
+    paths = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("synme_demo_*.yaml"))
+    models = {load_config(p).model.name for p in paths}
+    assert models == {"sssnet_led", "resnet18_led", "resnet18", "resnet34", "lbptop", "aullmpp"}
+    for path in paths:
+        cfg = asdict(load_config(path))
+        cfg["data"]["root"] = demo["data"]["root"]
+        differing = sorted(k for k in demo if cfg[k] != demo[k])
+        assert set(differing) <= {"name", "model"}, (path.name, differing)

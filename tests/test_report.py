@@ -184,3 +184,21 @@ def test_percent_cells():
     assert pct({"mean": 0.81449, "std": 0.0, "n": 1}) == "81.4"
     assert pct({"mean": None, "std": None, "n": 0}) == "—" and pct(None) == "—"
     assert pct(0.123) == "12.3"
+
+
+def test_reconstructed_models_are_labelled_in_metrics_table_and_notes(tmp_path):
+    """AULLM++ has no public code: its rows must never read as the published model's numbers."""
+    plain = make_run_dir(tmp_path / "aullm", casme2_frame(4, seeds=(1,)), name="synme_aullm", dataset="synme",
+                         llm="smollm2-135m", logs=False)
+    rebuilt = make_run_dir(tmp_path / "aullmpp", casme2_frame(5, seeds=(1,)), name="synme_aullmpp",
+                           dataset="synme", llm="smollm2-135m", model="aullmpp", logs=False)
+    out = tmp_path / "out"
+    write_report([plain, rebuilt], out)
+    text = (out / "report.md").read_text()
+    assert "| synme_aullmpp | ours, reconstruction (1 seed) |" in text
+    assert "| synme_aullm | ours (1 seed) |" in text
+    assert "aullmpp — reconstruction" in text and "au_llm — reconstruction" not in text
+    assert "- reconstruction (synme_aullmpp): AULLM++ here is our reconstruction" in text
+    metrics = json.loads((rebuilt / "metrics.json").read_text())
+    assert metrics["run"]["reconstruction"] is True and "reconstruction" in metrics["notes"]
+    assert json.loads((plain / "metrics.json").read_text())["run"]["reconstruction"] is False

@@ -155,23 +155,22 @@ def test_au_motion_is_where_the_au_is(tmp_path: Path) -> None:
         assert np.median(with_au) > 2.0 * np.median(without), (au, np.median(with_au), np.median(without))
 
 
-def test_nuisances_outweigh_the_au_signal() -> None:
-    """Onset→apex image change from head motion alone, and from all nuisances, exceeds the change the AUs make."""
+def _onset_apex_change(params: SynMEParams) -> tuple[float, float, float]:
+    """Mean |apex - onset| grey change from the AUs alone, head motion alone, and all nuisances, over 16 clips."""
     import dataclasses
 
     from aullm.data.synme.codes import sample_codes
     from aullm.data.synme.face import render_face
     from aullm.data.synme.motion import plan_clip, render_clip
 
-    params = SynMEParams()
-    silent = SynMEParams(head_shift_px=(0.0, 0.0), head_rot_deg=(0.0, 0.0), head_scale=0.0, tremor_px=0.0,
-                         light_gain=0.0, light_gradient=0.0, noise_sigma=0.0, blink_prob=0.0)
+    silent = dataclasses.replace(params, head_shift_px=(0.0, 0.0), head_rot_deg=(0.0, 0.0), head_scale=0.0,
+                                 tremor_px=0.0, light_gain=0.0, light_gradient=0.0, noise_sigma=0.0, blink_prob=0.0)
     change: dict[str, list[float]] = {"au": [], "head": [], "nuisance": []}
     for i in range(16):
         rng = np.random.default_rng(100 + i)
         face = subject_face(0, i % 4, 128)
         neutral = render_face(face)
-        _, codes = sample_codes(rng)
+        _, codes = sample_codes(rng, params.emotions)
         plan = plan_clip(rng, codes, 128, params)
         n = plan.n
         still = {"tx": np.zeros(n), "ty": np.zeros(n), "rot": np.zeros(n), "scale": np.ones(n),
@@ -185,8 +184,25 @@ def test_nuisances_outweigh_the_au_signal() -> None:
             change[name].append(float(np.abs(b - a).mean()))
     au, head_only, nuisance = (float(np.mean(change[k])) for k in ("au", "head", "nuisance"))
     print(f"mean |apex - onset|: AUs {au:.2f}, head motion {head_only:.2f}, all nuisances {nuisance:.2f}")
+    return au, head_only, nuisance
+
+
+def test_nuisances_outweigh_the_au_signal() -> None:
+    """Onset→apex image change from head motion alone, and from all nuisances, exceeds the change the AUs make."""
+    au, head_only, nuisance = _onset_apex_change(SynMEParams())
     assert au > 0.5
     assert head_only > au
+    assert nuisance > 1.5 * au
+
+
+def test_demo_preset_is_milder_but_nuisances_still_exceed_the_signal() -> None:
+    """The demo's SynME halves head motion (documented in aullm/demo.py); all nuisances together still change the
+    frames more than the AUs do, so frame differencing alone still does not find the AUs."""
+    from aullm.demo import DEMO_PARAMS
+
+    au, head_only, nuisance = _onset_apex_change(DEMO_PARAMS)
+    _, default_head, _ = _onset_apex_change(SynMEParams())
+    assert head_only < 0.7 * default_head  # milder than the default, as documented
     assert nuisance > 1.5 * au
 
 
@@ -265,3 +281,63 @@ def test_synth_command(tmp_path: Path) -> None:
     assert any((tmp_path / "s").glob("CASME2-coding-*.xlsx"))
     bad = CliRunner().invoke(app, ["synth", str(tmp_path / "t"), "--layout", "nope"])
     assert bad.exit_code == 2
+
+
+def test_emotion_mix_sets_base_rates_and_unknown_emotions_fail() -> None:
+    from aullm.data.synme.codes import sample_codes
+
+    rng = np.random.default_rng(0)
+    sad = [sample_codes(rng, (("sadness", 1.0),)) for _ in range(300)]
+    assert {e for e, _ in sad} == {"sadness"}
+    mouth = np.mean([any(c.au in (14, 15, 17) for c in codes) for _, codes in sad])
+    happy = [codes for _, codes in (sample_codes(rng, (("happiness", 1.0),)) for _ in range(300))]
+    assert mouth > 0.6 and np.mean([any(c.au == 12 for c in codes) for codes in happy]) > 0.8
+    with pytest.raises(ValueError, match="unknown SynME emotion"):
+        sample_codes(rng, (("boredom", 1.0),))
+
+
+def test_au_gain_scales_only_the_named_aus(tmp_path: Path) -> None:
+    plain = generate_synme(tmp_path / "a", subjects=2, clips_per_subject=6, seed=3, size=128)
+    gained = generate_synme(tmp_path / "b", subjects=2, clips_per_subject=6, seed=3, size=128,
+                            params=SynMEParams(au_gain=((4, 1.5),)))
+    assert (plain[TARGETS].to_numpy() == gained[TARGETS].to_numpy()).all()  # same labels, same draws
+    assert plain["AU4"].sum() > 0
+    np.testing.assert_allclose(gained["amp_AU4"], 1.5 * plain["amp_AU4"], atol=2e-3)  # stored to 3 decimals
+    others = [c for c in plain.columns if c.startswith("amp_AU") and c != "amp_AU4"]
+    np.testing.assert_allclose(gained[others].to_numpy(), plain[others].to_numpy())
+
+
+def test_demo_data_is_reused_and_regenerated_when_its_settings_differ(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from aullm import demo
+
+    monkeypatch.setitem(demo.DEMO_SYNME, "subjects", 2)
+    monkeypatch.setitem(demo.DEMO_SYNME, "clips_per_subject", 2)
+    root = tmp_path / "synme"
+    demo.ensure_synme(root)
+    meta = root / "synme.json"
+    first = meta.stat().st_mtime_ns
+    stored = json.loads(meta.read_text())
+    assert stored["params"]["au_gain"] == [[14, 1.25], [15, 1.25], [17, 1.4]]
+    demo.ensure_synme(root)
+    assert meta.stat().st_mtime_ns == first  # reused
+    stored["params"]["au_gain"] = []  # as an older or default-preset SynME would be
+    meta.write_text(json.dumps(stored))
+    demo.ensure_synme(root)
+    assert json.loads(meta.read_text())["params"]["au_gain"] == [[14, 1.25], [15, 1.25], [17, 1.4]]
+
+
+def test_synth_demo_preset_writes_the_demo_mix(tmp_path: Path) -> None:
+    import json
+
+    from aullm.cli import app
+
+    result = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--subjects", "1", "--clips-per-subject", "2",
+                                      "--preset", "demo"])
+    assert result.exit_code == 0, result.output
+    params = json.loads((tmp_path / "s" / "synme.json").read_text())["params"]
+    assert dict(map(tuple, params["emotions"]))["repression"] == 0.18
+    bad = CliRunner().invoke(app, ["synth", str(tmp_path / "t"), "--preset", "easy"])
+    assert bad.exit_code == 2 and "unknown SynME preset 'easy'" in bad.output

@@ -15,6 +15,9 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed writes byte-identical files."),
     size: int = typer.Option(128, "--size", help="Frame size in pixels (square)."),
     layout: str = typer.Option("casme2", "--layout", help="casme2 (Cropped/subXX/… + coding sheet) or samm."),
+    preset: str = typer.Option("default", "--preset",
+                               help="default (CASME II-like AU rates) or demo (the demo's mouth-AU-rich mix; "
+                                    "with the demo's sizes this writes exactly the demo's data)."),
 ) -> None:
     """Generate SynME: procedurally drawn faces performing subtle AUs with known ground truth.
 
@@ -22,10 +25,18 @@ def synth(
     """
     from aullm.data.synme import TARGET_AUS
     from aullm.data.synthetic import generate_synme
+    from aullm.errors import UserError
 
+    if preset not in ("default", "demo"):
+        raise UserError(f"unknown SynME preset {preset!r}: use default or demo")
+    params = None
+    if preset == "demo":
+        from aullm.demo import DEMO_PARAMS
+
+        params = DEMO_PARAMS
     start = time.perf_counter()
     df = generate_synme(out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, size=size,
-                        layout=layout)
+                        layout=layout, params=params)
     elapsed = time.perf_counter() - start
     targets = [f"AU{a}" for a in TARGET_AUS]
     no_target = int((df[targets].sum(axis=1) == 0).sum())

@@ -28,6 +28,7 @@ from sklearn.metrics import roc_auc_score
 
 from aullm.console import logger
 from aullm.errors import UserError
+from aullm.provenance import reconstruction_note
 from aullm.evaluation.thresholds import THRESHOLD_GRID, binarize, class_f1, class_f1_columns, tune_per_au
 
 METRICS: tuple[str, ...] = ("f1_binary", "f1_macro", "f1_macro_test_tuned", "f1_macro_val_tuned", "auc")
@@ -448,6 +449,10 @@ def score_run(run_dir: Path) -> dict[str, Any]:
     metrics = {"schema": 1, "run": info, **score_predictions(test, val, info["threshold"], aus)}
     unfinished = unfinished_folds(run_dir)
     metrics["run"]["unfinished_folds"] = unfinished
+    note = reconstruction_note(info["model"])
+    metrics["run"]["reconstruction"] = note is not None
+    if note is not None:
+        metrics["notes"]["reconstruction"] = note
     if unfinished:
         metrics["notes"]["incomplete"] = (f"{len(unfinished)} fold(s) not finished ({', '.join(unfinished[:8])}"
                                           f"{', ...' if len(unfinished) > 8 else ''}); scores cover finished folds")

@@ -34,15 +34,13 @@ from aullm.models.graph import RAUGNN, Prior, consistency_loss
 from aullm.models.mge_efp import MGEEFP
 from aullm.models.projectors import EnhancedFusionProjector
 from aullm.models.registry import register_model
+from aullm.provenance import AULLMPP_NOTE
 
 if TYPE_CHECKING:
     from aullm.config import Config
     from aullm.models.llm import LoadedLLM
 
-RECONSTRUCTION_NOTE = (
-    "AULLM++ here is our reconstruction from the paper's abstract and framework figure (no public code or method "
-    "text); its numbers are those of the reconstruction, not of the published model"
-)
+RECONSTRUCTION_NOTE = AULLMPP_NOTE
 
 
 class AULLMPP(AUModel):

@@ -121,8 +121,10 @@ def trivial_rows(runs: Sequence[RunScores], metric: str, aus: Sequence[str]) -> 
 
 
 def our_source(run: RunScores) -> str:
+    """'ours (N seeds)', or 'ours, reconstruction (N seeds)' for a model rebuilt from a paper without code."""
     seeds = run.n_seeds
-    return f"ours ({seeds} seed{'s' if seeds != 1 else ''})"
+    kind = "ours, reconstruction" if run.info.get("reconstruction") else "ours"
+    return f"{kind} ({seeds} seed{'s' if seeds != 1 else ''})"
 
 
 def comparison_key(run: RunScores) -> tuple[str, str, Optional[str], tuple[str, ...]]:
@@ -311,6 +313,7 @@ def runs_table(runs: Sequence[RunScores]) -> str:
         info, m = run.info, run.metrics
         protocol = info.get("protocol", "?") + (f" → {info['target']}" if info.get("target") else "")
         model = info.get("model", "?") + (f" ({info['variant']})" if info.get("variant", "all") != "all" else "")
+        model += " — reconstruction" if info.get("reconstruction") else ""
         unfinished = info.get("unfinished_folds") or []
         folds = f"{len(m.get('folds', []))}" + (f" ({len(unfinished)} unfinished)" if unfinished else "")
         rows.append([run.label, str(run.dir), info.get("dataset", "?"), protocol, model, info.get("llm", "?"),

@@ -87,10 +87,15 @@ def _template(emotion: str, rng: np.random.Generator) -> set[int]:
     return aus
 
 
-def sample_codes(rng: np.random.Generator) -> tuple[str, list[AUCode]]:
-    """Draw the emotion and the coded AUs (with side and intensity) of one clip."""
-    names = [e for e, _ in EMOTIONS]
-    probs = np.array([p for _, p in EMOTIONS])
+def sample_codes(rng: np.random.Generator, emotions: tuple[tuple[str, float], ...] = EMOTIONS
+                 ) -> tuple[str, list[AUCode]]:
+    """Draw the emotion (weights `emotions`, CASME II-like by default) and the coded AUs (with side and
+    intensity) of one clip."""
+    unknown = sorted({e for e, _ in emotions} - {e for e, _ in EMOTIONS})
+    if unknown:
+        raise ValueError(f"unknown SynME emotion(s) {unknown}; known: {[e for e, _ in EMOTIONS]}")
+    names = [e for e, _ in emotions]
+    probs = np.array([p for _, p in emotions], dtype=float)
     emotion = str(names[int(rng.choice(len(names), p=probs / probs.sum()))])
     codes = []
     for au in sorted(_template(emotion, rng)):

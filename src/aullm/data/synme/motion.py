@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from aullm.data.synme.codes import AUCode
+from aullm.data.synme.codes import EMOTIONS, AUCode
 from aullm.data.synme.face import FaceIdentity, render_face
 
 
@@ -37,6 +37,9 @@ class SynMEParams:
     noise_sigma: float = 2.5  # sensor noise, grey levels
     blink_prob: float = 0.35
     jpeg_quality: int = 92
+    apex_at: tuple[float, float] = (0.3, 0.7)  # apex position as a fraction of the clip
+    emotions: tuple[tuple[str, float], ...] = EMOTIONS  # clip emotion weights; they set the AU base rates
+    au_gain: tuple[tuple[int, float], ...] = ()  # per-AU factor on au_px, e.g. ((17, 1.4),)
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,9 @@ def plan_clip(rng: np.random.Generator, codes: list[AUCode], size: int, p: SynME
     """Draw timing, AU amplitudes and nuisance trajectories for one clip."""
     k = size / 128.0
     n = int(rng.integers(10, 41))
-    apex = int(round(rng.uniform(0.3, 0.7) * (n - 1)))
-    amplitudes = {c.au: float(rng.uniform(*p.au_px) * k * c.intensity) for c in codes}
+    apex = int(round(rng.uniform(*p.apex_at) * (n - 1)))
+    gain = dict(p.au_gain)
+    amplitudes = {c.au: float(rng.uniform(*p.au_px) * k * c.intensity * gain.get(c.au, 1.0)) for c in codes}
     shift = rng.uniform(*p.head_shift_px) * k
     angle = rng.uniform(0, 2 * np.pi)
     path = _smooth_path(rng, n, 1.0)
@@ -162,7 +166,7 @@ def plan_clip(rng: np.random.Generator, codes: list[AUCode], size: int, p: SynME
     ty = shift * (np.sin(angle) * path + np.cos(angle) * path2) + rng.normal(0, p.tremor_px * k, n)
     rot = np.deg2rad(_smooth_path(rng, n, rng.uniform(*p.head_rot_deg)))
     scale = 1.0 + _smooth_path(rng, n, rng.uniform(0, p.head_scale))
-    gain = 1.0 + _smooth_path(rng, n, rng.uniform(0, p.light_gain)) + rng.uniform(-0.05, 0.05)
+    light = 1.0 + _smooth_path(rng, n, rng.uniform(0, p.light_gain)) + rng.uniform(-0.05, 0.05)
     grad_x = _smooth_path(rng, n, rng.uniform(0, p.light_gradient))
     grad_y = _smooth_path(rng, n, rng.uniform(0, p.light_gradient))
     blink = np.zeros((n, 2))
@@ -174,7 +178,7 @@ def plan_clip(rng: np.random.Generator, codes: list[AUCode], size: int, p: SynME
         closure = np.where((t >= 0) & (t <= length), np.sin(np.pi * np.clip(t / length, 0, 1)) * depth, 0.0)
         blink[:] = closure[:, None] * np.array([1.0, rng.uniform(0.85, 1.0)])[None, :]
     return ClipPlan(n=n, apex=apex, codes=codes, amplitudes=amplitudes, residual=float(rng.uniform(0, 0.25)),
-                    tx=tx, ty=ty, rot=rot, scale=scale, gain=gain, grad_x=grad_x, grad_y=grad_y, blink=blink,
+                    tx=tx, ty=ty, rot=rot, scale=scale, gain=light, grad_x=grad_x, grad_y=grad_y, blink=blink,
                     noise_seed=int(rng.integers(0, 2**31 - 1)))
 
 

@@ -174,7 +174,7 @@ def generate_synme(out: Path, subjects: int = 12, clips_per_subject: int = 10, s
         takes: dict[int, int] = {}
         for ci in range(clips_per_subject):
             crng = _rng(seed, 3, si, ci)
-            emotion, codes = sample_codes(crng)
+            emotion, codes = sample_codes(crng, p.emotions)
             plan = plan_clip(crng, codes, size, p)
             if layout == "casme2":
                 onset = int(crng.integers(1, 200))
