@@ -68,6 +68,25 @@ def test_cache_invalidated_by_sheet_and_settings(tmp_path):
     assert changed.labels[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
 
 
+def test_cache_notices_frames_rewritten_under_the_same_sheet(tmp_path):
+    """SynME regenerated with other nuisance or amplitude settings keeps its sheet but not its pixels."""
+    from aullm.data.synthetic import SynMEParams, generate_synme
+
+    root = tmp_path / "synme"
+    generate_synme(root, subjects=2, clips_per_subject=2, seed=4, size=128)
+    cfg = DataConfig(dataset="synme", root=str(root), size=32)
+    first = prepare_dataset(cfg)
+    assert prepare_dataset(cfg).from_cache
+    sheet = next(root.glob("CASME2-coding-*.xlsx")).read_bytes()
+    generate_synme(root, subjects=2, clips_per_subject=2, seed=4, size=128,
+                   params=SynMEParams(noise_sigma=8.0, au_gain=((4, 2.0),)))
+    assert next(root.glob("CASME2-coding-*.xlsx")).read_bytes() == sheet  # same sheet, so the same cache key
+    again = prepare_dataset(cfg)
+    assert not again.from_cache and again.cache_path == first.cache_path
+    assert not np.array_equal(again.frames, first.frames)
+    assert prepare_dataset(cfg).from_cache
+
+
 def test_unknown_aus_excluded_unless_asked(tmp_path):
     clips = casme2_clips(4, frames=6)
     clips[1].aus = "?"

@@ -105,6 +105,23 @@ def test_refuses_to_resume_with_another_config(tmp_path, synme_root):
     assert (out / "metrics.json").exists()
 
 
+def test_refuses_to_resume_when_the_data_changed(tmp_path):
+    """Same config, but the dataset on disk was regenerated: finished folds were trained on other data."""
+    from aullm.data.synthetic import SynMEParams
+
+    root = tmp_path / "synme"
+    generate_synme(root, subjects=3, clips_per_subject=4, seed=5, size=128)
+    config = tiny_config(tmp_path, root)
+    out = tmp_path / "run"
+    run_experiment(load_config(config, ["protocol.folds=['1']"]), out)
+    assert json.loads((out / "data.json").read_text())["samples"]["train"] == 12
+    run_experiment(load_config(config, ["protocol.folds=['2']"]), out)  # same data: may share the run
+    generate_synme(root, subjects=3, clips_per_subject=4, seed=5, size=128, params=SynMEParams(noise_sigma=9.0))
+    with pytest.raises(UserError, match="trained on different data"):
+        run_experiment(load_config(config, ["protocol.folds=['3']"]), out)
+    assert len(list((out / "folds").iterdir())) == 2  # fold 3 never started
+
+
 def test_cli_missing_dataset_is_one_line(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(f"data: {{dataset: casme2, root: {tmp_path / 'nowhere'}}}\nllm: {{name: tiny-random}}\n")

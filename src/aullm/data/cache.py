@@ -35,7 +35,7 @@ from aullm.errors import DataError
 from aullm.hashing import sha256_file
 
 #: Bump when the stored arrays' meaning changes, so old caches are not reused.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 CACHE_DIRNAME = ".aullm_cache"
 
 
@@ -61,6 +61,7 @@ class PreparedDataset:
     dataset: str
     cache_path: Optional[Path] = None
     from_cache: bool = False
+    sources_digest: str = ""  # sha256 of the source files' paths (relative to the root) and sizes
     clips: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -72,6 +73,23 @@ class PreparedDataset:
 
 
 # ----------------------------------------------------------------------------------------------- the key
+
+
+def data_fingerprint(data: PreparedDataset) -> str:
+    """sha256 of what a run depends on: the source files (relative paths and sizes), samples, subjects, labels.
+
+    A run directory stores it, so resuming after the dataset changed on disk (e.g. SynME regenerated with other
+    settings) is refused instead of silently mixing folds trained on different data. It hashes no pixels, so two
+    machines sharing one run with their own copies of a dataset agree even if their JPEG decoders differ slightly.
+    """
+    digest = hashlib.sha256(data.sources_digest.encode())
+    for array in (data.lengths, data.labels):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update("\n".join(data.subjects.astype(str).tolist()).encode())
+    digest.update("\n".join(data.index["sample"].astype(str).tolist()).encode())
+    digest.update(",".join(data.aus).encode())
+    return digest.hexdigest()
+
 
 
 def settings_key(cfg: DataConfig, annotation: Path) -> str:
@@ -163,6 +181,40 @@ def _apex_pos(pos: Optional[int], n: int) -> int:
     return pos
 
 
+def source_files(sources: list[ClipSource]) -> list[str]:
+    """Every file the samples are decoded from, sorted: what a cache's contents depend on besides the settings."""
+    return sorted({str(p) for source in sources for p in source.paths})
+
+
+def files_signature(files: list[str]) -> str:
+    """sha256 over each file's path, size and modification time: a stat per file, no reading, so a cache hit stays
+    cheap while frames rewritten on disk (e.g. SynME regenerated with other settings, same sheet) are noticed."""
+    digest = hashlib.sha256()
+    for name in files:
+        try:
+            st = os.stat(name)
+            digest.update(f"{name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{name}\tmissing\n".encode())
+    return digest.hexdigest()
+
+
+def sources_digest(files: list[str], root: Optional[str]) -> str:
+    """sha256 of each source file's path relative to the root and its size: the same for two copies of a dataset
+    on different machines, different when files were rewritten with other content (sizes of JPEGs change)."""
+    base = Path(root).expanduser().resolve() if root else None
+    digest = hashlib.sha256()
+    for name in files:
+        path = Path(name)
+        try:
+            shown = str(path.resolve().relative_to(base)) if base else path.name
+        except ValueError:
+            shown = path.name
+        size = path.stat().st_size if path.exists() else -1
+        digest.update(f"{shown}\t{size}\n".encode())
+    return digest.hexdigest()
+
+
 def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -185,7 +237,10 @@ def _build(cfg: DataConfig, index: DatasetIndex) -> dict[str, Any]:
         else:
             keep.append(i)
     kept_df = df.iloc[keep].reset_index(drop=True)
-    arrays: dict[str, Any] = {"index": kept_df, "skipped": skipped}
+    files = source_files(index.sources)
+    arrays: dict[str, Any] = {"index": kept_df, "skipped": skipped, "files": files,
+                              "files_signature": files_signature(files),
+                              "sources_digest": sources_digest(files, cfg.root)}
     if cfg.input == "clip":
         clips = [results[i].clip for i in keep]
         lengths = np.array([len(c) for c in clips], dtype=np.int64)  # type: ignore[arg-type]
@@ -215,7 +270,9 @@ def write_cache(path: Path, arrays: dict[str, Any], key: str) -> None:
     """Atomic write: a temporary file in the same folder, then os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "meta": _text(json.dumps({"key": key, "version": CACHE_VERSION})),
+        "meta": _text(json.dumps({"key": key, "version": CACHE_VERSION, "files_signature": arrays["files_signature"],
+                                  "sources_digest": arrays["sources_digest"]})),
+        "files": _text(json.dumps(arrays["files"])),
         "index": _text(index_to_json(arrays["index"])),
         "skipped": _text(json.dumps(arrays["skipped"])),
         "frames": arrays["frames"],
@@ -244,7 +301,14 @@ def read_cache(path: Path, key: str) -> Optional[dict[str, Any]]:
             meta = json.loads(_untext(data["meta"]))
             if meta.get("key") != key or meta.get("version") != CACHE_VERSION:
                 return None
+            files = json.loads(_untext(data["files"]))
+            if files_signature(files) != meta.get("files_signature"):
+                logger.info("frames under the dataset root changed since %s was written; decoding them again", path)
+                return None
             return {
+                "files": files,
+                "files_signature": meta["files_signature"],
+                "sources_digest": meta["sources_digest"],
                 "index": index_from_json(_untext(data["index"])),
                 "skipped": json.loads(_untext(data["skipped"])),
                 "frames": data["frames"],
@@ -321,6 +385,7 @@ def _finalise(cfg: DataConfig, arrays: dict[str, Any], path: Path, from_cache: b
         lengths=lengths_all[rows],
         flow=None if flow_arr is None else np.ascontiguousarray(flow_arr[rows]),
         labels=labels,
+        sources_digest=arrays["sources_digest"],
         subjects=index["subject"].to_numpy(dtype=str),
         aus=list(cfg.aus),
         skipped=skipped,

@@ -8,6 +8,7 @@ run ends with the same numbers as an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from safetensors.torch import save_file
 
 from aullm.config import Config, DataConfig, config_to_dict, load_config, save_config
 from aullm.console import logger
-from aullm.data.cache import PreparedDataset, prepare_dataset
+from aullm.data.cache import PreparedDataset, data_fingerprint, prepare_dataset
 from aullm.errors import UserError
 from aullm.models.llm import load_llm
 from aullm.models.registry import build_model, model_needs_llm
@@ -142,6 +143,28 @@ def open_run_dir(cfg: Config, out: Path) -> None:
     save_config(cfg, path)
 
 
+DATA_FILE = "data.json"
+
+
+def check_run_data(experiment: Experiment, out: Path) -> None:
+    """Record the data fingerprint of a new run; refuse to resume a run whose data has changed since."""
+    current = {"train": data_fingerprint(experiment.train_data), "test": data_fingerprint(experiment.test_data),
+               "samples": {"train": len(experiment.train_data), "test": len(experiment.test_data)}}
+    path = out / DATA_FILE
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if {k: previous.get(k) for k in ("train", "test")} != {k: current[k] for k in ("train", "test")}:
+            raise UserError(
+                f"{out} was trained on different data: the dataset's frames, labels or samples changed since "
+                f"(now {current['samples']['train']} training samples, then {previous.get('samples', {}).get('train', '?')}); "
+                "refusing to resume — use another --out"
+            )
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(current, indent=1) + "\n")
+    tmp.replace(path)
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     frame.to_csv(tmp, index=False)
@@ -240,6 +263,7 @@ def run_experiment(cfg: Config, out: Path) -> Path:
     out = Path(out)
     open_run_dir(cfg, out)
     experiment = build_experiment(cfg)
+    check_run_data(experiment, out)
     device = resolve_device(cfg.train.device)
     llm = load_llm(cfg.llm, device) if model_needs_llm(cfg.model.name) else None
     model = build_model(cfg, list(cfg.data.aus), llm)
