@@ -7,6 +7,7 @@ subject-independent (leave-one-subject-out) evaluation.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -155,6 +156,7 @@ def test_au_motion_is_where_the_au_is(tmp_path: Path) -> None:
         assert np.median(with_au) > 2.0 * np.median(without), (au, np.median(with_au), np.median(without))
 
 
+@functools.lru_cache(maxsize=None)
 def _onset_apex_change(params: SynMEParams) -> tuple[float, float, float]:
     """Mean |apex - onset| grey change from the AUs alone, head motion alone, and all nuisances, over 16 clips."""
     import dataclasses
@@ -327,6 +329,18 @@ def test_demo_data_is_reused_and_regenerated_when_its_settings_differ(tmp_path: 
     meta.write_text(json.dumps(stored))
     demo.ensure_synme(root)
     assert json.loads(meta.read_text())["params"]["au_gain"] == [[14, 1.25], [15, 1.25], [17, 1.4]]
+
+
+def test_written_with_matches_only_the_same_settings(tmp_path: Path) -> None:
+    from aullm.data.synme import written_with
+
+    root = tmp_path / "s"
+    assert not written_with(root, subjects=1, clips_per_subject=2, seed=2)
+    generate_synme(root, subjects=1, clips_per_subject=2, seed=2, size=128)
+    assert written_with(root, subjects=1, clips_per_subject=2, seed=2)
+    assert not written_with(root, subjects=1, clips_per_subject=2, seed=3)
+    assert not written_with(root, subjects=1, clips_per_subject=2, seed=2, layout="samm")
+    assert not written_with(root, subjects=1, clips_per_subject=2, seed=2, params=SynMEParams(au_gain=((4, 2.0),)))
 
 
 def test_synth_demo_preset_writes_the_demo_mix(tmp_path: Path) -> None:

@@ -48,9 +48,7 @@ class BundleError(UserError):
     """A bundle that cannot be used (missing, tampered, wrong LLM): one clear line, exit code 2."""
 
 
-# ------------------------------------------------------------------------------------------------ hashing
-
-
+# ------------------------------------------------------------------------------------------------ manifest
 
 
 def write_manifest(folder: Path) -> dict[str, str]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from aullm.config import Config, load_config
 from aullm.console import logger
-from aullm.data.synthetic import SynMEParams, generate_synme
+from aullm.data.synthetic import SynMEParams, generate_synme, written_with
 
 # The demo's SynME is easier than the default one, so that a 10-minute CPU run can show learning on all 8 AUs:
 # - more repression and sadness clips than CASME II's marginals, so the mouth AUs 14, 15, 17 have ~20 positives
@@ -37,20 +35,9 @@ def demo_config(data_root: Path) -> Config:
     return cfg
 
 
-def _is_demo_synme(root: Path) -> bool:
-    """True when `root` holds SynME written with exactly the demo's settings (its synme.json says so)."""
-    meta_path = root / "synme.json"
-    if not any(root.glob("CASME2-coding-*.xlsx")) or not meta_path.is_file():
-        return False
-    meta = json.loads(meta_path.read_text())
-    wanted = {k: v for k, v in DEMO_SYNME.items() if k != "params"}
-    params = json.loads(json.dumps(asdict(DEMO_PARAMS)))  # tuples -> lists, as stored
-    return all(meta.get(k) == v for k, v in wanted.items()) and meta.get("params") == params
-
-
 def ensure_synme(root: Path) -> Path:
     """Generate the demo's SynME once; later demos reuse it, and regenerate a copy made with other settings."""
-    if not _is_demo_synme(root):
+    if not written_with(root, **DEMO_SYNME):
         if (root / "synme.json").is_file():
             logger.info("%s holds SynME with other settings than the demo's: regenerating it", root)
         start = time.perf_counter()

@@ -91,7 +91,6 @@ def data_fingerprint(data: PreparedDataset) -> str:
     return digest.hexdigest()
 
 
-
 def settings_key(cfg: DataConfig, annotation: Path) -> str:
     """Hash of everything that changes the stored arrays: settings, root, and the annotation file's bytes."""
     settings = {
@@ -186,33 +185,26 @@ def source_files(sources: list[ClipSource]) -> list[str]:
     return sorted({str(p) for source in sources for p in source.paths})
 
 
-def files_signature(files: list[str]) -> str:
-    """sha256 over each file's path, size and modification time: a stat per file, no reading, so a cache hit stays
-    cheap while frames rewritten on disk (e.g. SynME regenerated with other settings, same sheet) are noticed."""
-    digest = hashlib.sha256()
+def file_signatures(files: list[str], root: Optional[str]) -> tuple[str, str]:
+    """Two sha256 digests from one stat of each file (no reading, so a cache hit stays cheap):
+
+    - local: path, size and mtime. A cache stores it, so frames rewritten on disk under an unchanged sheet (e.g.
+      SynME regenerated with other settings) are noticed and decoded again.
+    - portable: path relative to the root, and size. The same for two copies of a dataset on different machines,
+      different when files were rewritten with other content; runs record it (`data_fingerprint`).
+    """
+    local, portable = hashlib.sha256(), hashlib.sha256()
+    base = os.path.abspath(os.path.expanduser(root)) if root else None
     for name in files:
+        shown = os.path.relpath(name, base) if base else os.path.basename(name)
         try:
             st = os.stat(name)
-            digest.update(f"{name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+            size, mtime = st.st_size, st.st_mtime_ns
         except OSError:
-            digest.update(f"{name}\tmissing\n".encode())
-    return digest.hexdigest()
-
-
-def sources_digest(files: list[str], root: Optional[str]) -> str:
-    """sha256 of each source file's path relative to the root and its size: the same for two copies of a dataset
-    on different machines, different when files were rewritten with other content (sizes of JPEGs change)."""
-    base = Path(root).expanduser().resolve() if root else None
-    digest = hashlib.sha256()
-    for name in files:
-        path = Path(name)
-        try:
-            shown = str(path.resolve().relative_to(base)) if base else path.name
-        except ValueError:
-            shown = path.name
-        size = path.stat().st_size if path.exists() else -1
-        digest.update(f"{shown}\t{size}\n".encode())
-    return digest.hexdigest()
+            size, mtime = -1, -1
+        local.update(f"{name}\t{size}\t{mtime}\n".encode())
+        portable.update(f"{shown}\t{size}\n".encode())
+    return local.hexdigest(), portable.hexdigest()
 
 
 def _workers() -> int:
@@ -238,9 +230,9 @@ def _build(cfg: DataConfig, index: DatasetIndex) -> dict[str, Any]:
             keep.append(i)
     kept_df = df.iloc[keep].reset_index(drop=True)
     files = source_files(index.sources)
-    arrays: dict[str, Any] = {"index": kept_df, "skipped": skipped, "files": files,
-                              "files_signature": files_signature(files),
-                              "sources_digest": sources_digest(files, cfg.root)}
+    signature, digest = file_signatures(files, cfg.root)
+    arrays: dict[str, Any] = {"index": kept_df, "skipped": skipped, "files": files, "files_signature": signature,
+                              "sources_digest": digest}
     if cfg.input == "clip":
         clips = [results[i].clip for i in keep]
         lengths = np.array([len(c) for c in clips], dtype=np.int64)  # type: ignore[arg-type]
@@ -301,13 +293,11 @@ def read_cache(path: Path, key: str) -> Optional[dict[str, Any]]:
             meta = json.loads(_untext(data["meta"]))
             if meta.get("key") != key or meta.get("version") != CACHE_VERSION:
                 return None
-            files = json.loads(_untext(data["files"]))
-            if files_signature(files) != meta.get("files_signature"):
+            signature, _ = file_signatures(json.loads(_untext(data["files"])), None)
+            if signature != meta.get("files_signature"):
                 logger.info("frames under the dataset root changed since %s was written; decoding them again", path)
                 return None
             return {
-                "files": files,
-                "files_signature": meta["files_signature"],
                 "sources_digest": meta["sources_digest"],
                 "index": index_from_json(_untext(data["index"])),
                 "skipped": json.loads(_untext(data["skipped"])),

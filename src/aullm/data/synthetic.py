@@ -1,5 +1,5 @@
 """Public entry point of SynME (DESIGN §7); the implementation lives in `aullm.data.synme`."""
 
-from aullm.data.synme import SynMEParams, au_region, generate_synme, subject_face
+from aullm.data.synme import SynMEParams, au_region, generate_synme, subject_face, written_with
 
-__all__ = ["generate_synme", "SynMEParams", "subject_face", "au_region"]
+__all__ = ["generate_synme", "SynMEParams", "subject_face", "au_region", "written_with"]

@@ -28,8 +28,8 @@ from sklearn.metrics import roc_auc_score
 
 from aullm.console import logger
 from aullm.errors import UserError
-from aullm.provenance import reconstruction_note
 from aullm.evaluation.thresholds import THRESHOLD_GRID, binarize, class_f1, class_f1_columns, tune_per_au
+from aullm.provenance import reconstruction_note
 
 METRICS: tuple[str, ...] = ("f1_binary", "f1_macro", "f1_macro_test_tuned", "f1_macro_val_tuned", "auc")
 HEADLINE = "f1_macro"

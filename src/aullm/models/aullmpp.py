@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from aullm.config import Config
     from aullm.models.llm import LoadedLLM
 
-RECONSTRUCTION_NOTE = AULLMPP_NOTE
-
 
 class AULLMPP(AUModel):
     """AULLM++ (reconstruction) around an LLM reasoner that places its tokens before the prompt (`prepend`).
@@ -193,7 +191,7 @@ def build_aullmpp_from_config(cfg: "Config", aus: list[str], llm: "LoadedLLM", s
                     "model.token_position=%s applies to au_llm only", m.token_position)
     reasoner = LLMReasoner(llm, cfg.llm.lora, m.prompt, "prepend", cfg.llm.prefix_cache, seed=seed,
                            compile=cfg.llm.compile)
-    logger.info(RECONSTRUCTION_NOTE)
+    logger.info(AULLMPP_NOTE)
     return AULLMPP(
         reasoner,
         aus,

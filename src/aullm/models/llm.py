@@ -181,8 +181,6 @@ def _ensure_pad_token(tokenizer: Any) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
-
-
 def _sha256_cached(path: Path) -> str:
     """sha256 of a (large) file, remembered by path, size and mtime so a second load does not re-read it."""
     stat = path.stat()

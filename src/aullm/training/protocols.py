@@ -148,16 +148,19 @@ DATA_FILE = "data.json"
 
 def check_run_data(experiment: Experiment, out: Path) -> None:
     """Record the data fingerprint of a new run; refuse to resume a run whose data has changed since."""
-    current = {"train": data_fingerprint(experiment.train_data), "test": data_fingerprint(experiment.test_data),
+    train = data_fingerprint(experiment.train_data)
+    test = train if experiment.test_data is experiment.train_data else data_fingerprint(experiment.test_data)
+    current = {"train": train, "test": test,
                "samples": {"train": len(experiment.train_data), "test": len(experiment.test_data)}}
     path = out / DATA_FILE
     if path.exists():
         previous = json.loads(path.read_text())
-        if {k: previous.get(k) for k in ("train", "test")} != {k: current[k] for k in ("train", "test")}:
+        if (previous.get("train"), previous.get("test")) != (train, test):
+            then = previous.get("samples", {}).get("train", "?")
             raise UserError(
                 f"{out} was trained on different data: the dataset's frames, labels or samples changed since "
-                f"(now {current['samples']['train']} training samples, then {previous.get('samples', {}).get('train', '?')}); "
-                "refusing to resume — use another --out"
+                f"(now {len(experiment.train_data)} training samples, then {then}); refusing to resume — use "
+                "another --out"
             )
         return
     tmp = path.with_name(path.name + ".tmp")

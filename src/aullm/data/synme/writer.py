@@ -137,6 +137,26 @@ def _write_jpegs(folder: Path, names: list[str], frames: list[np.ndarray], quali
         (folder / name).write_bytes(buf.tobytes())
 
 
+def _settings(subjects: int, clips_per_subject: int, seed: int, size: int, layout: str, p: SynMEParams
+              ) -> dict:
+    """What synme.json records about how a SynME copy was generated (JSON types: tuples become lists)."""
+    return json.loads(json.dumps({"synme_version": SYNME_VERSION, "seed": seed, "subjects": subjects,
+                                  "clips_per_subject": clips_per_subject, "size": size, "layout": layout,
+                                  "colour": layout == "casme2", "params": asdict(p)}))
+
+
+def written_with(out: Path, subjects: int = 12, clips_per_subject: int = 10, seed: int = 0, size: int = 128,
+                 layout: str = "casme2", params: SynMEParams | None = None) -> bool:
+    """True when `out` holds a complete SynME generated with exactly these arguments, so it need not be rewritten."""
+    out = Path(out)
+    sheet = out / (CASME2_SHEET if layout == "casme2" else SAMM_SHEET)
+    if not sheet.is_file() or not (out / META_FILE).is_file():
+        return False
+    stored = json.loads((out / META_FILE).read_text())
+    wanted = _settings(subjects, clips_per_subject, seed, size, layout, params or SynMEParams())
+    return all(stored.get(k) == v for k, v in wanted.items())
+
+
 def generate_synme(out: Path, subjects: int = 12, clips_per_subject: int = 10, seed: int = 0, size: int = 128,
                    layout: str = "casme2", params: SynMEParams | None = None) -> pd.DataFrame:
     """Generate SynME under `out` and return its ground truth (one row per clip, DESIGN §3 index columns).
@@ -203,9 +223,7 @@ def generate_synme(out: Path, subjects: int = 12, clips_per_subject: int = 10, s
                        for r in rows])
     on_disk = df.assign(clip_dir=[str(Path(c).relative_to(out).as_posix()) for c in df["clip_dir"]])
     on_disk.to_csv(out / TRUTH_FILE, index=False)  # relative paths: the folder can move, bytes stay the same
-    meta = {"synme_version": SYNME_VERSION, "seed": seed, "subjects": subjects,
-            "clips_per_subject": clips_per_subject, "size": size, "layout": layout, "colour": colour,
-            "params": asdict(p), "landmarks": landmarks}
+    meta = {**_settings(subjects, clips_per_subject, seed, size, layout, p), "landmarks": landmarks}
     (out / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     logger.info("SynME: %d clips of %d subjects written to %s in %.1fs", len(df), subjects, out,
                 time.perf_counter() - start)
