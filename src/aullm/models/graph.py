@@ -211,7 +211,8 @@ class StructuralAttentionPooling(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.content = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1))
+        # No bias on the score: softmax over nodes ignores a constant, so a bias there gets exactly zero gradient.
+        self.content = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1, bias=False))
         self.structure = nn.Linear(1, 1, bias=False)
 
     def forward(self, h: Tensor, attention: Tensor) -> tuple[Tensor, Tensor]:
