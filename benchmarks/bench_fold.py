@@ -35,19 +35,26 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rows = []
     for path in args.paths:
-        result = bench_fold(llm=args.llm, clips=args.clips, epochs=args.epochs, batch=args.batch,
-                            prefix_cache=(path == "fast"), device=args.device)
+        result = bench_fold(
+            llm=args.llm,
+            clips=args.clips,
+            epochs=args.epochs,
+            batch=args.batch,
+            prefix_cache=(path == "fast"),
+            device=args.device,
+        )
         rows.append((path, result))
         if args.json:
             print(json.dumps({"path": path, **result.__dict__}), flush=True)
-    print(f"\n{args.llm} on {rows[0][1].device}: {args.clips} clips, batch {args.batch}, {args.epochs} epochs "
-          f"(whole script {time.perf_counter() - start:.0f}s, LLM loaded once)\n")
+    print(
+        f"\n{args.llm} on {rows[0][1].device}: {args.clips} clips, batch {args.batch}, {args.epochs} epochs "
+        f"(whole script {time.perf_counter() - start:.0f}s, LLM loaded once)\n"
+    )
     print(f"| path | s/epoch | predict s | peak MiB | projected {args.folds} folds × {args.full_epochs} epochs |")
     print("|---|---:|---:|---:|---:|")
     for path, r in rows:
         projected = r.epoch_s * args.full_epochs * args.folds + r.predict_s * args.folds
-        print(f"| {path} | {r.epoch_s:.3f} | {r.predict_s:.3f} | {r.peak_memory_mb:.0f} | "
-              f"{projected / 60:.1f} min |")
+        print(f"| {path} | {r.epoch_s:.3f} | {r.predict_s:.3f} | {r.peak_memory_mb:.0f} | {projected / 60:.1f} min |")
     return 0
 
 

@@ -31,12 +31,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({**result.contract(), "device": result.device, "dtype": result.dtype}), flush=True)
     first = rows[0]
-    print(f"\n{first.llm} on {first.device} ({first.dtype}), prompt {first.prompt_tokens} tokens, "
-          f"median of {first.repeats} steps (forward + backward); LLM load {first.load_s:.1f}s\n")
+    print(
+        f"\n{first.llm} on {first.device} ({first.dtype}), prompt {first.prompt_tokens} tokens, "
+        f"median of {first.repeats} steps (forward + backward); LLM load {first.load_s:.1f}s\n"
+    )
     print("| batch | naive ms/step | fast ms/step | speedup | max abs diff |")
     print("|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.batch} | {r.naive_s * 1000:.1f} | {r.fast_s * 1000:.1f} | {r.speedup:.2f}x | {r.max_abs_diff:.2e} |")
+        print(
+            f"| {r.batch} | {r.naive_s * 1000:.1f} | {r.fast_s * 1000:.1f} | {r.speedup:.2f}x | {r.max_abs_diff:.2e} |"
+        )
     return 0
 
 

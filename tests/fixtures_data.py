@@ -6,21 +6,41 @@ The layouts copy the shipped files: CASME II sheet 1 with two blank-header (`Unn
 
 from __future__ import annotations
 
+import contextlib
 import io
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import pytest
 from openpyxl import Workbook
 from PIL import Image
 
-CASME2_HEADER = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
-                 "Estimated Emotion"]
-SAMM_HEADER = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
-               "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
+CASME2_HEADER = [
+    "Subject",
+    "Filename",
+    None,
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    None,
+    "Action Units",
+    "Estimated Emotion",
+]
+SAMM_HEADER = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Duration",
+    "Micro",
+    "Action Units",
+    "Estimated Emotion",
+    "Objective Classes",
+    "Notes",
+]
 CASME3_HEADER = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
 SAMM_LEGEND = [
     ["SAMM Micro-Movement FACS Codes v2"],
@@ -59,8 +79,9 @@ def jpeg_bytes(pixels: np.ndarray, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def write_frames(folder: Path, numbers: range | list[int], name: str, size: int = 32, seed: int = 0,
-                 corrupt: Optional[int] = None) -> list[Path]:
+def write_frames(
+    folder: Path, numbers: range | list[int], name: str, size: int = 32, seed: int = 0, corrupt: Optional[int] = None
+) -> list[Path]:
     """Frames `name.format(n)` for each frame number; `corrupt` = a number whose file is truncated garbage."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -118,8 +139,14 @@ def _frames_for(clip: Clip, folder: Path, name: str, size: int, seed: int) -> No
     write_frames(folder, numbers, name, size=size, seed=seed, corrupt=corrupt)
 
 
-def write_casme2(root: Path, clips: list[Clip], *, layout: str = "cropped", size: int = 32,
-                 sheet_name: str = "CASME2-coding-20140508.xlsx") -> Path:
+def write_casme2(
+    root: Path,
+    clips: list[Clip],
+    *,
+    layout: str = "cropped",
+    size: int = 32,
+    sheet_name: str = "CASME2-coding-20140508.xlsx",
+) -> Path:
     """CASME II as shipped: coding sheet (sheet 1) + `Cropped/subXX/EP../reg_imgN.jpg` or the raw layout."""
     rows = [CASME2_HEADER]
     for c in clips:
@@ -132,18 +159,36 @@ def write_casme2(root: Path, clips: list[Clip], *, layout: str = "cropped", size
     return sheet
 
 
-def write_samm(root: Path, clips: list[Clip], *, size: int = 32, with_frames: bool = True,
-               sheet_file: str = "SAMM_Micro_FACS_Codes_v2.xlsx") -> Path:
+def write_samm(
+    root: Path,
+    clips: list[Clip],
+    *,
+    size: int = 32,
+    with_frames: bool = True,
+    sheet_file: str = "SAMM_Micro_FACS_Codes_v2.xlsx",
+) -> Path:
     """SAMM as shipped: `MICRO_ONLY` sheet (13 legend rows, header in row 14) + `SAMM/006/006_1_2/006_05562.jpg`."""
     rows: list[list[Any]] = [list(r) for r in SAMM_LEGEND] + [SAMM_HEADER]
     for c in clips:
         duration = None
-        try:
+        with contextlib.suppress(TypeError, ValueError):  # fixtures with bad frame cells get no duration
             duration = int(c.offset) - int(c.onset) + 1
-        except (TypeError, ValueError):
-            pass
-        rows.append([c.subject, c.filename, c.extra.get("inducement", 1), c.onset, c.apex, c.offset, duration,
-                     "Micro - 1/2", c.aus, c.emotion, c.extra.get("objective", "Class 1"), c.extra.get("notes")])
+        rows.append(
+            [
+                c.subject,
+                c.filename,
+                c.extra.get("inducement", 1),
+                c.onset,
+                c.apex,
+                c.offset,
+                duration,
+                "Micro - 1/2",
+                c.aus,
+                c.emotion,
+                c.extra.get("objective", "Class 1"),
+                c.extra.get("notes"),
+            ]
+        )
     macro = [SAMM_HEADER, ["006", "006_9_9", 1, 10, 20, 30, 21, "Macro", "12", "Happy", "Class 1", None]]
     sheet = _write_xlsx(root / sheet_file, [("FACS_Codes", macro), ("MICRO_ONLY", rows)])
     if with_frames:
@@ -154,8 +199,9 @@ def write_samm(root: Path, clips: list[Clip], *, size: int = 32, with_frames: bo
 
 
 def write_casme3a(root: Path, clips: list[Clip], *, size: int = 32) -> Path:
-    rows = [CASME3_HEADER] + [[c.subject, c.filename, c.onset, c.apex, c.offset, c.aus, "Class 1", c.emotion]
-                              for c in clips]
+    rows = [CASME3_HEADER] + [
+        [c.subject, c.filename, c.onset, c.apex, c.offset, c.aus, "Class 1", c.emotion] for c in clips
+    ]
     sheet = _write_xlsx(root / "CAS(ME)3_part_A_ME_label_JpgIndex_v2.xlsx", [("label", rows)])
     for i, c in enumerate(clips):
         _frames_for(c, root / str(c.subject) / c.filename / "color", "{}.jpg", size, seed=i)
@@ -203,8 +249,20 @@ SAMM_EXPECTED = {
     "samples": 22,
     "usable": 21,  # 023_1_1 "4 or 7" is not in the table: dropped by or_policy drop_sample
     "subjects": 16,  # 006 007 011 014 035 028 032 016 017 018 019 020 021 022 025 026
-    "au_counts": {"AU1": 1, "AU2": 3, "AU4": 4, "AU7": 3, "AU10": 1, "AU12": 7, "AU14": 5, "AU15": 3,
-                  "AU17": 1, "AU18": 1, "AU39": 1, "AU43": 1},
+    "au_counts": {
+        "AU1": 1,
+        "AU2": 3,
+        "AU4": 4,
+        "AU7": 3,
+        "AU10": 1,
+        "AU12": 7,
+        "AU14": 5,
+        "AU15": 3,
+        "AU17": 1,
+        "AU18": 1,
+        "AU39": 1,
+        "AU43": 1,
+    },
 }
 
 
@@ -217,8 +275,16 @@ def casme2_clips(n: int, frames: int = 10, subjects: int = 10, start: int = 1) -
     clips = []
     for i in range(n):
         onset = start + 10 * i
-        clips.append(Clip((i % subjects) + 1, f"EP{i // subjects:02d}_{i % subjects:02d}f", onset,
-                          onset + frames // 2, onset + frames - 1, codes[i % len(codes)]))
+        clips.append(
+            Clip(
+                (i % subjects) + 1,
+                f"EP{i // subjects:02d}_{i % subjects:02d}f",
+                onset,
+                onset + frames // 2,
+                onset + frames - 1,
+                codes[i % len(codes)],
+            )
+        )
     return clips
 
 
@@ -231,25 +297,3 @@ def write_manifest(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------- logging
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def warnings_log():
-    """Warnings of the `aullm` logger (it may not propagate to the root once the CLI has set it up)."""
-    handler = _Records()
-    log = logging.getLogger("aullm")
-    old_level = log.level
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    yield handler.messages
-    log.removeHandler(handler)
-    log.setLevel(old_level)

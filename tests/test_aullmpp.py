@@ -39,11 +39,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(**model: object) -> Config:
-    return config_from_dict({
-        "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
-        "model": {"name": "aullmpp", "token_position": "prepend", **model},
-        "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
-    })
+    return config_from_dict(
+        {
+            "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
+            "model": {"name": "aullmpp", "token_position": "prepend", **model},
+            "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
+        }
+    )
 
 
 def _build(tiny, seed: int = 0, **model: object) -> AULLMPP:
@@ -98,12 +100,25 @@ def test_training_step_gradients_reach_every_part(tiny) -> None:
     y = torch.tensor([[1.0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 0, 1]])
     (build_loss(_cfg().train.loss)(out.logits, y) + out.aux_loss).backward()
     grads = {name: p.grad for name, p in model.named_parameters() if p.requires_grad}
-    prefixes = ["backbone.led.", "backbone.conv1.", "backbone.conv2.", "backbone.se.",
-                *[f"evidence.paths.{b}." for b in ("meso3", "meso5", "global")],
-                *[f"evidence.harmonise.{b}." for b in ("meso3", "meso5", "global", "laplacian")],
-                "evidence.gate.", "evidence.mid.", "evidence.high.", "evidence.projector.",
-                "graph.nodes.", "graph.state.", "graph.layers.0.", "graph.layers.1.", "graph.pool.", "graph.to_token.",
-                "head."]
+    prefixes = [
+        "backbone.led.",
+        "backbone.conv1.",
+        "backbone.conv2.",
+        "backbone.se.",
+        *[f"evidence.paths.{b}." for b in ("meso3", "meso5", "global")],
+        *[f"evidence.harmonise.{b}." for b in ("meso3", "meso5", "global", "laplacian")],
+        "evidence.gate.",
+        "evidence.mid.",
+        "evidence.high.",
+        "evidence.projector.",
+        "graph.nodes.",
+        "graph.state.",
+        "graph.layers.0.",
+        "graph.layers.1.",
+        "graph.pool.",
+        "graph.to_token.",
+        "head.",
+    ]
     for prefix in prefixes:
         group = {n: g for n, g in grads.items() if n.startswith(prefix)}
         assert group, prefix
@@ -141,9 +156,13 @@ def test_switches_for_ablations(tiny, caplog) -> None:
     no_ccr.train()
     assert no_ccr(x).aux_loss is None and seen == [(2, 2, tiny.hidden_size)]
 
-    flow_cfg = config_from_dict({"data": {"input": "flow", "size": SIZE, "aus": AUS},
-                                 "model": {"name": "aullmpp", "token_position": "prepend"},
-                                 "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}}})
+    flow_cfg = config_from_dict(
+        {
+            "data": {"input": "flow", "size": SIZE, "aus": AUS},
+            "model": {"name": "aullmpp", "token_position": "prepend"},
+            "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
+        }
+    )
     flow = build_model(flow_cfg, AUS, tiny)  # optical-flow input: x_att has a single "frame"
     flow.train()
     out = flow(torch.rand(2, 3, SIZE, SIZE))
@@ -248,7 +267,7 @@ def _correlated_batch(n: int, generator: torch.Generator) -> tuple[torch.Tensor,
     labels = torch.stack([base[:, 0], base[:, 0] * extra[:, 0], base[:, 1], base[:, 1] * extra[:, 1]], dim=1)
     clips = torch.rand(n, 1, s, s, generator=generator).mul(0.5).expand(n, FRAMES, s, s).clone()
     for k, (r, c) in enumerate([(1, 1), (1, s - p - 1), (s - p - 1, 1), (s - p - 1, s - p - 1)]):
-        clips[labels[:, k].bool(), 3:, r:r + p, c:c + p] += 0.4
+        clips[labels[:, k].bool(), 3:, r : r + p, c : c + p] += 0.4
     return clips, labels
 
 
@@ -256,9 +275,13 @@ def test_full_model_learns_a_small_problem_above_the_prior(tiny) -> None:
     """Every component on (MGE-EFP, R-AUGNN with both priors, CCR): held-out accuracy far above the best
     constant predictor (the training base rates)."""
     torch.manual_seed(0)
-    cfg = config_from_dict({"data": {"frames": FRAMES, "size": LEARN_SIZE, "aus": AUS},
-                            "model": {"name": "aullmpp", "token_position": "prepend", "dropout": 0.1},
-                            "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}}})
+    cfg = config_from_dict(
+        {
+            "data": {"frames": FRAMES, "size": LEARN_SIZE, "aus": AUS},
+            "model": {"name": "aullmpp", "token_position": "prepend", "dropout": 0.1},
+            "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
+        }
+    )
     model = build_model(cfg, AUS, tiny, seed=0)
     assert model.use_mge_efp and model.graph is not None and model.use_ccr
     generator = torch.Generator().manual_seed(0)
@@ -303,7 +326,8 @@ def _run_cfg(tmp_path: Path, root: Path, *extra: str) -> Config:
     path.write_text(f"""
 name: tiny_aullmpp
 seeds: [1]
-data: {{dataset: synme, root: {root}, size: 32, cache_dir: {tmp_path / 'cache'}, aus: [AU1, AU2, AU4, AU7, AU12, AU14, AU15, AU17]}}
+data: {{dataset: synme, root: {root}, size: 32, cache_dir: {tmp_path / "cache"},
+       aus: [AU1, AU2, AU4, AU7, AU12, AU14, AU15, AU17]}}
 model: {{name: aullmpp, token_position: prepend, dropout: 0.1}}
 llm: {{name: tiny-random, lora: {{r: 4, alpha: 8}}}}
 train: {{epochs: 1, batch_size: 8, lr: 1.0e-3}}
@@ -347,9 +371,15 @@ def test_run_experiment_cross_domain_ablation(tmp_path, synme_root) -> None:
 
     other = tmp_path / "other"
     generate_synme(other, subjects=2, clips_per_subject=3, seed=9, size=128, layout="samm")
-    cfg = _run_cfg(tmp_path, synme_root, "data.aus=[AU2, AU4, AU7, AU12]", "protocol.name=cross_domain",
-                   f"protocol.target={{dataset: samm, root: {other}, size: 32, cache_dir: {tmp_path / 'cache'}}}",
-                   "model.mge_efp=false", "model.graph.prior=facs")
+    cfg = _run_cfg(
+        tmp_path,
+        synme_root,
+        "data.aus=[AU2, AU4, AU7, AU12]",
+        "protocol.name=cross_domain",
+        f"protocol.target={{dataset: samm, root: {other}, size: 32, cache_dir: {tmp_path / 'cache'}}}",
+        "model.mge_efp=false",
+        "model.graph.prior=facs",
+    )
     out = run_experiment(cfg, tmp_path / "run")
     preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str})
     assert set(preds["fold"]) == {"synme_to_samm"} and len(preds) == 6

@@ -94,8 +94,14 @@ def test_facs_prior_pairs() -> None:
     idx = {au: i for i, au in enumerate(CASME)}
     assert (mask == mask.T).all() and mask.diagonal().all()
     edges = {(CASME[i], CASME[j]) for i in range(8) for j in range(i + 1, 8) if mask[i, j]}
-    assert edges == {("AU1", "AU2"), ("AU4", "AU7"), ("AU12", "AU14"), ("AU12", "AU15"), ("AU12", "AU17"),
-                     ("AU15", "AU17")}
+    assert edges == {
+        ("AU1", "AU2"),
+        ("AU4", "AU7"),
+        ("AU12", "AU14"),
+        ("AU12", "AU15"),
+        ("AU12", "AU17"),
+        ("AU15", "AU17"),
+    }
     assert not mask[idx["AU1"], idx["AU12"]]
     samm = facs_prior(SAMM)
     assert samm.sum() == 4 + 2  # self-loops + 4–7
@@ -103,8 +109,10 @@ def test_facs_prior_pairs() -> None:
 
 
 def test_cooccurrence_prior_counts_conditional_probabilities() -> None:
-    y = np.array([[1, 1, 0], [1, 1, 0], [1, 0, 0], [0, 0, 1], [1, 0, 1], [1, 0, 0], [1, 0, 0], [1, 0, 0],
-                  [1, 0, 0], [1, 0, 0]], dtype=np.float32)
+    y = np.array(
+        [[1, 1, 0], [1, 1, 0], [1, 0, 0], [0, 0, 1], [1, 0, 1], [1, 0, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0]],
+        dtype=np.float32,
+    )
     # P(1|0)=2/9, P(0|1)=1 → edge; P(2|0)=1/9, P(0|2)=1/2 → edge at 0.5, not at 0.6; 1–2 never co-occur.
     m = cooccurrence_prior(y, 0.5)
     assert m[0, 1] and m[1, 0] and m[0, 2] and not m[1, 2] and m.diagonal().all()

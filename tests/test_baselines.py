@@ -67,11 +67,15 @@ def test_resnets_have_torchvision_parameter_counts():
     assert m.layer1[0].downsample is None and m.layer2[0].downsample is not None
 
 
-@pytest.mark.parametrize("make", [
-    lambda seed: SSSNetLED(3, frames=6, size=32, seed=seed),
-    lambda seed: ResNetBaseline(3, depth=18, led=True, frames=6, size=32, seed=seed),
-    lambda seed: ResNetBaseline(3, depth=34, led=False, frames=6, size=32, seed=seed),
-], ids=["sssnet_led", "resnet18_led", "resnet34"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda seed: SSSNetLED(3, frames=6, size=32, seed=seed),
+        lambda seed: ResNetBaseline(3, depth=18, led=True, frames=6, size=32, seed=seed),
+        lambda seed: ResNetBaseline(3, depth=34, led=False, frames=6, size=32, seed=seed),
+    ],
+    ids=["sssnet_led", "resnet18_led", "resnet34"],
+)
 def test_reset_equals_a_fresh_build(make):
     model = make(7)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -262,8 +266,9 @@ def test_all_baselines_write_the_run_files(tmp_path, synme_root, tmp_path_factor
             fold_preds = pd.read_csv(fold_dir / "predictions.csv", dtype={"subject": str, "fold": str})
             assert (fold_preds["subject"] == fold).all()
         preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str, "sample": str, "fold": str})
-        assert list(preds.columns) == (["seed", "fold", "subject", "sample"] + [f"prob_{a}" for a in aus]
-                                       + [f"label_{a}" for a in aus])
+        assert list(preds.columns) == (
+            ["seed", "fold", "subject", "sample"] + [f"prob_{a}" for a in aus] + [f"label_{a}" for a in aus]
+        )
         assert len(preds) == 12 and preds["sample"].nunique() == 12
         assert preds.filter(like="prob_").apply(lambda c: c.between(0, 1)).all().all()
         metrics = json.loads((out / "metrics.json").read_text())

@@ -11,8 +11,15 @@ from aullm.cli import app
 runner = CliRunner()
 
 COMMANDS = [
-    ["synth"], ["data", "stats"], ["prepare"], ["train"], ["evaluate"], ["report"],
-    ["predict"], ["bench", "step"], ["demo"],
+    ["synth"],
+    ["data", "stats"],
+    ["prepare"],
+    ["train"],
+    ["evaluate"],
+    ["report"],
+    ["predict"],
+    ["bench", "step"],
+    ["demo"],
 ]
 
 

@@ -48,15 +48,15 @@ def test_every_documented_form(value, aus, codes):
 
 
 def test_structure_of_codes():
-    (l12a,), = parse_au_string("L12A").codes
+    ((l12a,),) = parse_au_string("L12A").codes
     assert (l12a.au, l12a.side, l12a.modifiers, l12a.intensity, l12a.ref) == (12, "L", (), "A", False)
-    (al12,), = parse_au_string("A/L12").codes
+    ((al12,),) = parse_au_string("A/L12").codes
     assert (al12.side, al12.modifiers, al12.intensity) == ("L", ("A",), None)
     (ref,), _ = parse_au_string("ref(7B)+43").codes
     assert (ref.au, ref.intensity, ref.ref) == (7, "B", True)
     (t18,), _ = parse_au_string("T18+39").codes
     assert t18.modifiers == ("T",) and t18.side is None
-    (ten,), = parse_au_string("10A/B").codes
+    ((ten,),) = parse_au_string("10A/B").codes
     assert ten.intensity == "A/B"
 
 
@@ -113,7 +113,11 @@ def test_bad_values_are_reported_not_raised(value):
 _cells = st.one_of(
     st.text(max_size=40),
     st.text(alphabet="0123456789LRATBCDEor()+/ ?ref.,", max_size=30),
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.binary(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.binary(max_size=20),
 )
 
 

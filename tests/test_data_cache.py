@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-from fixtures_data import Clip, casme2_clips, write_casme2, warnings_log  # noqa: F401
 from PIL import Image
 
 from aullm.config import DataConfig
@@ -14,6 +13,7 @@ from aullm.data import cache as cache_mod
 from aullm.data.cache import prepare_dataset
 from aullm.data.clips import load_frames, sample_batch
 from aullm.errors import DataError
+from fixtures_data import Clip, casme2_clips, write_casme2
 
 
 @pytest.fixture
@@ -78,8 +78,14 @@ def test_cache_notices_frames_rewritten_under_the_same_sheet(tmp_path):
     first = prepare_dataset(cfg)
     assert prepare_dataset(cfg).from_cache
     sheet = next(root.glob("CASME2-coding-*.xlsx")).read_bytes()
-    generate_synme(root, subjects=2, clips_per_subject=2, seed=4, size=128,
-                   params=SynMEParams(noise_sigma=8.0, au_gain=((4, 2.0),)))
+    generate_synme(
+        root,
+        subjects=2,
+        clips_per_subject=2,
+        seed=4,
+        size=128,
+        params=SynMEParams(noise_sigma=8.0, au_gain=((4, 2.0),)),
+    )
     assert next(root.glob("CASME2-coding-*.xlsx")).read_bytes() == sheet  # same sheet, so the same cache key
     again = prepare_dataset(cfg)
     assert not again.from_cache and again.cache_path == first.cache_path

@@ -6,11 +6,19 @@ import json
 import subprocess
 import sys
 
-from fixtures_data import CASME2_HEADER, SAMM_EXPECTED, Clip, _write_xlsx, casme2_clips, samm_correction_clips, \
-    write_casme2, write_samm
 from typer.testing import CliRunner
 
 from aullm.cli import app
+from fixtures_data import (
+    CASME2_HEADER,
+    SAMM_EXPECTED,
+    Clip,
+    _write_xlsx,
+    casme2_clips,
+    samm_correction_clips,
+    write_casme2,
+    write_samm,
+)
 
 runner = CliRunner()
 
@@ -24,12 +32,13 @@ def test_stats_samm_annotations_only_json(tmp_path):
     assert stats["dataset"] == "samm"
     for key, value in SAMM_EXPECTED.items():
         assert stats[key] == value, key
-    assert stats["skipped"] == [{"sample": "023/023_1_1",
-                                 "reason": "ambiguous Action Units '4 or 7' (or_policy: drop_sample)"}]
+    assert stats["skipped"] == [
+        {"sample": "023/023_1_1", "reason": "ambiguous Action Units '4 or 7' (or_policy: drop_sample)"}
+    ]
 
 
 def test_stats_casme2_with_frames_table(tmp_path):
-    clips = casme2_clips(4, frames=5) + [Clip(9, "EP_gone", 1, 2, 4, "4", frames="none")]
+    clips = [*casme2_clips(4, frames=5), Clip(9, "EP_gone", 1, 2, 4, "4", frames="none")]
     write_casme2(tmp_path, clips)
     result = runner.invoke(app, ["data", "stats", "casme2", "--root", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -64,12 +73,19 @@ def test_usage_errors_exit_2(tmp_path):
 
 
 def test_missing_root_is_one_line_exit_2(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "aullm", "prepare", "casme2", "--root", str(tmp_path / "nope")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "aullm", "prepare", "casme2", "--root", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: dataset root not found: {tmp_path / 'nope'}"]
     missing_sheet = subprocess.run(
         [sys.executable, "-m", "aullm", "data", "stats", "samm", "--annotations", str(tmp_path / "no.xlsx")],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing_sheet.returncode == 2
     assert missing_sheet.stderr.strip().splitlines() == [f"error: annotation file not found: {tmp_path / 'no.xlsx'}"]

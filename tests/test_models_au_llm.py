@@ -26,11 +26,13 @@ def tiny():
 
 
 def _cfg(variant: str = "all", position: str = "append", **model: object) -> Config:
-    return config_from_dict({
-        "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
-        "model": {"variant": variant, "token_position": position, "prompt_vectors": 4, **model},
-        "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
-    })
+    return config_from_dict(
+        {
+            "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
+            "model": {"variant": variant, "token_position": position, "prompt_vectors": 4, **model},
+            "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
+        }
+    )
 
 
 def _build(tiny, variant: str = "all", position: str = "append", seed: int = 0, **model: object) -> AULLM:
@@ -164,13 +166,14 @@ def test_parameter_report_parts(tiny, caplog) -> None:
 
 def test_registry(tiny) -> None:
     assert model_needs_llm("au_llm")
-    with pytest.raises(UserError, match="unknown model.name"):
+    with pytest.raises(UserError, match=r"unknown model\.name"):
         model_needs_llm("no_such_model")
     with pytest.raises(ValueError, match="needs a loaded LLM"):
         build_model(_cfg(), AUS, None)
     # Without an explicit seed the config's first seed is used.
-    cfg = config_from_dict({"seeds": [3], "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
-                            "llm": {"name": "tiny-random"}})
+    cfg = config_from_dict(
+        {"seeds": [3], "data": {"frames": FRAMES, "size": SIZE, "aus": AUS}, "llm": {"name": "tiny-random"}}
+    )
     a, b = build_model(cfg, AUS, tiny), build_model(cfg, AUS, tiny, seed=3)
     assert torch.equal(a.head.weight, b.head.weight)
     assert set(list_models()) >= {"au_llm", "aullmpp", "sssnet_led", "resnet18_led", "resnet18", "resnet34", "lbptop"}
@@ -182,7 +185,7 @@ def _separable_batch(n: int, generator: torch.Generator, size: int) -> tuple[tor
     clips = torch.rand(n, 1, size, size, generator=generator).mul(0.5).expand(n, FRAMES, size, size).clone()
     for k, (r, c) in enumerate([(1, 1), (1, 9), (9, 5)]):
         on = labels[:, k].bool()
-        clips[on, 3:, r:r + 6, c:c + 6] += 0.4
+        clips[on, 3:, r : r + 6, c : c + 6] += 0.4
     return clips, labels
 
 
@@ -190,8 +193,13 @@ def test_learns_a_tiny_separable_problem(tiny) -> None:
     """150 Adam steps on 16×16 clips: the loss falls by over 10× and held-out predictions equal the labels."""
     size = 16
     torch.manual_seed(0)
-    cfg = config_from_dict({"data": {"frames": FRAMES, "size": size, "aus": AUS}, "model": {"dropout": 0.1},
-                            "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}}})
+    cfg = config_from_dict(
+        {
+            "data": {"frames": FRAMES, "size": size, "aus": AUS},
+            "model": {"dropout": 0.1},
+            "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
+        }
+    )
     model = build_model(cfg, AUS, tiny, seed=0)
     loss_fn = build_loss(cfg.train.loss)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)

@@ -37,7 +37,7 @@ def tiny_config(tmp_path: Path, root: Path, **extra: str) -> Path:
     text = f"""
 name: tiny
 seeds: [1]
-data: {{dataset: synme, root: {root}, size: 32, cache_dir: {tmp_path / 'cache'}}}
+data: {{dataset: synme, root: {root}, size: 32, cache_dir: {tmp_path / "cache"}}}
 model: {{name: au_llm, dropout: 0.1}}
 llm: {{name: tiny-random}}
 train: {{epochs: 2, batch_size: 8, lr: 1.0e-3}}
@@ -75,8 +75,12 @@ def test_killed_run_resumes_to_identical_numbers(tmp_path, synme_root):
     config = tiny_config(tmp_path, synme_root)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     whole = tmp_path / "whole"
-    subprocess.run([sys.executable, "-m", "aullm", "-q", "train", str(config), "--out", str(whole)],
-                   check=True, env=env, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "aullm", "-q", "train", str(config), "--out", str(whole)],
+        check=True,
+        env=env,
+        timeout=600,
+    )
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "aullm", "-q", "train", str(config), "--out", str(killed)], env=env)
     deadline = time.time() + 300
@@ -125,8 +129,12 @@ def test_refuses_to_resume_when_the_data_changed(tmp_path):
 def test_cli_missing_dataset_is_one_line(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text(f"data: {{dataset: casme2, root: {tmp_path / 'nowhere'}}}\nllm: {{name: tiny-random}}\n")
-    result = subprocess.run([sys.executable, "-m", "aullm", "train", str(config), "--out", str(tmp_path / "r")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "aullm", "train", str(config), "--out", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "nowhere" in result.stderr
 
@@ -143,10 +151,14 @@ def test_nan_loss_stops_the_fold_with_a_message(tmp_path, synme_root):
 def test_cross_domain_trains_on_one_and_tests_on_the_other(tmp_path, synme_root):
     other = tmp_path / "other"
     generate_synme(other, subjects=2, clips_per_subject=4, seed=9, size=128, layout="samm")
-    cfg = load_config(tiny_config(tmp_path, synme_root), [
-        "data.aus=[AU2, AU4, AU7, AU12]", "protocol.name=cross_domain",
-        f"protocol.target={{dataset: samm, root: {other}, size: 32, cache_dir: {tmp_path / 'cache'}}}",
-    ])
+    cfg = load_config(
+        tiny_config(tmp_path, synme_root),
+        [
+            "data.aus=[AU2, AU4, AU7, AU12]",
+            "protocol.name=cross_domain",
+            f"protocol.target={{dataset: samm, root: {other}, size: 32, cache_dir: {tmp_path / 'cache'}}}",
+        ],
+    )
     out = run_experiment(cfg, tmp_path / "run")
     preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str})
     assert set(preds["fold"]) == {"synme_to_samm"}

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_metrics import make_run_dir, random_frame
 from typer.testing import CliRunner
 
 from aullm.cli import app
 from aullm.reporting import paper, plots
 from aullm.reporting.tables import write_report
+from test_metrics import make_run_dir, random_frame
 
 runner = CliRunner()
 CASME2 = ("AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17")
@@ -70,9 +70,13 @@ def test_paper_table_choice_and_row_matching():
 
 
 def test_report_has_paper_rows_our_rows_trivial_rows_and_plots(tmp_path):
-    run_a = make_run_dir(tmp_path / "a", casme2_frame(0), random_frame(seeds=(1, 2), folds=5, per_fold=4, aus=CASME2,
-                                                                        prevalence=(0.3,) * 8, rng_seed=9),
-                         name="casme2_qwen2", llm="qwen2-1.5b")
+    run_a = make_run_dir(
+        tmp_path / "a",
+        casme2_frame(0),
+        random_frame(seeds=(1, 2), folds=5, per_fold=4, aus=CASME2, prevalence=(0.3,) * 8, rng_seed=9),
+        name="casme2_qwen2",
+        llm="qwen2-1.5b",
+    )
     run_b = make_run_dir(tmp_path / "b", casme2_frame(0), name="casme2_sssnet", model="sssnet_led")
     out = tmp_path / "report"
     result = runner.invoke(app, ["report", str(run_a), str(run_b), "--out", str(out)])
@@ -80,7 +84,10 @@ def test_report_has_paper_rows_our_rows_trivial_rows_and_plots(tmp_path):
     text = (out / "report.md").read_text()
     # the paper's Table 1 rows, with their numbers, in the paper's column layout
     assert "| Method | Source | AU1 | AU2 | AU4 | AU7 | AU12 | AU14 | AU15 | AU17 | Avg. |" in text
-    assert "| SSSNet LED | paper T1 ↔ casme2_sssnet | 92.6 | 83.7 | 88.6 | 63.7 | 76.6 | 74.4 | 71.5 | 76.1 | 78.4 |" in text
+    assert (
+        "| SSSNet LED | paper T1 ↔ casme2_sssnet | 92.6 | 83.7 | 88.6 | 63.7 | 76.6 | 74.4 | 71.5 | 76.1 | 78.4 |"
+        in text
+    )
     assert "| AU-Qwen2(1.5B) | paper T1 ↔ casme2_qwen2 |" in text and "| LBPTOP | paper T1 |" in text
     # our rows, in percent with one decimal and ± std over the two seeds
     metrics = json.loads((run_a / "metrics.json").read_text())
@@ -95,8 +102,12 @@ def test_report_has_paper_rows_our_rows_trivial_rows_and_plots(tmp_path):
     assert "#### F1 macro, thresholds tuned on TEST (OPTIMISTIC)" in text and "**Optimistic:**" in text
     assert "#### F1 macro, thresholds tuned on held-out training subjects" in text
     assert "arXiv 2507.21778" in text
-    for name in ("casme2_loso_per_au.png", "casme2_loso_conventions.png", "loss_casme2_qwen2.png",
-                 "loss_casme2_sssnet.png"):
+    for name in (
+        "casme2_loso_per_au.png",
+        "casme2_loso_conventions.png",
+        "loss_casme2_qwen2.png",
+        "loss_casme2_sssnet.png",
+    ):
         assert f"]({name})" in text and is_png(out / name), name
 
 
@@ -109,12 +120,18 @@ def test_report_defaults_to_the_first_run_dir_and_works_without_logs(tmp_path):
 
 
 def test_samm_cross_domain_and_synme_pick_their_tables(tmp_path):
-    samm = make_run_dir(tmp_path / "samm", shared_frame(1), name="samm_ds", dataset="samm",
-                        llm="deepseek-r1-distill-qwen-1.5b")
-    c2s = make_run_dir(tmp_path / "c2s", shared_frame(2, folds=1).assign(fold="casme2_to_samm"), name="c2s",
-                       dataset="casme2", protocol="cross_domain", target="samm")
-    synme = make_run_dir(tmp_path / "synme", casme2_frame(3), name="demo", dataset="synme",
-                         llm="smollm2-135m")
+    samm = make_run_dir(
+        tmp_path / "samm", shared_frame(1), name="samm_ds", dataset="samm", llm="deepseek-r1-distill-qwen-1.5b"
+    )
+    c2s = make_run_dir(
+        tmp_path / "c2s",
+        shared_frame(2, folds=1).assign(fold="casme2_to_samm"),
+        name="c2s",
+        dataset="casme2",
+        protocol="cross_domain",
+        target="samm",
+    )
+    synme = make_run_dir(tmp_path / "synme", casme2_frame(3), name="demo", dataset="synme", llm="smollm2-135m")
     out = tmp_path / "out"
     write_report([samm, c2s, synme], out)
     text = (out / "report.md").read_text()
@@ -130,9 +147,17 @@ def test_samm_cross_domain_and_synme_pick_their_tables(tmp_path):
 
 
 def test_ablation_runs_get_table3_layout_and_fig2_chart(tmp_path):
-    runs = [make_run_dir(tmp_path / v, casme2_frame(i, seeds=(1,)), name=f"abl_{v}", variant=v,
-                         llm="deepseek-r1-distill-qwen-1.5b", logs=False)
-            for i, v in enumerate(("all", "f_high", "f_mid", "efp_linear", "prompt_learning"))]
+    runs = [
+        make_run_dir(
+            tmp_path / v,
+            casme2_frame(i, seeds=(1,)),
+            name=f"abl_{v}",
+            variant=v,
+            llm="deepseek-r1-distill-qwen-1.5b",
+            logs=False,
+        )
+        for i, v in enumerate(("all", "f_high", "f_mid", "efp_linear", "prompt_learning"))
+    ]
     out = tmp_path / "out"
     write_report(runs, out)
     text = (out / "report.md").read_text()
@@ -156,15 +181,18 @@ def test_report_of_missing_run_is_exit_2(tmp_path):
 
 def test_plot_functions_write_png_files(tmp_path):
     aus = ["AU1", "AU2"]
-    series = {"run": {"AU1": (70.0, 2.0), "AU2": (60.0, 0.0), "Avg.": (65.0, 1.0)},
-              "paper": {"AU1": 80.0, "AU2": None, "Avg.": 80.0}}
+    series = {
+        "run": {"AU1": (70.0, 2.0), "AU2": (60.0, 0.0), "Avg.": (65.0, 1.0)},
+        "paper": {"AU1": 80.0, "AU2": None, "Avg.": 80.0},
+    }
     assert is_png(plots.plot_per_au(series, aus, tmp_path / "bars.png", "title", hatched=["paper"]))
     panels = {"paper": {"Q2": {"all": 78.8, "F_high": 79.8}}, "ours": {"tiny": {"all": (50.0, 3.0)}}}
     assert is_png(plots.plot_ablation(panels, ["F_high", "all"], tmp_path / "sub" / "ablation.png"))
     conv = {"run": {"f1_macro": (60.0, 1.0), "auc": (70.0, 0.0)}}
     assert is_png(plots.plot_conventions(conv, {"f1_macro": "F1 macro", "auc": "AUC"}, tmp_path / "conv.png"))
-    logs = pd.DataFrame({"seed": [1] * 6, "epoch": [1, 2, 3] * 2, "loss": [3.0, 2.0, 1.0, 2.5, 1.5, 0.5],
-                         "fold": ["a"] * 3 + ["b"] * 3})
+    logs = pd.DataFrame(
+        {"seed": [1] * 6, "epoch": [1, 2, 3] * 2, "loss": [3.0, 2.0, 1.0, 2.5, 1.5, 0.5], "fold": ["a"] * 3 + ["b"] * 3}
+    )
     assert is_png(plots.plot_loss_curves(logs, tmp_path / "loss.png"))
     assert plots.plot_loss_curves(logs.iloc[:0], tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()
@@ -188,10 +216,23 @@ def test_percent_cells():
 
 def test_reconstructed_models_are_labelled_in_metrics_table_and_notes(tmp_path):
     """AULLM++ has no public code: its rows must never read as the published model's numbers."""
-    plain = make_run_dir(tmp_path / "aullm", casme2_frame(4, seeds=(1,)), name="synme_aullm", dataset="synme",
-                         llm="smollm2-135m", logs=False)
-    rebuilt = make_run_dir(tmp_path / "aullmpp", casme2_frame(5, seeds=(1,)), name="synme_aullmpp",
-                           dataset="synme", llm="smollm2-135m", model="aullmpp", logs=False)
+    plain = make_run_dir(
+        tmp_path / "aullm",
+        casme2_frame(4, seeds=(1,)),
+        name="synme_aullm",
+        dataset="synme",
+        llm="smollm2-135m",
+        logs=False,
+    )
+    rebuilt = make_run_dir(
+        tmp_path / "aullmpp",
+        casme2_frame(5, seeds=(1,)),
+        name="synme_aullmpp",
+        dataset="synme",
+        llm="smollm2-135m",
+        model="aullmpp",
+        logs=False,
+    )
     out = tmp_path / "out"
     write_report([plain, rebuilt], out)
     text = (out / "report.md").read_text()

@@ -21,19 +21,42 @@ from sklearn.metrics import f1_score
 from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
-from aullm.data.synme import (CASME2_SHEET, SAMM_SHEET, TARGET_AUS, SynMEParams, au_region, generate_synme,
-                              subject_face)
+from aullm.data.synme import CASME2_SHEET, SAMM_SHEET, TARGET_AUS, SynMEParams, au_region, generate_synme, subject_face
 
 TARGETS = [f"AU{a}" for a in TARGET_AUS]
-CASME2_HEADER = ["Subject", "Filename", "Unnamed: 2", "OnsetFrame", "ApexFrame", "OffsetFrame", "Unnamed: 6",
-                 "Action Units", "Estimated Emotion"]
-SAMM_HEADER = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
-               "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
+CASME2_HEADER = [
+    "Subject",
+    "Filename",
+    "Unnamed: 2",
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    "Unnamed: 6",
+    "Action Units",
+    "Estimated Emotion",
+]
+SAMM_HEADER = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Duration",
+    "Micro",
+    "Action Units",
+    "Estimated Emotion",
+    "Objective Classes",
+    "Notes",
+]
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +135,10 @@ def test_samm_layout_round_trip(tmp_path: Path) -> None:
     first = sheet.iloc[0]
     folder = tmp_path / "SAMM" / first["Subject"] / first["Filename"]
     assert (folder / f"{first['Subject']}_{int(first['Onset Frame']):05d}.jpg").is_file()
-    assert cv2.imread(str(folder / f"{first['Subject']}_{int(first['Onset Frame']):05d}.jpg"),
-                      cv2.IMREAD_UNCHANGED).ndim == 2  # SAMM is greyscale
+    assert (
+        cv2.imread(str(folder / f"{first['Subject']}_{int(first['Onset Frame']):05d}.jpg"), cv2.IMREAD_UNCHANGED).ndim
+        == 2
+    )  # SAMM is greyscale
     df = load_index(DataConfig(dataset="samm", root=str(tmp_path), aus=["AU2", "AU4", "AU7", "AU12"])).df
     merged = df.merge(gt, on=["subject", "sample"], suffixes=("", "_gt"))
     assert len(merged) == len(gt)
@@ -131,20 +156,39 @@ def test_au_motion_is_where_the_au_is(tmp_path: Path) -> None:
 
     Nuisances are switched off here so the test isolates the AU displacement fields themselves.
     """
-    quiet = SynMEParams(head_shift_px=(0.0, 0.0), head_rot_deg=(0.0, 0.0), head_scale=0.0, tremor_px=0.0,
-                        light_gain=0.0, light_gradient=0.0, noise_sigma=1.0, blink_prob=0.0)
+    quiet = SynMEParams(
+        head_shift_px=(0.0, 0.0),
+        head_rot_deg=(0.0, 0.0),
+        head_scale=0.0,
+        tremor_px=0.0,
+        light_gain=0.0,
+        light_gradient=0.0,
+        noise_sigma=1.0,
+        blink_prob=0.0,
+    )
     gt = generate_synme(tmp_path, subjects=4, clips_per_subject=12, seed=11, size=128, params=quiet)
     ratios: dict[str, tuple[list[float], list[float]]] = {au: ([], []) for au in TARGETS}
-    for si, (subject, rows) in enumerate(gt.groupby("subject", sort=True)):
+    for si, (_, rows) in enumerate(gt.groupby("subject", sort=True)):
         face = subject_face(11, si, 128)
         face_mask = np.zeros((128, 128), bool)
-        face_mask[int(face.cy - face.half_h_top * 0.6):int(face.cy + face.half_h_bottom * 0.95),
-                  int(face.cx - face.half_w * 0.85):int(face.cx + face.half_w * 0.85)] = True
+        face_mask[
+            int(face.cy - face.half_h_top * 0.6) : int(face.cy + face.half_h_bottom * 0.95),
+            int(face.cx - face.half_w * 0.85) : int(face.cx + face.half_w * 0.85),
+        ] = True
         for row in rows.itertuples():
             folder = Path(row.clip_dir)
-            flow = cv2.calcOpticalFlowFarneback(_gray(folder / f"reg_img{row.onset}.jpg"),
-                                                _gray(folder / f"reg_img{row.apex}.jpg"),
-                                                None, 0.5, 3, 11, 3, 5, 1.1, 0)
+            flow = cv2.calcOpticalFlowFarneback(
+                _gray(folder / f"reg_img{row.onset}.jpg"),
+                _gray(folder / f"reg_img{row.apex}.jpg"),
+                None,
+                0.5,
+                3,
+                11,
+                3,
+                5,
+                1.1,
+                0,
+            )
             mag = np.hypot(flow[..., 0], flow[..., 1])
             for au in TARGETS:
                 region = au_region(face, int(au[2:]))
@@ -156,7 +200,7 @@ def test_au_motion_is_where_the_au_is(tmp_path: Path) -> None:
         assert np.median(with_au) > 2.0 * np.median(without), (au, np.median(with_au), np.median(without))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _onset_apex_change(params: SynMEParams) -> tuple[float, float, float]:
     """Mean |apex - onset| grey change from the AUs alone, head motion alone, and all nuisances, over 16 clips."""
     import dataclasses
@@ -165,8 +209,17 @@ def _onset_apex_change(params: SynMEParams) -> tuple[float, float, float]:
     from aullm.data.synme.face import render_face
     from aullm.data.synme.motion import plan_clip, render_clip
 
-    silent = dataclasses.replace(params, head_shift_px=(0.0, 0.0), head_rot_deg=(0.0, 0.0), head_scale=0.0,
-                                 tremor_px=0.0, light_gain=0.0, light_gradient=0.0, noise_sigma=0.0, blink_prob=0.0)
+    silent = dataclasses.replace(
+        params,
+        head_shift_px=(0.0, 0.0),
+        head_rot_deg=(0.0, 0.0),
+        head_scale=0.0,
+        tremor_px=0.0,
+        light_gain=0.0,
+        light_gradient=0.0,
+        noise_sigma=0.0,
+        blink_prob=0.0,
+    )
     change: dict[str, list[float]] = {"au": [], "head": [], "nuisance": []}
     for i in range(16):
         rng = np.random.default_rng(100 + i)
@@ -175,12 +228,22 @@ def _onset_apex_change(params: SynMEParams) -> tuple[float, float, float]:
         _, codes = sample_codes(rng, params.emotions)
         plan = plan_clip(rng, codes, 128, params)
         n = plan.n
-        still = {"tx": np.zeros(n), "ty": np.zeros(n), "rot": np.zeros(n), "scale": np.ones(n),
-                 "gain": np.ones(n), "grad_x": np.zeros(n), "grad_y": np.zeros(n), "blink": np.zeros((n, 2))}
+        still = {
+            "tx": np.zeros(n),
+            "ty": np.zeros(n),
+            "rot": np.zeros(n),
+            "scale": np.ones(n),
+            "gain": np.ones(n),
+            "grad_x": np.zeros(n),
+            "grad_y": np.zeros(n),
+            "blink": np.zeros((n, 2)),
+        }
         head = {k: v for k, v in still.items() if k not in ("tx", "ty", "rot", "scale")}
-        for name, variant, p in (("au", dataclasses.replace(plan, **still), silent),
-                                 ("head", dataclasses.replace(plan, codes=[], **head), silent),
-                                 ("nuisance", dataclasses.replace(plan, codes=[]), params)):
+        for name, variant, p in (
+            ("au", dataclasses.replace(plan, **still), silent),
+            ("head", dataclasses.replace(plan, codes=[], **head), silent),
+            ("nuisance", dataclasses.replace(plan, codes=[]), params),
+        ):
             frames = render_clip(face, variant, p, neutral)
             a, b = (cv2.cvtColor(frames[k], cv2.COLOR_BGR2GRAY).astype(np.float32) for k in (0, plan.apex))
             change[name].append(float(np.abs(b - a).mean()))
@@ -223,8 +286,9 @@ def _flow_features(clips: np.ndarray, grid: int = 8) -> np.ndarray:
     """Farneback flow from the first sampled frame to the two middle ones, global median removed, pooled."""
     feats = []
     for clip in clips:
-        flow = np.mean([cv2.calcOpticalFlowFarneback(clip[0], clip[k], None, 0.5, 3, 9, 3, 5, 1.1, 0)
-                        for k in (2, 3)], axis=0)
+        flow = np.mean(
+            [cv2.calcOpticalFlowFarneback(clip[0], clip[k], None, 0.5, 3, 9, 3, 5, 1.1, 0) for k in (2, 3)], axis=0
+        )
         flow -= np.median(flow.reshape(-1, 2), axis=0)
         feats.append(cv2.resize(flow, (grid, grid), interpolation=cv2.INTER_AREA).ravel())
     return np.asarray(feats, np.float32)
@@ -246,8 +310,7 @@ def _loso_macro_f1(x: np.ndarray, y: np.ndarray, groups: np.ndarray, pca: int | 
                 continue
             model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000).fit(a, y[tr, k])
             pred[te, k] = model.predict(b)
-    return float(np.mean([f1_score(y[:, k], pred[:, k], average="macro", zero_division=0)
-                          for k in range(y.shape[1])]))
+    return float(np.mean([f1_score(y[:, k], pred[:, k], average="macro", zero_division=0) for k in range(y.shape[1])]))
 
 
 def _best_trivial_macro_f1(y: np.ndarray) -> float:
@@ -276,8 +339,10 @@ def test_difficulty_needs_motion(demo_set: tuple[Path, pd.DataFrame]) -> None:
 def test_synth_command(tmp_path: Path) -> None:
     from aullm.cli import app
 
-    result = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--subjects", "2", "--clips-per-subject", "3",
-                                      "--seed", "1", "--size", "128"])
+    result = CliRunner().invoke(
+        app,
+        ["synth", str(tmp_path / "s"), "--subjects", "2", "--clips-per-subject", "3", "--seed", "1", "--size", "128"],
+    )
     assert result.exit_code == 0, result.output
     assert "6 clips, 2 subjects" in result.output and "AU4" in result.output
     assert any((tmp_path / "s").glob("CASME2-coding-*.xlsx"))
@@ -300,8 +365,9 @@ def test_emotion_mix_sets_base_rates_and_unknown_emotions_fail() -> None:
 
 def test_au_gain_scales_only_the_named_aus(tmp_path: Path) -> None:
     plain = generate_synme(tmp_path / "a", subjects=2, clips_per_subject=6, seed=3, size=128)
-    gained = generate_synme(tmp_path / "b", subjects=2, clips_per_subject=6, seed=3, size=128,
-                            params=SynMEParams(au_gain=((4, 1.5),)))
+    gained = generate_synme(
+        tmp_path / "b", subjects=2, clips_per_subject=6, seed=3, size=128, params=SynMEParams(au_gain=((4, 1.5),))
+    )
     assert (plain[TARGETS].to_numpy() == gained[TARGETS].to_numpy()).all()  # same labels, same draws
     assert plain["AU4"].sum() > 0
     np.testing.assert_allclose(gained["amp_AU4"], 1.5 * plain["amp_AU4"], atol=2e-3)  # stored to 3 decimals
@@ -309,8 +375,9 @@ def test_au_gain_scales_only_the_named_aus(tmp_path: Path) -> None:
     np.testing.assert_allclose(gained[others].to_numpy(), plain[others].to_numpy())
 
 
-def test_demo_data_is_reused_and_regenerated_when_its_settings_differ(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_data_is_reused_and_regenerated_when_its_settings_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from aullm import demo
@@ -348,8 +415,9 @@ def test_synth_demo_preset_writes_the_demo_mix(tmp_path: Path) -> None:
 
     from aullm.cli import app
 
-    result = CliRunner().invoke(app, ["synth", str(tmp_path / "s"), "--subjects", "1", "--clips-per-subject", "2",
-                                      "--preset", "demo"])
+    result = CliRunner().invoke(
+        app, ["synth", str(tmp_path / "s"), "--subjects", "1", "--clips-per-subject", "2", "--preset", "demo"]
+    )
     assert result.exit_code == 0, result.output
     params = json.loads((tmp_path / "s" / "synme.json").read_text())["params"]
     assert dict(map(tuple, params["emotions"]))["repression"] == 0.18

@@ -10,8 +10,9 @@ from __future__ import annotations
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -62,8 +63,7 @@ def _perturb_lora(reasoner: LLMReasoner, seed: int) -> None:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.01)
 
 
-def _median_times(steps: list[Callable[[], None]], device: torch.device, repeats: int,
-                  warmup: int) -> list[float]:
+def _median_times(steps: list[Callable[[], None]], device: torch.device, repeats: int, warmup: int) -> list[float]:
     """Median seconds of each step; the steps alternate within every repeat, so a change in machine load
     (other processes on a shared CPU) affects them alike and their ratio stays fair."""
     for _ in range(warmup):
@@ -124,10 +124,19 @@ def bench_step(
     reasoner.eval()  # LoRA dropout off: both paths compute the same function
     with torch.no_grad():
         diff = (logits(True).float() - logits(False).float()).abs().max().item()
-    return StepBench(llm=llm, batch=batch, prompt_tokens=reasoner.prompt_tokens, naive_s=round(naive_s, 6),
-                     fast_s=round(fast_s, 6), speedup=round(naive_s / fast_s, 3), max_abs_diff=float(diff),
-                     device=str(dev), dtype=str(loaded.dtype).replace("torch.", ""), repeats=repeats,
-                     load_s=round(load_s, 3))
+    return StepBench(
+        llm=llm,
+        batch=batch,
+        prompt_tokens=reasoner.prompt_tokens,
+        naive_s=round(naive_s, 6),
+        fast_s=round(fast_s, 6),
+        speedup=round(naive_s / fast_s, 3),
+        max_abs_diff=float(diff),
+        device=str(dev),
+        dtype=str(loaded.dtype).replace("torch.", ""),
+        repeats=repeats,
+        load_s=round(load_s, 3),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- whole fold
@@ -146,9 +155,20 @@ def synthetic_prepared(n_clips: int, frames: int, size: int, aus: list[str], see
     labels = (rng.random((n_clips, len(aus))) < 0.3).astype(np.float32)
     subjects = np.array([f"{i % 26 + 1:02d}" for i in range(n_clips)])
     index = pd.DataFrame({"subject": subjects, "sample": [f"clip{i:03d}" for i in range(n_clips)]})
-    return PreparedDataset(index=index, frames=pixels, offsets=offsets, lengths=lengths.astype(np.int64), flow=None,
-                           labels=labels, subjects=subjects, aus=list(aus), skipped=[], size=size, input="clip",
-                           dataset="synthetic")
+    return PreparedDataset(
+        index=index,
+        frames=pixels,
+        offsets=offsets,
+        lengths=lengths.astype(np.int64),
+        flow=None,
+        labels=labels,
+        subjects=subjects,
+        aus=list(aus),
+        skipped=[],
+        size=size,
+        input="clip",
+        dataset="synthetic",
+    )
 
 
 @dataclass
@@ -188,8 +208,9 @@ def bench_fold(
     from aullm.training.trainer import predict_torch_model, train_torch_model
 
     dev = resolve_device(device or "auto")
-    cfg: Config = config_from_dict({"llm": {"name": llm, "prefix_cache": prefix_cache},
-                                    "train": {"epochs": epochs, "batch_size": batch}})
+    cfg: Config = config_from_dict(
+        {"llm": {"name": llm, "prefix_cache": prefix_cache}, "train": {"epochs": epochs, "batch_size": batch}}
+    )
     data = synthetic_prepared(clips + 26, cfg.data.frames, cfg.data.size, cfg.data.aus, seed)
     loaded: LoadedLLM = load_llm(cfg.llm, dev)
     model = build_model(cfg, cfg.data.aus, loaded, seed=seed).to(dev)
@@ -205,6 +226,15 @@ def bench_fold(
     predict_torch_model(model, data, np.arange(clips, clips + 26), cfg, dev)
     synchronize(dev)
     predict_s = time.perf_counter() - start
-    return FoldBench(llm=llm, prefix_cache=prefix_cache, clips=clips, epochs=epochs, batch=batch,
-                     train_s=round(train_s, 3), epoch_s=round(train_s / epochs, 4), predict_s=round(predict_s, 3),
-                     peak_memory_mb=round(peak_memory_mb(dev), 1), device=str(dev))
+    return FoldBench(
+        llm=llm,
+        prefix_cache=prefix_cache,
+        clips=clips,
+        epochs=epochs,
+        batch=batch,
+        train_s=round(train_s, 3),
+        epoch_s=round(train_s / epochs, 4),
+        predict_s=round(predict_s, 3),
+        peak_memory_mb=round(peak_memory_mb(dev), 1),
+        device=str(dev),
+    )

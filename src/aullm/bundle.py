@@ -54,8 +54,11 @@ class BundleError(UserError):
 def write_manifest(folder: Path) -> dict[str, str]:
     """Hash every file of the bundle (but the manifest itself) into manifest.json; returns the hashes."""
     folder = Path(folder)
-    files = {p.relative_to(folder).as_posix(): sha256_file(p)
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST_FILE}
+    files = {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_FILE
+    }
     manifest = {"format": BUNDLE_FORMAT, "algorithm": "sha256", "files": files}
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return files
@@ -75,12 +78,14 @@ def verify_bundle(folder: Path) -> dict[str, Any]:
     if not folder.exists():
         raise BundleError(f"model bundle not found: {folder}")
     if not folder.is_dir():
-        raise BundleError(f"{folder} is not a model bundle (a folder written by aullm train --save-final or "
-                          "aullm export)")
+        raise BundleError(
+            f"{folder} is not a model bundle (a folder written by aullm train --save-final or aullm export)"
+        )
     manifest_path = folder / MANIFEST_FILE
     if not manifest_path.is_file():
-        raise BundleError(f"{folder} is not a model bundle: no {MANIFEST_FILE} (written by aullm train --save-final "
-                          "or aullm export)")
+        raise BundleError(
+            f"{folder} is not a model bundle: no {MANIFEST_FILE} (written by aullm train --save-final or aullm export)"
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         files: dict[str, str] = dict(manifest["files"])
@@ -104,8 +109,10 @@ def verify_bundle(folder: Path) -> dict[str, Any]:
     except ValueError as err:
         raise BundleError(f"bundle {folder}: unreadable {META_FILE} ({err})") from None
     if meta.get("format") != BUNDLE_FORMAT or int(meta.get("version", 0)) > BUNDLE_VERSION:
-        raise BundleError(f"bundle {folder}: format {meta.get('format')!r} version {meta.get('version')!r} is not "
-                          f"one this aullm ({__version__}) reads ({BUNDLE_FORMAT} ≤ {BUNDLE_VERSION})")
+        raise BundleError(
+            f"bundle {folder}: format {meta.get('format')!r} version {meta.get('version')!r} is not "
+            f"one this aullm ({__version__}) reads ({BUNDLE_FORMAT} ≤ {BUNDLE_VERSION})"
+        )
     return meta
 
 
@@ -160,8 +167,12 @@ def write_bundle(
             "aus": aus,
             "thresholds": {au: float(thresholds[au]) for au in aus},
             "threshold_source": threshold_source,
-            "input": {"kind": cfg.data.input, "frames": cfg.data.frames, "size": cfg.data.size,
-                      "face_crop": cfg.data.face_crop},
+            "input": {
+                "kind": cfg.data.input,
+                "frames": cfg.data.frames,
+                "size": cfg.data.size,
+                "face_crop": cfg.data.face_crop,
+            },
             "llm": llm,
             "trained_on": trained_on,
         }
@@ -174,8 +185,7 @@ def write_bundle(
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("wrote model bundle %s (%s, %d AUs, thresholds: %s)", out, cfg.model.name, len(aus),
-                threshold_source)
+    logger.info("wrote model bundle %s (%s, %d AUs, thresholds: %s)", out, cfg.model.name, len(aus), threshold_source)
     return out
 
 
@@ -183,8 +193,9 @@ def _read_predictions(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"subject": str, "fold": str, "sample": str})
 
 
-def bundle_thresholds(run_dir: Path, cfg: Config, seed: int, fold: Optional[str] = None
-                      ) -> tuple[dict[str, float], str]:
+def bundle_thresholds(
+    run_dir: Path, cfg: Config, seed: int, fold: Optional[str] = None
+) -> tuple[dict[str, float], str]:
     """Per-AU thresholds for a bundle: val-tuned when the run has validation predictions, else eval.threshold.
 
     For one fold's model: the thresholds that fold's held-out training subjects chose (what f1_macro_val_tuned
@@ -214,8 +225,9 @@ def bundle_thresholds(run_dir: Path, cfg: Config, seed: int, fold: Optional[str]
     return tuned, f"val_tuned ({where} validation predictions, seed {seed}, {len(val)} clips)"
 
 
-def export_run(run_dir: Path, out: Optional[Path] = None, fold: Optional[str] = None,
-               seed: Optional[int] = None) -> Path:
+def export_run(
+    run_dir: Path, out: Optional[Path] = None, fold: Optional[str] = None, seed: Optional[int] = None
+) -> Path:
     """`aullm export`: bundle one fold's model of a run, or the final model (trained now if the run lacks it)."""
     from aullm.models.registry import model_needs_llm
 
@@ -248,10 +260,22 @@ def export_run(run_dir: Path, out: Optional[Path] = None, fold: Optional[str] = 
     state = load_file(str(weights))
     thresholds, source = bundle_thresholds(run_dir, cfg, seed, fold=match)
     test_subjects = sorted(set(_read_predictions(folds / match / "predictions.csv")["subject"].tolist()))
-    trained_on = {"run_dir": str(run_dir.resolve()), "fold": match, "seed": seed, "dataset": cfg.data.dataset,
-                  "held_out_subjects": test_subjects}
-    return write_bundle(out or run_dir / f"bundle_fold{match}_seed{seed}", cfg, state, llm_reference=reference,
-                        thresholds=thresholds, threshold_source=source, trained_on=trained_on)
+    trained_on = {
+        "run_dir": str(run_dir.resolve()),
+        "fold": match,
+        "seed": seed,
+        "dataset": cfg.data.dataset,
+        "held_out_subjects": test_subjects,
+    }
+    return write_bundle(
+        out or run_dir / f"bundle_fold{match}_seed{seed}",
+        cfg,
+        state,
+        llm_reference=reference,
+        thresholds=thresholds,
+        threshold_source=source,
+        trained_on=trained_on,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -282,8 +306,9 @@ class Bundle:
         return str(self.cfg.data.input)
 
 
-def _load_base_llm(cfg: Config, meta: dict[str, Any], folder: Path, device: torch.device,
-                   llm_override: Optional[str]) -> Any:
+def _load_base_llm(
+    cfg: Config, meta: dict[str, Any], folder: Path, device: torch.device, llm_override: Optional[str]
+) -> Any:
     """The bundle's base LLM, checked against its sha256; one line saying what is missing and how to provide it."""
     from aullm.models.llm import load_llm
 
@@ -295,10 +320,14 @@ def _load_base_llm(cfg: Config, meta: dict[str, Any], folder: Path, device: torc
     try:
         loaded = load_llm(cfg.llm, device)
     except UserError as err:
-        hint = ("pass --llm PATH to a local copy of the same weights" if not llm_override
-                else f"--llm {llm_override} could not be loaded either")
-        raise BundleError(f"bundle {folder} needs the base LLM {what}, which is not available here: {err}; "
-                          f"{hint}".replace("\n", " ")) from None
+        hint = (
+            "pass --llm PATH to a local copy of the same weights"
+            if not llm_override
+            else f"--llm {llm_override} could not be loaded either"
+        )
+        raise BundleError(
+            f"bundle {folder} needs the base LLM {what}, which is not available here: {err}; {hint}".replace("\n", " ")
+        ) from None
     expected = ref.get("sha256")
     if expected and loaded.reference.get("sha256") != expected:
         raise BundleError(
@@ -307,8 +336,12 @@ def _load_base_llm(cfg: Config, meta: dict[str, Any], folder: Path, device: torc
             "not fit these base weights; provide the original weights (--llm PATH)"
         )
     if ref.get("source") and loaded.reference.get("source") != ref.get("source"):
-        logger.info("base LLM %s loaded from %s (bundle trained with %s; same sha256)", cfg.llm.name,
-                    loaded.reference.get("source"), ref.get("source"))
+        logger.info(
+            "base LLM %s loaded from %s (bundle trained with %s; same sha256)",
+            cfg.llm.name,
+            loaded.reference.get("source"),
+            ref.get("source"),
+        )
     return loaded
 
 
@@ -331,8 +364,9 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
     loaded = _load_base_llm(cfg, meta, folder, dev, llm) if model_needs_llm(cfg.model.name) else None
     model = build_model(cfg, aus, loaded)
     if not getattr(model, "is_torch", True):
-        raise BundleError(f"bundle {folder}: model {cfg.model.name!r} is not a torch model; bundles hold torch "
-                          "models only")
+        raise BundleError(
+            f"bundle {folder}: model {cfg.model.name!r} is not a torch model; bundles hold torch models only"
+        )
     try:
         state = load_file(str(folder / WEIGHTS_FILE))
         model.load_trainable_state_dict(state)
@@ -341,10 +375,26 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
     model.to(dev)
     model.eval()
     thresholds = np.array([float(meta["thresholds"][au]) for au in aus], dtype=np.float64)
-    logger.info("loaded bundle %s: %s (%s), %d AUs, thresholds from %s", folder, cfg.model.name,
-                cfg.model.variant, len(aus), meta.get("threshold_source", "?"))
+    logger.info(
+        "loaded bundle %s: %s (%s), %d AUs, thresholds from %s",
+        folder,
+        cfg.model.name,
+        cfg.model.variant,
+        len(aus),
+        meta.get("threshold_source", "?"),
+    )
     return Bundle(path=folder, cfg=cfg, meta=meta, model=model, device=dev, aus=aus, thresholds=thresholds)
 
 
-__all__ = ["Bundle", "BundleError", "bundle_thresholds", "export_run", "load_bundle", "resolve_bundle_dir",
-           "sha256_file", "verify_bundle", "write_bundle", "write_manifest"]
+__all__ = [
+    "Bundle",
+    "BundleError",
+    "bundle_thresholds",
+    "export_run",
+    "load_bundle",
+    "resolve_bundle_dir",
+    "sha256_file",
+    "verify_bundle",
+    "write_bundle",
+    "write_manifest",
+]

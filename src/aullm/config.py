@@ -6,6 +6,7 @@ that name the key, because a silently ignored typo in a research config wastes a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
@@ -152,7 +153,9 @@ class TrainConfig:
         _check(self.lr > 0, "train.lr", self.lr, "must be > 0")
         _check(
             self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda") or self.device == "mps",
-            "train.device", self.device, "must be auto, cpu, cuda, cuda:N or mps",
+            "train.device",
+            self.device,
+            "must be auto, cpu, cuda, cuda:N or mps",
         )
 
 
@@ -191,8 +194,9 @@ class Config:
     def __post_init__(self) -> None:
         _check(len(self.seeds) > 0, "seeds", self.seeds, "must list at least one seed")
         if self.protocol.name == "cross_domain":
-            _check(self.protocol.target is not None, "protocol.target", None,
-                   "cross_domain needs a target data section")
+            _check(
+                self.protocol.target is not None, "protocol.target", None, "cross_domain needs a target data section"
+            )
 
 
 def _check(ok: bool, key: str, value: Any, why: str) -> None:
@@ -255,10 +259,8 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
     for section, key in (("train", "lr"), ("train", "weight_decay")):
         value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):  # left as text: dacite then names the key and the type
                 raw[section][key] = float(value)
-            except ValueError:
-                pass
     return raw
 
 

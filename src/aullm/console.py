@@ -42,8 +42,13 @@ def track(items: Iterable[T], description: str, total: Optional[int] = None) -> 
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     quiet = logger.level > logging.INFO
     if is_interactive() and not quiet:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=stderr_console, transient=True) as progress:
             task = progress.add_task(description, total=total)
             for item in items:
@@ -52,10 +57,8 @@ def track(items: Iterable[T], description: str, total: Optional[int] = None) -> 
         return
     step = max(1, (total or 10) // 10)
     start = time.perf_counter()
-    done = 0
-    for item in items:
+    for done, item in enumerate(items, start=1):
         yield item
-        done += 1
         if done % step == 0 or done == total:
             of = f"/{total}" if total else ""
             logger.info("%s: %d%s (%.1fs)", description, done, of, time.perf_counter() - start)

@@ -19,10 +19,20 @@ from aullm.data.synthetic import SynMEParams, generate_synme, written_with
 #   smaller than the AU motion, though all nuisances together still change the frames more than the AUs do.
 # The default SynME (`aullm synth`) keeps CASME II-like rates and nuisances stronger than the signal.
 DEMO_PARAMS = SynMEParams(
-    head_shift_px=(0.2, 0.8), head_rot_deg=(0.0, 0.4), head_scale=0.004, tremor_px=0.05, blink_prob=0.25,
+    head_shift_px=(0.2, 0.8),
+    head_rot_deg=(0.0, 0.4),
+    head_scale=0.004,
+    tremor_px=0.05,
+    blink_prob=0.25,
     apex_at=(0.25, 0.5),
-    emotions=(("others", 0.26), ("disgust", 0.21), ("happiness", 0.14), ("repression", 0.18), ("surprise", 0.10),
-              ("sadness", 0.11)),
+    emotions=(
+        ("others", 0.26),
+        ("disgust", 0.21),
+        ("happiness", 0.14),
+        ("repression", 0.18),
+        ("surprise", 0.10),
+        ("sadness", 0.11),
+    ),
     au_gain=((14, 1.25), (15, 1.25), (17, 1.4)),
 )
 DEMO_SYNME: dict[str, Any] = {"subjects": 6, "clips_per_subject": 20, "seed": 0, "size": 128, "params": DEMO_PARAMS}

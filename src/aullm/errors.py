@@ -11,4 +11,3 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A dataset root or annotation file that cannot be used at all (single samples are skipped instead)."""
-

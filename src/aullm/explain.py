@@ -31,10 +31,25 @@ DISPLAY_SIZE = 256
 
 #: FACS names, for readable plot titles.
 AU_NAMES: dict[int, str] = {
-    1: "inner brow raiser", 2: "outer brow raiser", 4: "brow lowerer", 5: "upper lid raiser", 6: "cheek raiser",
-    7: "lid tightener", 9: "nose wrinkler", 10: "upper lip raiser", 12: "lip corner puller", 14: "dimpler",
-    15: "lip corner depressor", 16: "lower lip depressor", 17: "chin raiser", 18: "lip pucker",
-    20: "lip stretcher", 23: "lip tightener", 24: "lip pressor", 25: "lips part", 26: "jaw drop",
+    1: "inner brow raiser",
+    2: "outer brow raiser",
+    4: "brow lowerer",
+    5: "upper lid raiser",
+    6: "cheek raiser",
+    7: "lid tightener",
+    9: "nose wrinkler",
+    10: "upper lip raiser",
+    12: "lip corner puller",
+    14: "dimpler",
+    15: "lip corner depressor",
+    16: "lower lip depressor",
+    17: "chin raiser",
+    18: "lip pucker",
+    20: "lip stretcher",
+    23: "lip tightener",
+    24: "lip pressor",
+    25: "lips part",
+    26: "jaw drop",
     43: "eyes closed",
 }
 
@@ -69,8 +84,10 @@ def find_backbone(model: Any) -> Any:
     """The LED/3D-CNN backbone Grad-CAM hooks into (au_llm, aullmpp, sssnet_led have one)."""
     backbone = getattr(model, "backbone", None)
     if backbone is None or not hasattr(backbone, "capture_activations"):
-        raise UserError(f"explain needs a model with the LED 3D-CNN backbone (au_llm, aullmpp, sssnet_led); "
-                        f"this bundle holds {type(model).__name__}")
+        raise UserError(
+            f"explain needs a model with the LED 3D-CNN backbone (au_llm, aullmpp, sssnet_led); "
+            f"this bundle holds {type(model).__name__}"
+        )
     return backbone
 
 
@@ -155,8 +172,14 @@ def _led(model: Any, frames: int) -> tuple[Optional[np.ndarray], Optional[np.nda
         learned = led.matrix(frames).float().cpu().numpy()
         a0, r10, r20 = (torch.tensor(v, dtype=torch.float64) for v in led.init_values)
         initial = led_matrix(a0, r10, r20, frames).float().numpy()
-        params = {"alpha": led.alpha.item(), "r1": led.r1.item(), "r2": led.r2.item(),
-                  "alpha_init": led.init_values[0], "r1_init": led.init_values[1], "r2_init": led.init_values[2]}
+        params = {
+            "alpha": led.alpha.item(),
+            "r1": led.r1.item(),
+            "r2": led.r2.item(),
+            "alpha_init": led.init_values[0],
+            "r1_init": led.init_values[1],
+            "r2_init": led.init_values[2],
+        }
     return learned, initial, params
 
 
@@ -175,10 +198,19 @@ def explain_decoded(bundle: Any, decoded: DecodedClip) -> Explanation:
         apex = n // 2 if estimated else int(decoded.apex_pos)  # type: ignore[arg-type]
     learned, initial, params = _led(bundle.model, bundle.frames)
     return Explanation(
-        clip=decoded.request.name, aus=list(bundle.aus), probs=probs, thresholds=np.asarray(bundle.thresholds),
-        cams=on_input, cams_time=cams.mean(axis=(2, 3)), apex_pos=apex, apex_estimated=estimated,
-        frame=_display_frame(decoded, apex), se_weights=se_weights,
-        time_labels=_time_labels(backbone, cams.shape[1], bundle.frames), led_matrix=learned, led_initial=initial,
+        clip=decoded.request.name,
+        aus=list(bundle.aus),
+        probs=probs,
+        thresholds=np.asarray(bundle.thresholds),
+        cams=on_input,
+        cams_time=cams.mean(axis=(2, 3)),
+        apex_pos=apex,
+        apex_estimated=estimated,
+        frame=_display_frame(decoded, apex),
+        se_weights=se_weights,
+        time_labels=_time_labels(backbone, cams.shape[1], bundle.frames),
+        led_matrix=learned,
+        led_initial=initial,
         led_params=params,
     )
 
@@ -196,9 +228,14 @@ def write_explanation(ex: Explanation, out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     display = ex.frame.shape[0]
-    heat = {au: np.asarray(Image.fromarray(ex.cams[k].astype(np.float32), mode="F")
-                           .resize((display, display), Image.Resampling.BILINEAR))
-            for k, au in enumerate(ex.aus)}
+    heat = {
+        au: np.asarray(
+            Image.fromarray(ex.cams[k].astype(np.float32), mode="F").resize(
+                (display, display), Image.Resampling.BILINEAR
+            )
+        )
+        for k, au in enumerate(ex.aus)
+    }
     apex_note = f"frame {ex.apex_pos + 1} of the clip" + (" (estimated apex)" if ex.apex_estimated else " (apex)")
     titles = {}
     written: list[Path] = []
@@ -207,28 +244,53 @@ def write_explanation(ex: Explanation, out: Path) -> list[Path]:
         titles[au] = f"{au_title(au)}\np = {ex.probs[k]:.2f} ({verdict} at {ex.thresholds[k]:.2f})"
         if not ex.cams[k].max() > 0:
             titles[au] += "\nmap is 0: no positive evidence"
-        written.append(plot_gradcam(ex.frame, heat[au], out / f"gradcam_{au}.png",
-                                    title=f"Grad-CAM {titles[au]}\n{ex.clip}, {apex_note}"))
-    written.append(plot_gradcam_grid(ex.frame, heat, titles, out / "gradcam_all.png",
-                                     title=f"Grad-CAM per AU (last conv block) — {ex.clip}, {apex_note}"))
+        written.append(
+            plot_gradcam(
+                ex.frame, heat[au], out / f"gradcam_{au}.png", title=f"Grad-CAM {titles[au]}\n{ex.clip}, {apex_note}"
+            )
+        )
+    written.append(
+        plot_gradcam_grid(
+            ex.frame,
+            heat,
+            titles,
+            out / "gradcam_all.png",
+            title=f"Grad-CAM per AU (last conv block) — {ex.clip}, {apex_note}",
+        )
+    )
     if ex.se_weights is not None:
-        written.append(plot_se_weights(ex.se_weights, ex.time_labels, out / "se_weights.png",
-                                       title=f"SE channel weights over time — {ex.clip}"))
+        written.append(
+            plot_se_weights(
+                ex.se_weights, ex.time_labels, out / "se_weights.png", title=f"SE channel weights over time — {ex.clip}"
+            )
+        )
     if ex.led_matrix is not None and ex.led_initial is not None:
         p = ex.led_params
-        written.append(plot_led_matrix(
-            {f"learned (α={p['alpha']:.3g}, r1={p['r1']:.3g}, r2={p['r2']:.3g})": ex.led_matrix,
-             f"initial (α={p['alpha_init']:.3g}, r1={p['r1_init']:.3g}, r2={p['r2_init']:.3g})": ex.led_initial},
-            out / "led_matrix.png", title="LED temporal filter W (Eq. 1): input frame i → output frame j"))
+        written.append(
+            plot_led_matrix(
+                {
+                    f"learned (α={p['alpha']:.3g}, r1={p['r1']:.3g}, r2={p['r2']:.3g})": ex.led_matrix,
+                    f"initial (α={p['alpha_init']:.3g}, r1={p['r1_init']:.3g}, r2={p['r2_init']:.3g})": ex.led_initial,
+                },
+                out / "led_matrix.png",
+                title="LED temporal filter W (Eq. 1): input frame i → output frame j",
+            )
+        )
     info = {
         "clip": ex.clip,
         "apex_position": ex.apex_pos,
         "apex_estimated": ex.apex_estimated,
-        "aus": {au: {"prob": float(ex.probs[k]), "threshold": float(ex.thresholds[k]),
-                     "active": bool(ex.probs[k] >= ex.thresholds[k]), "cam_max": float(ex.cams[k].max()),
-                     "cam_peak_xy": list(_peak(ex.cams[k])),
-                     "cam_by_time": [float(v) for v in ex.cams_time[k]]}
-                for k, au in enumerate(ex.aus)},
+        "aus": {
+            au: {
+                "prob": float(ex.probs[k]),
+                "threshold": float(ex.thresholds[k]),
+                "active": bool(ex.probs[k] >= ex.thresholds[k]),
+                "cam_max": float(ex.cams[k].max()),
+                "cam_peak_xy": list(_peak(ex.cams[k])),
+                "cam_by_time": [float(v) for v in ex.cams_time[k]],
+            }
+            for k, au in enumerate(ex.aus)
+        },
         "time_labels": ex.time_labels,
         "led": ex.led_params,
         "files": [p.name for p in written],
@@ -241,9 +303,18 @@ def _folder_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "clip"
 
 
-def explain(input_path: Path, checkpoint: Path, out: Path, *, onset: Optional[int] = None,
-            offset: Optional[int] = None, apex: Optional[int] = None, crop_face: bool = False,
-            device: str = "auto", llm: Optional[str] = None) -> dict[str, list[Path] | str]:
+def explain(
+    input_path: Path,
+    checkpoint: Path,
+    out: Path,
+    *,
+    onset: Optional[int] = None,
+    offset: Optional[int] = None,
+    apex: Optional[int] = None,
+    crop_face: bool = False,
+    device: str = "auto",
+    llm: Optional[str] = None,
+) -> dict[str, list[Path] | str]:
     """`aullm explain`: PNGs for every clip of INPUT (a folder or video → straight into `out`; a manifest →
     out/<clip>/).
 
@@ -269,5 +340,15 @@ def explain(input_path: Path, checkpoint: Path, out: Path, *, onset: Optional[in
     return results
 
 
-__all__ = ["AU_NAMES", "Explanation", "au_title", "cam_to_input", "estimate_apex", "explain", "explain_decoded",
-           "find_backbone", "gradcam", "write_explanation"]
+__all__ = [
+    "AU_NAMES",
+    "Explanation",
+    "au_title",
+    "cam_to_input",
+    "estimate_apex",
+    "explain",
+    "explain_decoded",
+    "find_backbone",
+    "gradcam",
+    "write_explanation",
+]

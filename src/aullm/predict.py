@@ -20,7 +20,15 @@ import torch
 
 from aullm.console import logger, track
 from aullm.data.clips import (
-    IMAGE_SUFFIXES, VIDEO_SUFFIXES, Box, FrameError, frame_number, list_frames, load_frames, read_gray, read_video,
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    Box,
+    FrameError,
+    frame_number,
+    list_frames,
+    load_frames,
+    read_gray,
+    read_video,
     video_first_frame,
 )
 from aullm.errors import UserError
@@ -93,7 +101,10 @@ def read_manifest(path: Path) -> list[ClipRequest]:
     requests: list[ClipRequest] = []
     seen: dict[str, int] = {}
     for i, rec in enumerate(df.to_dict("records")):
-        get = lambda key: str(rec[columns[key]]).strip() if key in columns else ""  # noqa: E731
+
+        def get(key: str, rec: dict = rec) -> str:
+            return str(rec[columns[key]]).strip() if key in columns else ""
+
         if not get("path"):
             continue
         clip_path = Path(get("path")).expanduser()
@@ -104,16 +115,23 @@ def read_manifest(path: Path) -> list[ClipRequest]:
         if seen[name] > 1:
             name = f"{name}#{seen[name]}"
         where = f"{path.name} line {i + 2}"
-        requests.append(ClipRequest(name=name, path=clip_path, onset=_int_or_none(get("onset"), f"{where} onset"),
-                                    offset=_int_or_none(get("offset"), f"{where} offset"),
-                                    apex=_int_or_none(get("apex"), f"{where} apex")))
+        requests.append(
+            ClipRequest(
+                name=name,
+                path=clip_path,
+                onset=_int_or_none(get("onset"), f"{where} onset"),
+                offset=_int_or_none(get("offset"), f"{where} offset"),
+                apex=_int_or_none(get("apex"), f"{where} apex"),
+            )
+        )
     if not requests:
         raise UserError(f"manifest {path} lists no clips")
     return requests
 
 
-def collect_requests(input_path: Path, onset: Optional[int] = None, offset: Optional[int] = None,
-                     apex: Optional[int] = None) -> list[ClipRequest]:
+def collect_requests(
+    input_path: Path, onset: Optional[int] = None, offset: Optional[int] = None, apex: Optional[int] = None
+) -> list[ClipRequest]:
     """INPUT → clips: a frames folder or a video is one clip; a CSV is a manifest of many."""
     input_path = Path(input_path).expanduser()
     if not input_path.exists():
@@ -123,15 +141,25 @@ def collect_requests(input_path: Path, onset: Optional[int] = None, offset: Opti
     suffix = input_path.suffix.lower()
     if input_path.is_file() and suffix == ".csv":
         if onset is not None or offset is not None or apex is not None:
-            raise UserError("--onset/--offset/--apex apply to one clip; give a manifest's clips onset/offset/apex "
-                            "columns instead")
+            raise UserError(
+                "--onset/--offset/--apex apply to one clip; give a manifest's clips onset/offset/apex columns instead"
+            )
         return read_manifest(input_path)
     if input_path.is_dir() or suffix in VIDEO_SUFFIXES:
-        return [ClipRequest(name=input_path.name if input_path.is_dir() else input_path.stem, path=input_path,
-                            onset=onset, offset=offset, apex=apex)]
+        return [
+            ClipRequest(
+                name=input_path.name if input_path.is_dir() else input_path.stem,
+                path=input_path,
+                onset=onset,
+                offset=offset,
+                apex=apex,
+            )
+        ]
     what = "a single image" if suffix in IMAGE_SUFFIXES else f"a {suffix or 'suffix-less'} file"
-    raise UserError(f"INPUT {input_path} is {what}: give a folder of frames, a video "
-                    f"({', '.join(sorted(VIDEO_SUFFIXES))}) or a manifest CSV")
+    raise UserError(
+        f"INPUT {input_path} is {what}: give a folder of frames, a video "
+        f"({', '.join(sorted(VIDEO_SUFFIXES))}) or a manifest CSV"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- decoding
@@ -171,8 +199,9 @@ def _face(req: ClipRequest, paths: list[Path], start: int) -> Box:
     return box
 
 
-def decode_request(req: ClipRequest, size: int, frames: int, input_kind: str = "clip",
-                   crop_face: bool = False) -> DecodedClip:
+def decode_request(
+    req: ClipRequest, size: int, frames: int, input_kind: str = "clip", crop_face: bool = False
+) -> DecodedClip:
     """Decode one clip as `prepare` would; any failure is returned as `error`, never raised."""
     out = DecodedClip(request=req)
     try:
@@ -197,12 +226,13 @@ def decode_request(req: ClipRequest, size: int, frames: int, input_kind: str = "
             out.flow, out.n_frames = _decode_flow(out, size)
     except FrameError as err:
         out.error = str(err)
-    except Exception as err:  # noqa: BLE001 — one broken input must not stop the other clips
+    except Exception as err:
         logger.debug("decoding %s failed", req.path, exc_info=True)
         out.error = f"{type(err).__name__}: {err}"
     if out.ok and out.n_frames < frames and input_kind == "clip":
-        out.warning = (f"clip {req.name} has {out.n_frames} frame(s), fewer than the model's {frames}: "
-                       "interpolated in time")
+        out.warning = (
+            f"clip {req.name} has {out.n_frames} frame(s), fewer than the model's {frames}: interpolated in time"
+        )
     return out
 
 
@@ -223,8 +253,9 @@ def _decode_flow(out: DecodedClip, size: int) -> tuple[np.ndarray, int]:
     return flow.flow_input(onset_frame, read_gray(out.paths[apex], work, out.box), size), n
 
 
-def decode_all(requests: list[ClipRequest], size: int, frames: int, input_kind: str, crop_face: bool,
-               workers: Optional[int] = None) -> list[DecodedClip]:
+def decode_all(
+    requests: list[ClipRequest], size: int, frames: int, input_kind: str, crop_face: bool, workers: Optional[int] = None
+) -> list[DecodedClip]:
     """Decode in threads (Pillow, PyAV and OpenCV release the GIL)."""
     if len(requests) == 1:
         return [decode_request(requests[0], size, frames, input_kind, crop_face)]
@@ -257,9 +288,17 @@ def model_input(decoded: list[DecodedClip], size: int, frames: int, aus: list[st
         flow_arr = None
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     prepared = PreparedDataset(
-        index=pd.DataFrame({"sample": [d.request.name for d in decoded]}), frames=pixels, offsets=offsets,
-        lengths=lengths, flow=flow_arr, labels=np.zeros((n, len(aus)), np.float32),
-        subjects=np.array([""] * n), aus=list(aus), skipped=[], size=size, input="flow" if is_flow else "clip",
+        index=pd.DataFrame({"sample": [d.request.name for d in decoded]}),
+        frames=pixels,
+        offsets=offsets,
+        lengths=lengths,
+        flow=flow_arr,
+        labels=np.zeros((n, len(aus)), np.float32),
+        subjects=np.array([""] * n),
+        aus=list(aus),
+        skipped=[],
+        size=size,
+        input="flow" if is_flow else "clip",
         dataset="predict",
     )
     return sample_batch(prepared, np.arange(n), train=False, rng=None, frames=frames)
@@ -285,23 +324,27 @@ class PredictionResult:
         clips = []
         for rec in self.table.to_dict("records"):
             ok = rec["status"] == STATUS_OK
-            clips.append({
-                "clip": rec["clip"], "status": rec["status"], "n_frames": int(rec["n_frames"]),
-                "probs": {au: float(rec[f"{au}_prob"]) for au in self.aus} if ok else None,
-                "active": {au: int(rec[au]) for au in self.aus} if ok else None,
-            })
+            clips.append(
+                {
+                    "clip": rec["clip"],
+                    "status": rec["status"],
+                    "n_frames": int(rec["n_frames"]),
+                    "probs": {au: float(rec[f"{au}_prob"]) for au in self.aus} if ok else None,
+                    "active": {au: int(rec[au]) for au in self.aus} if ok else None,
+                }
+            )
         return {"aus": self.aus, "thresholds": self.thresholds, "clips": clips, "warnings": self.warnings}
 
 
-def result_table(names: list[str], probs: np.ndarray, status: list[str], n_frames: list[int], aus: list[str],
-                 thresholds: np.ndarray) -> pd.DataFrame:
+def result_table(
+    names: list[str], probs: np.ndarray, status: list[str], n_frames: list[int], aus: list[str], thresholds: np.ndarray
+) -> pd.DataFrame:
     """The output layout (LibreFace / py-feat style): probabilities, 0/1 decisions at the bundle's thresholds."""
     table = pd.DataFrame({"clip": names})
     for k, au in enumerate(aus):
         table[f"{au}_prob"] = probs[:, k]
     for k, au in enumerate(aus):
-        decided = pd.array(np.where(np.isnan(probs[:, k]), 0, probs[:, k] >= thresholds[k]).astype(int),
-                           dtype="Int64")
+        decided = pd.array(np.where(np.isnan(probs[:, k]), 0, probs[:, k] >= thresholds[k]).astype(int), dtype="Int64")
         decided[np.isnan(probs[:, k])] = pd.NA
         table[au] = decided
     table["status"] = status
@@ -316,8 +359,9 @@ def predict_probs(model: Any, x: torch.Tensor, device: torch.device) -> np.ndarr
     return torch.sigmoid(model(x.to(device)).logits.float()).cpu().numpy()
 
 
-def predict_clips(bundle: Any, requests: list[ClipRequest], crop_face: bool = False,
-                  batch_size: int = DEFAULT_BATCH) -> PredictionResult:
+def predict_clips(
+    bundle: Any, requests: list[ClipRequest], crop_face: bool = False, batch_size: int = DEFAULT_BATCH
+) -> PredictionResult:
     """Predict every request in batches with a progress bar; failures become rows marked failed."""
     aus, k = bundle.aus, len(bundle.aus)
     probs = np.full((len(requests), k), np.nan)
@@ -327,7 +371,7 @@ def predict_clips(bundle: Any, requests: list[ClipRequest], crop_face: bool = Fa
     batch_size = max(1, int(batch_size))
     starts = list(range(0, len(requests), batch_size))
     for start in track(starts, f"predicting {len(requests)} clip(s)", total=len(starts)):
-        chunk = requests[start:start + batch_size]
+        chunk = requests[start : start + batch_size]
         decoded = decode_all(chunk, bundle.size, bundle.frames, bundle.input_kind, crop_face)
         good = []
         for i, d in enumerate(decoded):
@@ -344,13 +388,25 @@ def predict_clips(bundle: Any, requests: list[ClipRequest], crop_face: bool = Fa
             x = model_input([decoded[i] for i in good], bundle.size, bundle.frames, aus)
             probs[[start + i for i in good]] = predict_probs(bundle.model, x, bundle.device)
     table = result_table([r.name for r in requests], probs, status, n_frames, aus, bundle.thresholds)
-    return PredictionResult(table=table, aus=list(aus),
-                            thresholds={au: float(t) for au, t in zip(aus, bundle.thresholds)}, warnings=warnings)
+    return PredictionResult(
+        table=table,
+        aus=list(aus),
+        thresholds={au: float(t) for au, t in zip(aus, bundle.thresholds)},
+        warnings=warnings,
+    )
 
 
-def predict(input_path: Path, checkpoint: Path, *, onset: Optional[int] = None, offset: Optional[int] = None,
-            crop_face: bool = False, batch_size: int = DEFAULT_BATCH, device: str = "auto",
-            llm: Optional[str] = None) -> PredictionResult:
+def predict(
+    input_path: Path,
+    checkpoint: Path,
+    *,
+    onset: Optional[int] = None,
+    offset: Optional[int] = None,
+    crop_face: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    device: str = "auto",
+    llm: Optional[str] = None,
+) -> PredictionResult:
     """`aullm predict`: resolve INPUT into clips, load the bundle, predict."""
     from aullm.bundle import load_bundle
 
@@ -359,5 +415,15 @@ def predict(input_path: Path, checkpoint: Path, *, onset: Optional[int] = None, 
     return predict_clips(bundle, requests, crop_face=crop_face, batch_size=batch_size)
 
 
-__all__ = ["ClipRequest", "DecodedClip", "PredictionResult", "collect_requests", "decode_request",
-           "model_input", "predict", "predict_clips", "read_manifest", "result_table"]
+__all__ = [
+    "ClipRequest",
+    "DecodedClip",
+    "PredictionResult",
+    "collect_requests",
+    "decode_request",
+    "model_input",
+    "predict",
+    "predict_clips",
+    "read_manifest",
+    "result_table",
+]

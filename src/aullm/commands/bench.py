@@ -30,8 +30,10 @@ def step(
     if json_out:
         typer.echo(json.dumps(result.contract()))
         return
-    typer.echo(f"LLM {result.llm} on {result.device} ({result.dtype}), batch {result.batch}, "
-               f"prompt {result.prompt_tokens} tokens, median of {result.repeats} steps")
+    typer.echo(
+        f"LLM {result.llm} on {result.device} ({result.dtype}), batch {result.batch}, "
+        f"prompt {result.prompt_tokens} tokens, median of {result.repeats} steps"
+    )
     typer.echo(f"  naive (full sequence per sample): {result.naive_s * 1000:10.1f} ms/step")
     typer.echo(f"  fast (shared prompt prefix):      {result.fast_s * 1000:10.1f} ms/step")
     typer.echo(f"  speedup {result.speedup:.2f}x, max |logit difference| {result.max_abs_diff:.2e}")

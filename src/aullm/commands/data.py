@@ -60,8 +60,10 @@ def prepare(
     prepared = prepare_dataset(cfg)
     seconds = time.perf_counter() - start
     how = "read from the cache" if prepared.from_cache else "decoded and cached"
-    typer.echo(f"{len(prepared)} {cfg.dataset} samples ({cfg.input}, {cfg.size}px) {how} in {seconds:.2f}s: "
-               f"{prepared.cache_path}")
+    typer.echo(
+        f"{len(prepared)} {cfg.dataset} samples ({cfg.input}, {cfg.size}px) {how} in {seconds:.2f}s: "
+        f"{prepared.cache_path}"
+    )
     if prepared.skipped:
         typer.echo(f"skipped {len(prepared.skipped)}:")
         for item in prepared.skipped:

@@ -8,10 +8,13 @@ from typing import Optional
 
 import typer
 
-INPUT_HELP = ("A frames folder, a video (mp4/avi/…) or a manifest CSV of many clips (column path; optional clip, "
-              "onset, offset, apex).")
-CHECKPOINT_HELP = ("Model bundle written by aullm train --save-final or aullm export (a run directory stands for "
-                   "its bundle/).")
+INPUT_HELP = (
+    "A frames folder, a video (mp4/avi/…) or a manifest CSV of many clips (column path; optional clip, "
+    "onset, offset, apex)."
+)
+CHECKPOINT_HELP = (
+    "Model bundle written by aullm train --save-final or aullm export (a run directory stands for its bundle/)."
+)
 RANGE_HELP = "frame number in the file names for a frames folder, 0-based index for a video"
 
 CheckpointOption = typer.Option(..., "--checkpoint", "-c", help=CHECKPOINT_HELP)
@@ -19,8 +22,12 @@ OnsetOption = typer.Option(None, "--onset", help=f"First frame of the clip ({RAN
 OffsetOption = typer.Option(None, "--offset", help=f"Last frame of the clip ({RANGE_HELP}); default: the last.")
 CropOption = typer.Option(False, "--crop-face", help="Detect the face on the first frame and crop every frame to it.")
 DeviceOption = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
-LLMOption = typer.Option(None, "--llm", help="Where the bundle's base LLM is on this machine (same weights: the "
-                                             "sha256 is checked), if not where the bundle says.")
+LLMOption = typer.Option(
+    None,
+    "--llm",
+    help="Where the bundle's base LLM is on this machine (same weights: the "
+    "sha256 is checked), if not where the bundle says.",
+)
 
 
 def predict(
@@ -42,8 +49,16 @@ def predict(
     from aullm.console import logger
     from aullm.predict import predict as run_predict
 
-    result = run_predict(input_path, checkpoint, onset=onset, offset=offset, crop_face=crop_face,
-                         batch_size=batch_size, device=device, llm=llm)
+    result = run_predict(
+        input_path,
+        checkpoint,
+        onset=onset,
+        offset=offset,
+        crop_face=crop_face,
+        batch_size=batch_size,
+        device=device,
+        llm=llm,
+    )
     text = (json.dumps(result.to_json(), indent=2) + "\n") if json_out else result.table.to_csv(index=False)
     if out is None:
         typer.echo(text, nl=False)
@@ -62,8 +77,9 @@ def explain(
     out: Path = typer.Option(..., "--out", help="Folder for the PNGs (one subfolder per clip for a manifest)."),
     onset: Optional[int] = OnsetOption,
     offset: Optional[int] = OffsetOption,
-    apex: Optional[int] = typer.Option(None, "--apex", help=f"Frame to draw the heatmaps on ({RANGE_HELP}); "
-                                                            "default: estimated from the motion."),
+    apex: Optional[int] = typer.Option(
+        None, "--apex", help=f"Frame to draw the heatmaps on ({RANGE_HELP}); default: estimated from the motion."
+    ),
     crop_face: bool = CropOption,
     device: str = DeviceOption,
     llm: Optional[str] = LLMOption,
@@ -71,8 +87,9 @@ def explain(
     """Grad-CAM per AU on the apex frame, SE channel weights over time and the learned LED matrix (PNGs)."""
     from aullm.explain import explain as run_explain
 
-    results = run_explain(input_path, checkpoint, out, onset=onset, offset=offset, apex=apex, crop_face=crop_face,
-                          device=device, llm=llm)
+    results = run_explain(
+        input_path, checkpoint, out, onset=onset, offset=offset, apex=apex, crop_face=crop_face, device=device, llm=llm
+    )
     failed = 0
     for clip, files in results.items():
         if isinstance(files, str):
@@ -87,8 +104,9 @@ def explain(
 
 def export(
     run_dir: Path = typer.Argument(..., help="A run directory written by aullm train."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Bundle folder (default: RUN_DIR/bundle, or "
-                                                           "RUN_DIR/bundle_fold<F>_seed<S> with --fold)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Bundle folder (default: RUN_DIR/bundle, or RUN_DIR/bundle_fold<F>_seed<S> with --fold)."
+    ),
     fold: Optional[str] = typer.Option(None, "--fold", help="Export this fold's model instead of the final one."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Which seed's model (default: the config's first)."),
 ) -> None:

@@ -15,9 +15,12 @@ def synth(
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed writes byte-identical files."),
     size: int = typer.Option(128, "--size", help="Frame size in pixels (square)."),
     layout: str = typer.Option("casme2", "--layout", help="casme2 (Cropped/subXX/… + coding sheet) or samm."),
-    preset: str = typer.Option("default", "--preset",
-                               help="default (CASME II-like AU rates) or demo (the demo's mouth-AU-rich mix; "
-                                    "with the demo's sizes this writes exactly the demo's data)."),
+    preset: str = typer.Option(
+        "default",
+        "--preset",
+        help="default (CASME II-like AU rates) or demo (the demo's mouth-AU-rich mix; "
+        "with the demo's sizes this writes exactly the demo's data).",
+    ),
 ) -> None:
     """Generate SynME: procedurally drawn faces performing subtle AUs with known ground truth.
 
@@ -35,13 +38,16 @@ def synth(
 
         params = DEMO_PARAMS
     start = time.perf_counter()
-    df = generate_synme(out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, size=size,
-                        layout=layout, params=params)
+    df = generate_synme(
+        out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, size=size, layout=layout, params=params
+    )
     elapsed = time.perf_counter() - start
     targets = [f"AU{a}" for a in TARGET_AUS]
     no_target = int((df[targets].sum(axis=1) == 0).sum())
-    typer.echo(f"SynME ({layout}, seed {seed}, {size}px): {len(df)} clips, {df['subject'].nunique()} subjects, "
-               f"{int(df['n_frames'].sum())} frames, written to {out} in {elapsed:.1f}s")
+    typer.echo(
+        f"SynME ({layout}, seed {seed}, {size}px): {len(df)} clips, {df['subject'].nunique()} subjects, "
+        f"{int(df['n_frames'].sum())} frames, written to {out} in {elapsed:.1f}s"
+    )
     rates = "  ".join(f"{au} {df[au].mean():.2f}" for au in targets)
     typer.echo(f"AU base rates: {rates}")
     typer.echo(f"clips with no target AU: {no_target}; with a blink: {int(df['blink'].sum())}")

@@ -116,7 +116,7 @@ def _cell_text(value: Any) -> tuple[Optional[str], list[str], list[str]]:
         value = value.decode("utf-8", errors="replace")
     try:
         text = str(value)
-    except Exception:  # noqa: BLE001 - a cell whose __str__ fails is still just a bad cell
+    except Exception:
         errors.append("unreadable cell")
         return None, flags, errors
     return text, flags, errors
@@ -188,14 +188,14 @@ def parse_au_string(value: Any) -> ParsedAUs:
     """Parse one annotation cell; never raises (bad codes are reported in `.errors`)."""
     try:
         return _parse(value)
-    except Exception as err:  # noqa: BLE001 - the contract is "never raises"; report instead
+    except Exception as err:
         return ParsedAUs(raw=_safe_repr(value), errors=[f"cannot parse AU string: {err}"])
 
 
 def _safe_repr(value: Any) -> str:
     try:
         return value if isinstance(value, str) else repr(value)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "<unprintable>"
 
 
@@ -262,8 +262,14 @@ def _parse(value: Any) -> ParsedAUs:
     if not aus and not unknown and not errors:
         errors.append(f"no AU code in {stripped!r}")
     return ParsedAUs(
-        raw=raw, aus=aus, codes=tuple(positions), unknown=unknown, ambiguous=ambiguous,
-        alternatives=alternatives, flags=flags, errors=errors,
+        raw=raw,
+        aus=aus,
+        codes=tuple(positions),
+        unknown=unknown,
+        ambiguous=ambiguous,
+        alternatives=alternatives,
+        flags=flags,
+        errors=errors,
     )
 
 
@@ -282,6 +288,14 @@ def au_number(name: str) -> int:
 
 
 __all__ = [
-    "AUCode", "ParsedAUs", "parse_au_string", "parse_code", "format_codes", "au_name", "au_number",
-    "SIDES", "MODIFIERS", "INTENSITIES",
+    "INTENSITIES",
+    "MODIFIERS",
+    "SIDES",
+    "AUCode",
+    "ParsedAUs",
+    "au_name",
+    "au_number",
+    "format_codes",
+    "parse_au_string",
+    "parse_code",
 ]

@@ -28,7 +28,14 @@ from aullm.console import logger, track
 from aullm.data import faces, flow
 from aullm.data.clips import FrameError, load_frames, read_gray, read_video, video_first_frame
 from aullm.data.index import (
-    ClipSource, DatasetIndex, au_columns, check_root, find_annotation, index_from_json, index_to_json, load_index,
+    ClipSource,
+    DatasetIndex,
+    au_columns,
+    check_root,
+    find_annotation,
+    index_from_json,
+    index_to_json,
+    load_index,
     sample_id,
 )
 from aullm.errors import DataError
@@ -66,7 +73,7 @@ class PreparedDataset:
 
     def __post_init__(self) -> None:
         if not self.clips and self.flow is None:
-            self.clips = [self.frames[o:o + n] for o, n in zip(self.offsets.tolist(), self.lengths.tolist())]
+            self.clips = [self.frames[o : o + n] for o, n in zip(self.offsets.tolist(), self.lengths.tolist())]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -218,8 +225,9 @@ def _build(cfg: DataConfig, index: DatasetIndex) -> dict[str, Any]:
     names = [sample_id(s, m) for s, m in zip(df["subject"], df["sample"])]
     jobs = list(zip(index.sources, names))
     with ThreadPoolExecutor(max_workers=_workers()) as pool:
-        results = list(track(pool.map(lambda job: _decode(job[0], cfg, job[1]), jobs),
-                             f"decoding {cfg.dataset}", total=len(jobs)))
+        results = list(
+            track(pool.map(lambda job: _decode(job[0], cfg, job[1]), jobs), f"decoding {cfg.dataset}", total=len(jobs))
+        )
     skipped = list(index.skipped)
     keep: list[int] = []
     for i, (result, name) in enumerate(zip(results, names)):
@@ -231,17 +239,25 @@ def _build(cfg: DataConfig, index: DatasetIndex) -> dict[str, Any]:
     kept_df = df.iloc[keep].reset_index(drop=True)
     files = source_files(index.sources)
     signature, digest = file_signatures(files, cfg.root)
-    arrays: dict[str, Any] = {"index": kept_df, "skipped": skipped, "files": files, "files_signature": signature,
-                              "sources_digest": digest}
+    arrays: dict[str, Any] = {
+        "index": kept_df,
+        "skipped": skipped,
+        "files": files,
+        "files_signature": signature,
+        "sources_digest": digest,
+    }
     if cfg.input == "clip":
         clips = [results[i].clip for i in keep]
         lengths = np.array([len(c) for c in clips], dtype=np.int64)  # type: ignore[arg-type]
-        arrays["frames"] = (np.concatenate(clips) if clips else np.zeros((0, cfg.size, cfg.size), np.uint8))
+        arrays["frames"] = np.concatenate(clips) if clips else np.zeros((0, cfg.size, cfg.size), np.uint8)
         arrays["lengths"] = lengths
         arrays["flow"] = None
     else:
-        arrays["flow"] = (np.stack([results[i].flow for i in keep]).astype(np.float32) if keep
-                          else np.zeros((0, 3, cfg.size, cfg.size), np.float32))
+        arrays["flow"] = (
+            np.stack([results[i].flow for i in keep]).astype(np.float32)
+            if keep
+            else np.zeros((0, 3, cfg.size, cfg.size), np.float32)
+        )
         arrays["frames"] = np.zeros((0, cfg.size, cfg.size), np.uint8)
         arrays["lengths"] = np.zeros(len(keep), dtype=np.int64)
     return arrays
@@ -262,8 +278,16 @@ def write_cache(path: Path, arrays: dict[str, Any], key: str) -> None:
     """Atomic write: a temporary file in the same folder, then os.replace."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "meta": _text(json.dumps({"key": key, "version": CACHE_VERSION, "files_signature": arrays["files_signature"],
-                                  "sources_digest": arrays["sources_digest"]})),
+        "meta": _text(
+            json.dumps(
+                {
+                    "key": key,
+                    "version": CACHE_VERSION,
+                    "files_signature": arrays["files_signature"],
+                    "sources_digest": arrays["sources_digest"],
+                }
+            )
+        ),
         "files": _text(json.dumps(arrays["files"])),
         "index": _text(index_to_json(arrays["index"])),
         "skipped": _text(json.dumps(arrays["skipped"])),
@@ -332,13 +356,23 @@ def prepare_dataset(cfg: DataConfig) -> PreparedDataset:
             raise DataError(f"no usable samples in {cfg.dataset} at {cfg.root}: every clip failed to decode")
         try:
             write_cache(path, arrays, key)
-            logger.info("prepared %d %s samples in %.1fs; cached in %s", len(arrays["index"]), cfg.dataset,
-                        time.perf_counter() - start, path)
+            logger.info(
+                "prepared %d %s samples in %.1fs; cached in %s",
+                len(arrays["index"]),
+                cfg.dataset,
+                time.perf_counter() - start,
+                path,
+            )
         except OSError as err:
             logger.warning("could not write the cache %s (%s); continuing without it", path, err)
     else:
-        logger.info("loaded %d %s samples from the cache %s (%.2fs)", len(arrays["index"]), cfg.dataset, path,
-                    time.perf_counter() - start)
+        logger.info(
+            "loaded %d %s samples from the cache %s (%.2fs)",
+            len(arrays["index"]),
+            cfg.dataset,
+            path,
+            time.perf_counter() - start,
+        )
     return _finalise(cfg, arrays, path, from_cache)
 
 
@@ -347,14 +381,21 @@ def _finalise(cfg: DataConfig, arrays: dict[str, Any], path: Path, from_cache: b
     df: pd.DataFrame = arrays["index"]
     skipped = list(arrays["skipped"])
     lengths_all = np.asarray(arrays["lengths"], dtype=np.int64)
-    offsets_all = np.concatenate([[0], np.cumsum(lengths_all)[:-1]]).astype(np.int64) if len(lengths_all) else \
-        np.zeros(0, np.int64)
+    offsets_all = (
+        np.concatenate([[0], np.cumsum(lengths_all)[:-1]]).astype(np.int64)
+        if len(lengths_all)
+        else np.zeros(0, np.int64)
+    )
     keep = np.ones(len(df), dtype=bool)
     if not cfg.include_unknown:
         keep = ~df["au_unknown"].to_numpy(dtype=bool)
         for subject, sample in zip(df.loc[~keep, "subject"], df.loc[~keep, "sample"]):
-            skipped.append({"sample": sample_id(subject, sample),
-                            "reason": "Action Units unknown ('?'): excluded from training and scoring"})
+            skipped.append(
+                {
+                    "sample": sample_id(subject, sample),
+                    "reason": "Action Units unknown ('?'): excluded from training and scoring",
+                }
+            )
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         raise DataError(f"no usable samples in {cfg.dataset}: every sample has unknown Action Units")
@@ -387,5 +428,13 @@ def _finalise(cfg: DataConfig, arrays: dict[str, Any], path: Path, from_cache: b
     )
 
 
-__all__ = ["CACHE_VERSION", "PreparedDataset", "cache_dir", "cache_path", "prepare_dataset", "read_cache",
-           "settings_key", "write_cache"]
+__all__ = [
+    "CACHE_VERSION",
+    "PreparedDataset",
+    "cache_dir",
+    "cache_path",
+    "prepare_dataset",
+    "read_cache",
+    "settings_key",
+    "write_cache",
+]

@@ -23,8 +23,9 @@ RAW = "CASME2_RAW_selected"
 
 def find_annotation(root: Path) -> Optional[Path]:
     """The newest `CASME2-coding-*.xlsx` in the root (names carry the date), else the root's only xlsx."""
-    candidates = sorted(p for p in root.glob("*.xlsx") if p.name.lower().startswith("casme2-coding")
-                        and not p.name.startswith("~$"))
+    candidates = sorted(
+        p for p in root.glob("*.xlsx") if p.name.lower().startswith("casme2-coding") and not p.name.startswith("~$")
+    )
     if candidates:
         return candidates[-1]
     others = [p for p in root.glob("*.xlsx") if not p.name.startswith("~$")]
@@ -56,10 +57,16 @@ def read_rows(annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetR
             continue  # trailing empty rows
         subject = subject_id(rec["Subject"])
         sample = cell_text(rec["Filename"])
-        rows.append(RawRow(
-            subject=subject, sample=sample, onset=rec["OnsetFrame"], apex=rec["ApexFrame"],
-            offset=rec["OffsetFrame"], au=rec["Action Units"],
-            clip_dir=(base / f"sub{subject}" / sample) if base is not None and sample else None,
-            where=f"{annotation.name} row {header_row + 1 + i}",
-        ))
+        rows.append(
+            RawRow(
+                subject=subject,
+                sample=sample,
+                onset=rec["OnsetFrame"],
+                apex=rec["ApexFrame"],
+                offset=rec["OffsetFrame"],
+                au=rec["Action Units"],
+                clip_dir=(base / f"sub{subject}" / sample) if base is not None and sample else None,
+                where=f"{annotation.name} row {header_row + 1 + i}",
+            )
+        )
     return SheetRows(rows=rows, annotation=annotation, root=root)

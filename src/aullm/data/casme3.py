@@ -27,7 +27,7 @@ def find_annotation(root: Path) -> Optional[Path]:
         try:
             if SHEET in pd.ExcelFile(path, engine="openpyxl").sheet_names:
                 return path
-        except Exception:  # noqa: BLE001 - an unreadable stray xlsx is simply not the annotation
+        except Exception:
             continue
     return None
 
@@ -53,8 +53,16 @@ def read_rows(annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetR
             clip_dir = base / subject / sample
             if (clip_dir / "color").is_dir():
                 clip_dir = clip_dir / "color"
-        rows.append(RawRow(
-            subject=subject, sample=sample, onset=rec["Onset"], apex=rec["Apex"], offset=rec["Offset"],
-            au=rec["AU"], clip_dir=clip_dir, where=f"{annotation.name} row {header_row + 1 + i}",
-        ))
+        rows.append(
+            RawRow(
+                subject=subject,
+                sample=sample,
+                onset=rec["Onset"],
+                apex=rec["Apex"],
+                offset=rec["Offset"],
+                au=rec["AU"],
+                clip_dir=clip_dir,
+                where=f"{annotation.name} row {header_row + 1 + i}",
+            )
+        )
     return SheetRows(rows=rows, annotation=annotation, root=root)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -101,8 +102,9 @@ def image_size(path: Path) -> tuple[int, int]:
         raise FrameError(f"unreadable image {path}: {err}") from None
 
 
-def read_video(path: Path, size: int, start: int = 0, stop: Optional[int] = None,
-               box: Optional[Box] = None) -> np.ndarray:
+def read_video(
+    path: Path, size: int, start: int = 0, stop: Optional[int] = None, box: Optional[Box] = None
+) -> np.ndarray:
     """Frames start..stop (0-based, inclusive) of a video as gray uint8 [n, size, size], decoded with PyAV."""
     import av
 
@@ -116,7 +118,7 @@ def read_video(path: Path, size: int, start: int = 0, stop: Optional[int] = None
                     break
                 gray = frame.to_ndarray(format="gray")
                 if box is not None:
-                    gray = gray[box[1]:box[3], box[0]:box[2]]
+                    gray = gray[box[1] : box[3], box[0] : box[2]]
                 frames.append(_resize(np.ascontiguousarray(gray), size))
     except (av.error.FFmpegError, OSError, ValueError) as err:  # type: ignore[attr-defined]
         raise FrameError(f"unreadable video {path}: {err}") from None
@@ -170,8 +172,9 @@ def sample_indices(n: int, frames: int, train: bool, rng: Optional[np.random.Gen
     return np.clip(np.round(pos), 0, max(n - 1, 0)).astype(np.int64)
 
 
-def sample_batch(prepared: "PreparedDataset", rows: np.ndarray, train: bool, rng: Optional[np.random.Generator],
-                 frames: int) -> torch.Tensor:
+def sample_batch(
+    prepared: PreparedDataset, rows: np.ndarray, train: bool, rng: Optional[np.random.Generator], frames: int
+) -> torch.Tensor:
     """A model input batch, float32 in [0, 1]: [B, frames, size, size] (clip) or [B, 3, size, size] (flow)."""
     import torch  # here, not at module level: `aullm data stats` should not pay for importing torch
 
@@ -184,13 +187,15 @@ def sample_batch(prepared: "PreparedDataset", rows: np.ndarray, train: bool, rng
     lo = np.floor(pos).astype(np.int64)
     weight = (pos - lo).astype(np.float32)
     # numpy gather + one fused scale: much faster on CPU than torch indexing of a uint8 tensor
-    batch = np.multiply(np.take(prepared.frames, offsets[:, None] + lo, axis=0), np.float32(1.0 / 255.0),
-                        dtype=np.float32)
+    batch = np.multiply(
+        np.take(prepared.frames, offsets[:, None] + lo, axis=0), np.float32(1.0 / 255.0), dtype=np.float32
+    )
     short = np.flatnonzero((weight > 0).any(axis=1))
     if len(short):  # clips shorter than `frames`: linear interpolation between neighbouring frames
         hi = np.minimum(lo[short] + 1, lengths[short, None] - 1)
-        upper = np.multiply(np.take(prepared.frames, offsets[short, None] + hi, axis=0), np.float32(1.0 / 255.0),
-                            dtype=np.float32)
+        upper = np.multiply(
+            np.take(prepared.frames, offsets[short, None] + hi, axis=0), np.float32(1.0 / 255.0), dtype=np.float32
+        )
         whole = len(short) == len(rows)
         lower = batch if whole else batch[short]
         upper -= lower
@@ -200,7 +205,19 @@ def sample_batch(prepared: "PreparedDataset", rows: np.ndarray, train: bool, rng
             batch[short] = lower
     return torch.from_numpy(batch)
 
+
 __all__ = [
-    "Box", "FrameError", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "frame_number", "image_size", "list_frames",
-    "load_frames", "read_gray", "read_video", "sample_batch", "sample_indices", "video_first_frame",
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "Box",
+    "FrameError",
+    "frame_number",
+    "image_size",
+    "list_frames",
+    "load_frames",
+    "read_gray",
+    "read_video",
+    "sample_batch",
+    "sample_indices",
+    "video_first_frame",
 ]

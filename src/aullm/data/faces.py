@@ -65,8 +65,11 @@ def detect_faces(gray: np.ndarray) -> list[Box]:
     scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
     small = gray
     if scale < 1.0:
-        small = np.asarray(Image.fromarray(gray).resize(
-            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR))
+        small = np.asarray(
+            Image.fromarray(gray).resize(
+                (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR
+            )
+        )
     side = min(small.shape)
     min_face = max(20, side // 10)
     det = _detector()
@@ -75,8 +78,13 @@ def detect_faces(gray: np.ndarray) -> list[Box]:
         found = det.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face))
         boxes = [(x, y, x + w, y + h) for (x, y, w, h) in np.asarray(found).reshape(-1, 4)]
     else:
-        found = det.detect_multi_scale(img=small.astype(np.float32) / 255.0, scale_factor=1.2, step_ratio=1,
-                                       min_size=(min_face, min_face), max_size=(side, side))
+        found = det.detect_multi_scale(
+            img=small.astype(np.float32) / 255.0,
+            scale_factor=1.2,
+            step_ratio=1,
+            min_size=(min_face, min_face),
+            max_size=(side, side),
+        )
         boxes = [(d["c"], d["r"], d["c"] + d["width"], d["r"] + d["height"]) for d in found]
     boxes.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
     return [tuple(int(round(v / scale)) for v in b) for b in boxes]  # type: ignore[misc]

@@ -12,9 +12,10 @@ import math
 import numbers
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Optional
 
 import pandas as pd
 
@@ -182,7 +183,7 @@ def read_sheet(path: Path, sheet: Any, required: Sequence[str], search_rows: int
         raise DataError(f"cannot read annotation file {path}: {err}") from None
     except (zipfile.BadZipFile, OSError, KeyError, TypeError) as err:
         raise DataError(f"cannot read annotation file {path}: {err or type(err).__name__}") from None
-    except Exception as err:  # noqa: BLE001 - openpyxl raises assorted errors on damaged files
+    except Exception as err:
         raise DataError(f"cannot read annotation file {path}: {err or type(err).__name__}") from None
     if isinstance(raw, dict):  # sheet_name=None would give all sheets; not used, but keep the type honest
         raise DataError(f"cannot read annotation file {path}: several sheets")
@@ -201,7 +202,7 @@ def read_sheet(path: Path, sheet: Any, required: Sequence[str], search_rows: int
     for name in required:
         if normalise_name(name) not in present:
             raise DataError(f"annotation file {path} (sheet {sheet!r}) is missing column {name!r}")
-    df = raw.iloc[best_row + 1:].copy()
+    df = raw.iloc[best_row + 1 :].copy()
     df.columns = columns
     rename = {c: wanted[normalise_name(c)] for c in columns if normalise_name(c) in wanted}
     df = df.rename(columns=rename)
@@ -243,8 +244,9 @@ def load_index(cfg: DataConfig, *, frames: bool = True) -> DatasetIndex:
     if frames and root is not None:
         frames_root = module.frames_root(root, cfg)
         if frames_root is not None and not frames_root.is_dir():
-            raise DataError(f"frames folder not found: {frames_root} "
-                            "(set data.frames_dir to the folder holding the sample folders)")
+            raise DataError(
+                f"frames folder not found: {frames_root} (set data.frames_dir to the folder holding the sample folders)"
+            )
     sheet: SheetRows = module.read_rows(annotation, root, cfg)
     index = build_index(sheet, cfg, frames=frames)
     if index.df.empty:
@@ -273,8 +275,12 @@ def _resolve_aus(parsed: ParsedAUs, policy: str) -> tuple[Optional[frozenset[int
         chosen = parsed.resolve(policy)
         if chosen is None:
             return None, f"ambiguous Action Units {parsed.raw!r} (or_policy: drop_sample)"
-        logger.warning("ambiguous Action Units %r resolved by or_policy %s to %s", parsed.raw, policy,
-                       "+".join(str(a) for a in sorted(chosen)))
+        logger.warning(
+            "ambiguous Action Units %r resolved by or_policy %s to %s",
+            parsed.raw,
+            policy,
+            "+".join(str(a) for a in sorted(chosen)),
+        )
         return chosen, None
     return parsed.aus, None
 
@@ -296,8 +302,10 @@ def discover_frames(folder: Optional[Path], onset: int, offset: int) -> tuple[Op
     wanted = range(onset, offset + 1)
     missing = [n for n in wanted if n not in by_number]
     if missing:
-        return None, (f"too few frames in {folder}: {len(wanted) - len(missing)} of {len(wanted)} frames "
-                      f"{onset}..{offset} present (first missing: {missing[0]})")
+        return None, (
+            f"too few frames in {folder}: {len(wanted) - len(missing)} of {len(wanted)} frames "
+            f"{onset}..{offset} present (first missing: {missing[0]})"
+        )
     return [by_number[n] for n in wanted], ""
 
 
@@ -330,16 +338,21 @@ def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIn
         try:
             apex = to_int(row.apex)
         except ValueError:
-            logger.warning("%s: sample %s: apex %r is not a frame number; treated as unknown",
-                           cfg.dataset, sample_id(subject, sample), row.apex)
+            logger.warning(
+                "%s: sample %s: apex %r is not a frame number; treated as unknown",
+                cfg.dataset,
+                sample_id(subject, sample),
+                row.apex,
+            )
             apex = None
         if apex is not None and onset is not None and offset is not None and not onset <= apex <= offset:
             reason = f"apex {apex} outside the clip {onset}..{offset}"
             if cfg.or_policy == "drop_sample":
                 _skip(skipped, cfg.dataset, subject, sample, reason)
                 continue
-            logger.warning("%s: sample %s: %s; apex treated as unknown", cfg.dataset,
-                           sample_id(subject, sample), reason)
+            logger.warning(
+                "%s: sample %s: %s; apex treated as unknown", cfg.dataset, sample_id(subject, sample), reason
+            )
             apex = None
 
         if row.labels is not None:
@@ -367,16 +380,31 @@ def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIn
                 onset = onset if onset is not None else frame_number(source.paths[0])
                 offset = offset if offset is not None else frame_number(source.paths[-1])
         seen.add((subject, sample))
-        records.append({
-            "dataset": cfg.dataset, "subject": subject, "sample": sample, "onset": onset, "apex": apex,
-            "offset": offset, "au_raw": au_raw, "au_unknown": bool(unknown),
-            "clip_dir": str(row.clip_dir) if row.clip_dir is not None else "", **labels,
-        })
+        records.append(
+            {
+                "dataset": cfg.dataset,
+                "subject": subject,
+                "sample": sample,
+                "onset": onset,
+                "apex": apex,
+                "offset": offset,
+                "au_raw": au_raw,
+                "au_unknown": bool(unknown),
+                "clip_dir": str(row.clip_dir) if row.clip_dir is not None else "",
+                **labels,
+            }
+        )
         if source is not None:
             sources.append(source)
     df = make_index_frame(records)
-    return DatasetIndex(df=df, skipped=skipped, dataset=cfg.dataset, annotation=sheet.annotation, root=sheet.root,
-                        sources=sources if frames else None)
+    return DatasetIndex(
+        df=df,
+        skipped=skipped,
+        dataset=cfg.dataset,
+        annotation=sheet.annotation,
+        root=sheet.root,
+        sources=sources if frames else None,
+    )
 
 
 def _manifest_labels(values: dict[str, Any]) -> tuple[dict[str, int], bool, str, str]:
@@ -400,8 +428,9 @@ def _manifest_labels(values: dict[str, Any]) -> tuple[dict[str, int], bool, str,
     return labels, False, raw, ""
 
 
-def _source(row: RawRow, onset: Optional[int], apex: Optional[int], offset: Optional[int],
-            cfg: DataConfig) -> tuple[Optional[ClipSource], str]:
+def _source(
+    row: RawRow, onset: Optional[int], apex: Optional[int], offset: Optional[int], cfg: DataConfig
+) -> tuple[Optional[ClipSource], str]:
     """Find the sample's pixels on disk; None and a reason when they are not usable."""
     path = row.clip_dir
     kind = row.kind or "frames"
@@ -467,9 +496,12 @@ def index_to_json(df: pd.DataFrame) -> str:
     data = {}
     for column in df.columns:
         values = df[column].tolist()
-        data[column] = [None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))) else
-                        (int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v)
-                        for v in values]
+        data[column] = [
+            None
+            if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))
+            else (int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v)
+            for v in values
+        ]
     return json.dumps({"columns": list(df.columns), "data": data})
 
 
@@ -500,8 +532,12 @@ def dataset_stats(cfg: DataConfig, *, frames: bool) -> dict[str, Any]:
     if not cfg.include_unknown:
         usable = df[~df["au_unknown"]]
         for subject, sample in zip(df.loc[df["au_unknown"], "subject"], df.loc[df["au_unknown"], "sample"]):
-            skipped.append({"sample": sample_id(subject, sample),
-                            "reason": "Action Units unknown ('?'): excluded from training and scoring"})
+            skipped.append(
+                {
+                    "sample": sample_id(subject, sample),
+                    "reason": "Action Units unknown ('?'): excluded from training and scoring",
+                }
+            )
     return {
         "dataset": cfg.dataset,
         "samples": int(len(df) + len(index.skipped)),
@@ -513,8 +549,26 @@ def dataset_stats(cfg: DataConfig, *, frames: bool) -> dict[str, Any]:
 
 
 __all__ = [
-    "BASE_COLUMNS", "dataset_stats", "ClipSource", "DatasetIndex", "RawRow", "SheetRows", "au_columns", "au_counts",
-    "build_index", "check_root", "discover_frames", "find_annotation", "index_from_json", "index_to_json",
-    "load_index", "make_index_frame", "normalise_dtypes", "normalise_name", "read_sheet", "resolve_annotation",
-    "sample_id", "to_int",
+    "BASE_COLUMNS",
+    "ClipSource",
+    "DatasetIndex",
+    "RawRow",
+    "SheetRows",
+    "au_columns",
+    "au_counts",
+    "build_index",
+    "check_root",
+    "dataset_stats",
+    "discover_frames",
+    "find_annotation",
+    "index_from_json",
+    "index_to_json",
+    "load_index",
+    "make_index_frame",
+    "normalise_dtypes",
+    "normalise_name",
+    "read_sheet",
+    "resolve_annotation",
+    "sample_id",
+    "to_int",
 ]

@@ -75,16 +75,26 @@ def read_rows(annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetR
         raise DataError(f"manifest {annotation} is missing AU columns (AU1, AU2, …)")
     rows: list[RawRow] = []
     for i, rec in enumerate(df.to_dict("records")):
-        get = lambda name: rec[names[name]].strip() if name in names else ""  # noqa: E731
+
+        def get(name: str, rec: dict = rec) -> str:
+            return rec[names[name]].strip() if name in names else ""
+
         if not any(get(c) for c in REQUIRED):
             continue
         path_text = get("path")
         path = _resolve(path_text, annotation, root) if path_text else None
-        rows.append(RawRow(
-            subject=get("subject"), sample=get("sample"), onset=get("onset") or None,
-            apex=get("apex") or None, offset=get("offset") or None, au=None, clip_dir=path,
-            where=f"{annotation.name} line {i + 2}",
-            labels={au: rec[col] for au, col in au_cols.items()},
-            kind=_kind(path) if path is not None else "frames",
-        ))
+        rows.append(
+            RawRow(
+                subject=get("subject"),
+                sample=get("sample"),
+                onset=get("onset") or None,
+                apex=get("apex") or None,
+                offset=get("offset") or None,
+                au=None,
+                clip_dir=path,
+                where=f"{annotation.name} line {i + 2}",
+                labels={au: rec[col] for au, col in au_cols.items()},
+                kind=_kind(path) if path is not None else "frames",
+            )
+        )
     return SheetRows(rows=rows, annotation=annotation, root=root)

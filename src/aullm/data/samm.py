@@ -86,8 +86,14 @@ def apply_corrections(rows: list[RawRow]) -> int:
             if _same(current, corrected):
                 continue
             if not _same(current, v2_value):
-                logger.info("SAMM correction for %s %s: sheet has %r, v2 had %r; using %r", row.sample, field,
-                            current, v2_value, corrected)
+                logger.info(
+                    "SAMM correction for %s %s: sheet has %r, v2 had %r; using %r",
+                    row.sample,
+                    field,
+                    current,
+                    v2_value,
+                    corrected,
+                )
             setattr(row, attr, corrected)
             changed += 1
     return changed
@@ -102,12 +108,18 @@ def read_rows(annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetR
             continue  # blank and trailing rows
         sample = cell_text(rec["Filename"])
         subject = subject_id(rec["Subject"], sample)
-        rows.append(RawRow(
-            subject=subject, sample=sample, onset=rec["Onset Frame"], apex=rec["Apex Frame"],
-            offset=rec["Offset Frame"], au=rec["Action Units"],
-            clip_dir=(base / subject / sample) if base is not None and sample else None,
-            where=f"{annotation.name} row {header_row + 1 + i}",
-        ))
+        rows.append(
+            RawRow(
+                subject=subject,
+                sample=sample,
+                onset=rec["Onset Frame"],
+                apex=rec["Apex Frame"],
+                offset=rec["Offset Frame"],
+                au=rec["Action Units"],
+                clip_dir=(base / subject / sample) if base is not None and sample else None,
+                where=f"{annotation.name} row {header_row + 1 + i}",
+            )
+        )
     if cfg.corrections:
         changed = apply_corrections(rows)
         logger.debug("SAMM: %d standard corrections applied", changed)

@@ -2,4 +2,4 @@
 
 from aullm.data.synme import SynMEParams, au_region, generate_synme, subject_face, written_with
 
-__all__ = ["generate_synme", "SynMEParams", "subject_face", "au_region", "written_with"]
+__all__ = ["SynMEParams", "au_region", "generate_synme", "subject_face", "written_with"]

@@ -12,5 +12,12 @@ from aullm.evaluation.metrics import (
 from aullm.evaluation.thresholds import THRESHOLD_GRID
 
 __all__ = [
-    "LABELS", "METRICS", "OPTIMISTIC", "THRESHOLD_GRID", "TRIVIAL", "load_metrics", "score_predictions", "score_run",
+    "LABELS",
+    "METRICS",
+    "OPTIMISTIC",
+    "THRESHOLD_GRID",
+    "TRIVIAL",
+    "load_metrics",
+    "score_predictions",
+    "score_run",
 ]

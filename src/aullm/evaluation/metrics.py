@@ -70,8 +70,10 @@ def read_predictions(path: Path) -> pd.DataFrame:
     probs = frame[[f"prob_{au}" for au in aus]]
     labels = frame[[f"label_{au}" for au in aus]]
     if probs.isna().to_numpy().any() or labels.isna().to_numpy().any():
-        raise UserError(f"{path} has empty or NaN probabilities/labels ({int(probs.isna().to_numpy().sum())} "
-                        "NaN probabilities); refusing to score garbage")
+        raise UserError(
+            f"{path} has empty or NaN probabilities/labels ({int(probs.isna().to_numpy().sum())} "
+            "NaN probabilities); refusing to score garbage"
+        )
     values = probs.to_numpy(dtype=float)
     if (values < 0).any() or (values > 1).any():
         raise UserError(f"{path}: probabilities must lie in [0, 1] (found {values.min():.3g}..{values.max():.3g})")
@@ -84,7 +86,7 @@ def read_predictions(path: Path) -> pd.DataFrame:
 
 def prediction_aus(frame: pd.DataFrame, source: object = "predictions") -> list[str]:
     """The AUs of a frame, in column order: every `prob_X` must have its `label_X`."""
-    aus = [c[len("prob_"):] for c in frame.columns if c.startswith("prob_")]
+    aus = [c[len("prob_") :] for c in frame.columns if c.startswith("prob_")]
     if not aus:
         raise UserError(f"{source} has no prob_<AU> columns")
     lacking = [au for au in aus if f"label_{au}" not in frame.columns]
@@ -126,7 +128,10 @@ def auc(y_true: np.ndarray, probs: np.ndarray) -> Optional[float]:
 
 
 def val_tuned_predictions(
-    test: pd.DataFrame, val: pd.DataFrame, aus: Sequence[str], threshold: float,
+    test: pd.DataFrame,
+    val: pd.DataFrame,
+    aus: Sequence[str],
+    threshold: float,
     grid: Sequence[float] = THRESHOLD_GRID,
 ) -> tuple[np.ndarray, dict[str, dict[str, float]], list[str]]:
     """Binary test predictions [N,K] with each fold's per-AU thresholds chosen on that fold's validation rows.
@@ -155,7 +160,10 @@ def val_tuned_predictions(
 
 
 def score_seed(
-    test: pd.DataFrame, val: Optional[pd.DataFrame], aus: Sequence[str], threshold: float,
+    test: pd.DataFrame,
+    val: Optional[pd.DataFrame],
+    aus: Sequence[str],
+    threshold: float,
     grid: Sequence[float] = THRESHOLD_GRID,
 ) -> dict[str, Any]:
     """Every metric for one seed: all folds' predictions concatenated, scored per AU, then averaged over AUs."""
@@ -224,9 +232,7 @@ def expected_class_f1(y_true: np.ndarray, q: np.ndarray) -> tuple[float, float]:
     return float((weight * neg).sum()), float((weight * pos).sum())
 
 
-def training_prevalence(
-    test: pd.DataFrame, val: Optional[pd.DataFrame], aus: Sequence[str]
-) -> tuple[np.ndarray, str]:
+def training_prevalence(test: pd.DataFrame, val: Optional[pd.DataFrame], aus: Sequence[str]) -> tuple[np.ndarray, str]:
     """Per test row and AU, the AU's prevalence in that row's training pool, and where it was estimated.
 
     With several folds (LOSO) a fold's training pool is every other fold's subjects, all present in the test
@@ -251,7 +257,10 @@ def training_prevalence(
 
 
 def trivial_seed(
-    test: pd.DataFrame, val: Optional[pd.DataFrame], aus: Sequence[str], threshold: float,
+    test: pd.DataFrame,
+    val: Optional[pd.DataFrame],
+    aus: Sequence[str],
+    threshold: float,
     grid: Sequence[float] = THRESHOLD_GRID,
 ) -> tuple[dict[str, dict[str, Any]], str]:
     """The trivial rows for one seed, under every convention, on the same labels as the model.
@@ -322,8 +331,11 @@ def summarize(per_seed: Sequence[dict[str, Any]], aus: Sequence[str]) -> dict[st
 
 
 def score_predictions(
-    test: pd.DataFrame, val: Optional[pd.DataFrame] = None, threshold: float = 0.5,
-    aus: Optional[Sequence[str]] = None, grid: Sequence[float] = THRESHOLD_GRID,
+    test: pd.DataFrame,
+    val: Optional[pd.DataFrame] = None,
+    threshold: float = 0.5,
+    aus: Optional[Sequence[str]] = None,
+    grid: Sequence[float] = THRESHOLD_GRID,
 ) -> dict[str, Any]:
     """Everything metrics.json holds about the predictions (no run information), as plain JSON-able data."""
     aus = list(aus) if aus is not None else prediction_aus(test)
@@ -353,17 +365,20 @@ def score_predictions(
             entry["optimistic"] = metric in OPTIMISTIC
     notes = {
         "f1_macro_test_tuned": "OPTIMISTIC: each AU's threshold is chosen on the test predictions themselves "
-                               "(grid 0.10..0.85, as the AU-LLM reference code does)",
-        "f1_macro_val_tuned": ("thresholds chosen per fold on held-out training subjects (val_predictions.csv) and "
-                               "applied to that fold's test predictions" if val is not None else
-                               "null: no val_predictions.csv (set eval.validation_subjects > 0)"),
+        "(grid 0.10..0.85, as the AU-LLM reference code does)",
+        "f1_macro_val_tuned": (
+            "thresholds chosen per fold on held-out training subjects (val_predictions.csv) and "
+            "applied to that fold's test predictions"
+            if val is not None
+            else "null: no val_predictions.csv (set eval.validation_subjects > 0)"
+        ),
         "aggregation": "per seed: all folds concatenated, scored per AU, averaged over AUs; then mean and sample "
-                       "std (ddof=1, 0 for one seed) over seeds",
+        "std (ddof=1, 0 for one seed) over seeds",
         "decision": "positive when prob >= threshold; F1 with zero_division=0 (an AU with no positives has "
-                    "positive-class F1 0); AUC null for a single-class AU and skipped in its average",
+        "positive-class F1 0); AUC null for a single-class AU and skipped in its average",
         "prior": "predicts positive at random with probability q = the AU's prevalence in the fold's training pool "
-                 f"(estimated from: {', '.join(sorted(sources))}); F1 is the exact expectation; no score to tune, "
-                 "so its tuned conventions equal its fixed-threshold value",
+        f"(estimated from: {', '.join(sorted(sources))}); F1 is the exact expectation; no score to tune, "
+        "so its tuned conventions equal its fixed-threshold value",
     }
     if "test_labels" in sources:
         notes["prior"] += "; NOTE: no training labels in the run directory, so q came from the test labels"
@@ -454,8 +469,10 @@ def score_run(run_dir: Path) -> dict[str, Any]:
     if note is not None:
         metrics["notes"]["reconstruction"] = note
     if unfinished:
-        metrics["notes"]["incomplete"] = (f"{len(unfinished)} fold(s) not finished ({', '.join(unfinished[:8])}"
-                                          f"{', ...' if len(unfinished) > 8 else ''}); scores cover finished folds")
+        metrics["notes"]["incomplete"] = (
+            f"{len(unfinished)} fold(s) not finished ({', '.join(unfinished[:8])}"
+            f"{', ...' if len(unfinished) > 8 else ''}); scores cover finished folds"
+        )
     write_json(metrics, run_dir / "metrics.json")
     return metrics
 

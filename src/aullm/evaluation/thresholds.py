@@ -71,7 +71,10 @@ def best_threshold(
 
 
 def tune_per_au(
-    labels: np.ndarray, probs: np.ndarray, aus: Sequence[str], grid: Sequence[float] = THRESHOLD_GRID,
+    labels: np.ndarray,
+    probs: np.ndarray,
+    aus: Sequence[str],
+    grid: Sequence[float] = THRESHOLD_GRID,
     prefer: float = 0.5,
 ) -> dict[str, float]:
     """One threshold per AU (columns of `labels`/`probs`, [N, K]) chosen on these very predictions."""

@@ -122,8 +122,14 @@ class AULLM(AUModel):
 
     def parameter_parts(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
         """backbone (with LED) · projector or prompt vectors + late fusion · LLM base · LoRA · head."""
-        parts: dict[str, list[tuple[str, nn.Parameter]]] = {"backbone": [], "projector": [], "prompt": [],
-                                                             "llm base": [], "lora": [], "head": []}
+        parts: dict[str, list[tuple[str, nn.Parameter]]] = {
+            "backbone": [],
+            "projector": [],
+            "prompt": [],
+            "llm base": [],
+            "lora": [],
+            "head": [],
+        }
         for name, param in self.named_parameters():
             top = name.split(".", 1)[0]
             if top == "reasoner":
@@ -136,15 +142,20 @@ class AULLM(AUModel):
 
 
 @register_model("au_llm", needs_llm=True)
-def build_au_llm(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], seed: int) -> AULLM:
+def build_au_llm(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> AULLM:
     """AU-LLM on the loaded LLM, with LoRA and prompt placement from the config."""
     from aullm.models.reasoner import LLMReasoner
 
     if llm is None:
         raise ValueError("au_llm needs a loaded LLM")
     reasoner = LLMReasoner(
-        llm, cfg.llm.lora, cfg.model.prompt, cfg.model.token_position, cfg.llm.prefix_cache,
-        seed=seed, compile=cfg.llm.compile,
+        llm,
+        cfg.llm.lora,
+        cfg.model.prompt,
+        cfg.model.token_position,
+        cfg.llm.prefix_cache,
+        seed=seed,
+        compile=cfg.llm.compile,
     )
     return AULLM(
         reasoner,

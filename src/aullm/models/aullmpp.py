@@ -78,8 +78,10 @@ class AULLMPP(AUModel):
         self.use_mge_efp = bool(mge_efp)
         self.use_r_augnn = bool(r_augnn)
         if ccr and not r_augnn:
-            logger.warning("AULLM++: model.ccr.enabled has no effect without model.r_augnn (the counterfactual "
-                           "flips the AU graph); CCR is off")
+            logger.warning(
+                "AULLM++: model.ccr.enabled has no effect without model.r_augnn (the counterfactual "
+                "flips the AU graph); CCR is off"
+            )
         self.use_ccr = bool(ccr and r_augnn)
         self.ccr_loss: Literal["kl", "mse"] = ccr_loss
         self.ccr_lambda = float(ccr_lambda)
@@ -98,8 +100,14 @@ class AULLMPP(AUModel):
             self.evidence = EnhancedFusionProjector(self.backbone.mid_dim + self.backbone.high_dim, hidden, dropout)
         self.graph: Optional[RAUGNN] = None
         if self.use_r_augnn:
-            self.graph = RAUGNN(channels, self.aus, hidden, prior=prior, layers=graph_layers,
-                                cooccurrence_threshold=cooccurrence_threshold)
+            self.graph = RAUGNN(
+                channels,
+                self.aus,
+                hidden,
+                prior=prior,
+                layers=graph_layers,
+                cooccurrence_threshold=cooccurrence_threshold,
+            )
         self.reasoner = reasoner
         self.head = nn.Linear(hidden, len(self.aus))
         self.reset(seed)
@@ -127,10 +135,15 @@ class AULLMPP(AUModel):
             return
         self.graph.set_prior(train_labels)
         mask = self.graph.prior_mask.cpu().numpy()
-        edges = [f"{self.aus[i]}-{self.aus[j]}" for i in range(len(self.aus)) for j in range(i + 1, len(self.aus))
-                 if mask[i, j]]
-        logger.info("AULLM++ R-AUGNN prior (%s): %d edge(s): %s", self.graph.prior_kind, len(edges),
-                    ", ".join(edges) or "none")
+        edges = [
+            f"{self.aus[i]}-{self.aus[j]}"
+            for i in range(len(self.aus))
+            for j in range(i + 1, len(self.aus))
+            if mask[i, j]
+        ]
+        logger.info(
+            "AULLM++ R-AUGNN prior (%s): %d edge(s): %s", self.graph.prior_kind, len(edges), ", ".join(edges) or "none"
+        )
 
     # ------------------------------------------------------------------------------------------ forward
 
@@ -156,8 +169,9 @@ class AULLMPP(AUModel):
         batch = ct.shape[0]
         cf = self.graph.sample_counterfactual(batch, self.ccr_flip_prob, ct.device)
         mask = torch.cat([self.graph.prior_mask.expand(batch, -1, -1), cf.mask])
-        both = self.graph.propagate(torch.cat([nodes, nodes]), torch.cat([states, RAUGNN.apply_flip(states, cf.flip)]),
-                                    mask)
+        both = self.graph.propagate(
+            torch.cat([nodes, nodes]), torch.cat([states, RAUGNN.apply_flip(states, cf.flip)]), mask
+        )
         tokens = torch.stack([torch.cat([ct, ct]), both.token.to(ct.dtype)], dim=1)
         z, z_cf = self._logits(tokens).split(batch)
         weight = (~cf.flip).float() if self.ccr_scope == "unflipped" else None
@@ -166,8 +180,13 @@ class AULLMPP(AUModel):
     def parameter_parts(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
         """backbone · MGE-EFP (or EFP) · R-AUGNN · LLM base · LoRA · head."""
         parts: dict[str, list[tuple[str, nn.Parameter]]] = {
-            "backbone": [], "mge_efp" if self.use_mge_efp else "efp": [], "r_augnn": [], "llm base": [], "lora": [],
-            "head": []}
+            "backbone": [],
+            "mge_efp" if self.use_mge_efp else "efp": [],
+            "r_augnn": [],
+            "llm base": [],
+            "lora": [],
+            "head": [],
+        }
         for name, param in self.named_parameters():
             top = name.split(".", 1)[0]
             if top == "reasoner":
@@ -181,16 +200,20 @@ class AULLMPP(AUModel):
         return {k: v for k, v in parts.items() if v}
 
 
-def build_aullmpp_from_config(cfg: "Config", aus: list[str], llm: "LoadedLLM", seed: int) -> AULLMPP:
+def build_aullmpp_from_config(cfg: Config, aus: list[str], llm: LoadedLLM, seed: int) -> AULLMPP:
     """AULLM++ (reconstruction) on the loaded LLM; LoRA from `llm.lora`, switches from `model`."""
     from aullm.models.reasoner import LLMReasoner
 
     m = cfg.model
     if m.token_position != "prepend":
-        logger.info("AULLM++ uses the structured prompt [CT][IT][task prompt] (prepend placement); "
-                    "model.token_position=%s applies to au_llm only", m.token_position)
-    reasoner = LLMReasoner(llm, cfg.llm.lora, m.prompt, "prepend", cfg.llm.prefix_cache, seed=seed,
-                           compile=cfg.llm.compile)
+        logger.info(
+            "AULLM++ uses the structured prompt [CT][IT][task prompt] (prepend placement); "
+            "model.token_position=%s applies to au_llm only",
+            m.token_position,
+        )
+    reasoner = LLMReasoner(
+        llm, cfg.llm.lora, m.prompt, "prepend", cfg.llm.prefix_cache, seed=seed, compile=cfg.llm.compile
+    )
     logger.info(AULLMPP_NOTE)
     return AULLMPP(
         reasoner,
@@ -214,7 +237,7 @@ def build_aullmpp_from_config(cfg: "Config", aus: list[str], llm: "LoadedLLM", s
 
 
 @register_model("aullmpp", needs_llm=True)
-def build_aullmpp(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], seed: int) -> AULLMPP:
+def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> AULLMPP:
     if llm is None:
         raise ValueError("aullmpp needs a loaded LLM")
     return build_aullmpp_from_config(cfg, aus, llm, seed)

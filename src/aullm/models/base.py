@@ -143,7 +143,7 @@ class AUModel(nn.Module):
             if prefix is None:
                 unexpected.append(key)
             else:
-                routed[prefix][key[len(prefix) + 1:]] = value
+                routed[prefix][key[len(prefix) + 1 :]] = value
         missing = [key for key in tensors if key not in state]
         if missing or unexpected:
             raise ValueError(

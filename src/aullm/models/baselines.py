@@ -44,9 +44,17 @@ if TYPE_CHECKING:
 class SSSNetLED(AUModel):
     """LED → 3D-CNN (no SE) → fc(256) → linear head: the "SSSNet LED" row."""
 
-    def __init__(self, num_aus: int, *, frames: int = 6, size: int = 64,
-                 input_kind: Literal["clip", "flow"] = "clip", dropout: float = 0.5, seed: int = 0,
-                 aus: Optional[list[str]] = None) -> None:
+    def __init__(
+        self,
+        num_aus: int,
+        *,
+        frames: int = 6,
+        size: int = 64,
+        input_kind: Literal["clip", "flow"] = "clip",
+        dropout: float = 0.5,
+        seed: int = 0,
+        aus: Optional[list[str]] = None,
+    ) -> None:
         super().__init__()
         self.aus = list(aus) if aus is not None else [f"AU{k}" for k in range(num_aus)]
         self.backbone = AUBackbone(frames=frames, size=size, input_kind=input_kind, dropout=dropout, se=False)
@@ -65,8 +73,17 @@ class SSSNetLED(AUModel):
 class ResNetBaseline(AUModel):
     """Gray clip [B, T, H, W] → (optional LED, frames 1..T−1) → frames as channels → ResNet-18/34 → K logits."""
 
-    def __init__(self, num_aus: int, *, depth: int = 18, led: bool = False, frames: int = 6, size: int = 64,
-                 seed: int = 0, aus: Optional[list[str]] = None) -> None:
+    def __init__(
+        self,
+        num_aus: int,
+        *,
+        depth: int = 18,
+        led: bool = False,
+        frames: int = 6,
+        size: int = 64,
+        seed: int = 0,
+        aus: Optional[list[str]] = None,
+    ) -> None:
         super().__init__()
         if depth not in RESNET_LAYERS:
             raise ValueError(f"ResNet depth must be 18 or 34, got {depth}")
@@ -97,40 +114,48 @@ class ResNetBaseline(AUModel):
         return ModelOutput(logits=self.resnet(self._channels(x)))
 
 
-def _clip_input_only(cfg: "Config", name: str) -> None:
+def _clip_input_only(cfg: Config, name: str) -> None:
     if cfg.data.input != "clip":
         raise UserError(f"model.name {name} works on gray clips; set data.input: clip (got {cfg.data.input})")
 
 
 @register_model("sssnet_led")
-def build_sssnet_led(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], seed: int) -> SSSNetLED:
-    return SSSNetLED(len(aus), frames=cfg.data.frames, size=cfg.data.size, input_kind=cfg.data.input,
-                     dropout=cfg.model.dropout, seed=seed, aus=aus)
+def build_sssnet_led(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> SSSNetLED:
+    return SSSNetLED(
+        len(aus),
+        frames=cfg.data.frames,
+        size=cfg.data.size,
+        input_kind=cfg.data.input,
+        dropout=cfg.model.dropout,
+        seed=seed,
+        aus=aus,
+    )
 
 
-def _build_resnet(cfg: "Config", aus: list[str], seed: int, depth: int, led: bool, name: str) -> ResNetBaseline:
+def _build_resnet(cfg: Config, aus: list[str], seed: int, depth: int, led: bool, name: str) -> ResNetBaseline:
     _clip_input_only(cfg, name)
-    return ResNetBaseline(len(aus), depth=depth, led=led, frames=cfg.data.frames, size=cfg.data.size,
-                          seed=seed, aus=aus)
+    return ResNetBaseline(
+        len(aus), depth=depth, led=led, frames=cfg.data.frames, size=cfg.data.size, seed=seed, aus=aus
+    )
 
 
 @register_model("resnet18_led")
-def build_resnet18_led(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], seed: int) -> ResNetBaseline:
+def build_resnet18_led(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> ResNetBaseline:
     return _build_resnet(cfg, aus, seed, 18, True, "resnet18_led")
 
 
 @register_model("resnet18")
-def build_resnet18(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], seed: int) -> ResNetBaseline:
+def build_resnet18(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> ResNetBaseline:
     return _build_resnet(cfg, aus, seed, 18, False, "resnet18")
 
 
 @register_model("resnet34")
-def build_resnet34(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], seed: int) -> ResNetBaseline:
+def build_resnet34(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> ResNetBaseline:
     return _build_resnet(cfg, aus, seed, 34, False, "resnet34")
 
 
 @register_model("lbptop")
-def build_lbptop(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], seed: int) -> LBPTOPClassifier:
+def build_lbptop(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> LBPTOPClassifier:
     _clip_input_only(cfg, "lbptop")
     grid = cfg.model.lbp_grid
     if grid > cfg.data.size - 2:

@@ -19,8 +19,9 @@ Our choices (each explained where it is made):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Optional, Sequence
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -38,15 +39,27 @@ Prior = Literal["facs", "cooccurrence", "both", "none"]
 # both in `data.aus` are used (CASME II's 8 AUs keep 1–2, 4–7, 12–14, 12–15, 12–17, 15–17; SAMM's 4 keep 4–7).
 FACS_RELATIONS: tuple[tuple[int, int, str], ...] = (
     (1, 2, "frontalis pars medialis/lateralis: inner and outer brow raise co-occur (surprise, fear)"),
-    (4, 7, "corrugator + orbicularis oculi (palpebral): brow lowering with lid tightening (anger, disgust, "
-           "concentration); the most frequent pair in CASME II"),
+    (
+        4,
+        7,
+        "corrugator + orbicularis oculi (palpebral): brow lowering with lid tightening (anger, disgust, "
+        "concentration); the most frequent pair in CASME II",
+    ),
     (6, 12, "orbicularis oculi (orbital) + zygomaticus major: the Duchenne smile"),
     (15, 17, "depressor anguli oris + mentalis: lip-corner depression with chin raise (sadness, suppression)"),
-    (12, 15, "antagonists on the lip corner (zygomaticus major pulls up, depressor anguli oris pulls down): "
-             "rarely co-active"),
+    (
+        12,
+        15,
+        "antagonists on the lip corner (zygomaticus major pulls up, depressor anguli oris pulls down): "
+        "rarely co-active",
+    ),
     (12, 17, "antagonistic lower-face configuration (smile vs. chin raise), a negative relation in SRERL"),
-    (12, 14, "both move the lip corner (zygomaticus major vs. buccinator dimpler); annotators confuse them — "
-             "SAMM's corrected samples 011_4_2 and 014_5_2 were 'L12 or L14' / 'R12 or R14'"),
+    (
+        12,
+        14,
+        "both move the lip corner (zygomaticus major vs. buccinator dimpler); annotators confuse them — "
+        "SAMM's corrected samples 011_4_2 and 014_5_2 were 'L12 or L14' / 'R12 or R14'",
+    ),
     (4, 9, "corrugator/procerus with levator labii alaeque nasi: brow lowering with nose wrinkle (disgust)"),
     (7, 9, "lid tightening with nose wrinkle (disgust)"),
     (17, 24, "mentalis with orbicularis oris: chin raise with lip press"),
@@ -312,8 +325,9 @@ class RAUGNN(nn.Module):
         nodes, states = self.encode_nodes(x_att)
         return self.propagate(nodes, states)
 
-    def sample_counterfactual(self, batch: int, flip_prob: float, device: torch.device,
-                              generator: Optional[torch.Generator] = None) -> Counterfactual:
+    def sample_counterfactual(
+        self, batch: int, flip_prob: float, device: torch.device, generator: Optional[torch.Generator] = None
+    ) -> Counterfactual:
         """AU flip: each AU's state flips with `flip_prob`; each off-diagonal relation (prior edge or not) is
         toggled with `flip_prob`, symmetrically — removing true relations and inventing false ones. Self-loops
         stay, so every node keeps its own evidence. Uses the global torch RNG unless a generator is given."""
@@ -330,8 +344,9 @@ class RAUGNN(nn.Module):
         return torch.where(flip, 1.0 - states, states)
 
 
-def consistency_loss(z: Tensor, z_cf: Tensor, kind: Literal["kl", "mse"] = "kl",
-                     weight: Optional[Tensor] = None) -> Tensor:
+def consistency_loss(
+    z: Tensor, z_cf: Tensor, kind: Literal["kl", "mse"] = "kl", weight: Optional[Tensor] = None
+) -> Tensor:
     """CCR consistency between original logits z and counterfactual logits z_cf, both [B, K].
 
     The original is the (stop-gradient) target: the counterfactual branch is pulled towards it, not both towards
@@ -344,7 +359,9 @@ def consistency_loss(z: Tensor, z_cf: Tensor, kind: Literal["kl", "mse"] = "kl",
     z_cf = z_cf.float()
     if kind == "kl":
         p = torch.sigmoid(target)
-        terms = p * (F.logsigmoid(target) - F.logsigmoid(z_cf)) + (1 - p) * (F.logsigmoid(-target) - F.logsigmoid(-z_cf))
+        terms = p * (F.logsigmoid(target) - F.logsigmoid(z_cf)) + (1 - p) * (
+            F.logsigmoid(-target) - F.logsigmoid(-z_cf)
+        )
     elif kind == "mse":
         terms = (torch.sigmoid(target) - torch.sigmoid(z_cf)) ** 2
     else:

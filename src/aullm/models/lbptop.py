@@ -97,7 +97,7 @@ def lbptop_features(clips: np.ndarray, grid: int = 1, chunk: int = 64) -> np.nda
     v = _as_uint8(clips)
     if grid < 1:
         raise ValueError(f"the LBP-TOP block grid must be at least 1×1, got {grid}")
-    n, t, h, w = v.shape
+    n, _, h, w = v.shape
     hi, wi = h - 2 * LBP_RADIUS, w - 2 * LBP_RADIUS
     if grid > min(hi, wi):
         raise ValueError(f"a {grid}×{grid} block grid does not fit the {hi}×{wi} interior of {h}×{w} frames")
@@ -124,8 +124,15 @@ class LBPTOPClassifier:
 
     is_torch = False
 
-    def __init__(self, num_aus: int, grid: int = 5, c: float = 1.0, seed: int = 0,
-                 aus: Optional[list[str]] = None, max_iter: int = 20000) -> None:
+    def __init__(
+        self,
+        num_aus: int,
+        grid: int = 5,
+        c: float = 1.0,
+        seed: int = 0,
+        aus: Optional[list[str]] = None,
+        max_iter: int = 20000,
+    ) -> None:
         if num_aus < 1:
             raise ValueError("LBP-TOP needs at least one AU")
         if c <= 0:
@@ -152,7 +159,7 @@ class LBPTOPClassifier:
     def features(self, clips: np.ndarray) -> np.ndarray:
         return lbptop_features(clips, self.grid)
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "LBPTOPClassifier":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> LBPTOPClassifier:
         """Fit one LinearSVC per AU. An AU with one class only in this fold gets a constant decision of ±1
         (the margin a hinge-loss SVM gives a constant predictor), since an SVM cannot be fitted to it."""
         from sklearn.exceptions import ConvergenceWarning
@@ -173,8 +180,9 @@ class LBPTOPClassifier:
             if target.min() == target.max():
                 intercept[k] = 1.0 if target[0] == 1 else -1.0
                 continue
-            svm = LinearSVC(C=self.c, class_weight="balanced", dual=True, max_iter=self.max_iter,
-                            random_state=self.seed)
+            svm = LinearSVC(
+                C=self.c, class_weight="balanced", dual=True, max_iter=self.max_iter, random_state=self.seed
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 svm.fit(z, target)
@@ -197,27 +205,38 @@ class LBPTOPClassifier:
         """The fitted linear maps and standardisation (empty before `fit`), saved per fold like torch weights."""
         if self.coef is None:
             return {}
-        return {name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float64))
-                for name, value in (("mean", self.mean), ("scale", self.scale), ("coef", self.coef),
-                                    ("intercept", self.intercept))}
+        return {
+            name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float64))
+            for name, value in (
+                ("mean", self.mean),
+                ("scale", self.scale),
+                ("coef", self.coef),
+                ("intercept", self.intercept),
+            )
+        }
 
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
-        expected = {"mean": (self.feature_dim,), "scale": (self.feature_dim,),
-                    "coef": (self.num_aus, self.feature_dim), "intercept": (self.num_aus,)}
+        expected = {
+            "mean": (self.feature_dim,),
+            "scale": (self.feature_dim,),
+            "coef": (self.num_aus, self.feature_dim),
+            "intercept": (self.num_aus,),
+        }
         if set(state) != set(expected):
             raise ValueError(f"LBP-TOP state must have keys {sorted(expected)}, got {sorted(state)}")
         for key, shape in expected.items():
             if tuple(state[key].shape) != shape:
                 raise ValueError(f"{key}: saved shape {tuple(state[key].shape)} != model shape {shape}")
         self.mean, self.scale, self.coef, self.intercept = (
-            state[k].detach().cpu().double().numpy() for k in ("mean", "scale", "coef", "intercept"))
+            state[k].detach().cpu().double().numpy() for k in ("mean", "scale", "coef", "intercept")
+        )
 
-    def to(self, *args: object, **kwargs: object) -> "LBPTOPClassifier":
+    def to(self, *args: object, **kwargs: object) -> LBPTOPClassifier:
         """No-op so code that moves models to a device can treat this one uniformly."""
         return self
 
-    def eval(self) -> "LBPTOPClassifier":
+    def eval(self) -> LBPTOPClassifier:
         return self
 
-    def train(self, mode: bool = True) -> "LBPTOPClassifier":
+    def train(self, mode: bool = True) -> LBPTOPClassifier:
         return self

@@ -77,4 +77,7 @@ class LEDFilter(nn.Module):
         return torch.cat([x[:, :, :1], out[:, :, 1:]], dim=2)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha.item():.3g}, r1={self.r1.item():.3g}, r2={self.r2.item():.3g}, stability={self.stability}"
+        return (
+            f"alpha={self.alpha.item():.3g}, r1={self.r1.item():.3g}, r2={self.r2.item():.3g}, "
+            f"stability={self.stability}"
+        )

@@ -122,8 +122,14 @@ def load_llm(cfg: LLMConfig, device: torch.device) -> LoadedLLM:
     loaded.load_seconds = time.perf_counter() - start
     _freeze(loaded.model)
     _ensure_pad_token(loaded.tokenizer)
-    logger.info("loaded LLM %s (%s, %s, %s) in %.1fs", loaded.reference["name"], loaded.reference["source"],
-                str(dtype).replace("torch.", ""), device, loaded.load_seconds)
+    logger.info(
+        "loaded LLM %s (%s, %s, %s) in %.1fs",
+        loaded.reference["name"],
+        loaded.reference["source"],
+        str(dtype).replace("torch.", ""),
+        device,
+        loaded.load_seconds,
+    )
     _PROCESS_CACHE[key] = loaded
     return loaded
 
@@ -242,11 +248,13 @@ def _tokenizer(source: str, **kwargs: Any) -> Any:
     return AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
 
 
-def _loaded(model: nn.Module, tokenizer: Any, dtype: torch.dtype, device: torch.device,
-             reference: dict[str, str]) -> LoadedLLM:
+def _loaded(
+    model: nn.Module, tokenizer: Any, dtype: torch.dtype, device: torch.device, reference: dict[str, str]
+) -> LoadedLLM:
     hidden = int(model.config.get_text_config().hidden_size)
-    return LoadedLLM(model=model, tokenizer=tokenizer, hidden_size=hidden, dtype=dtype, device=device,
-                     reference=reference)
+    return LoadedLLM(
+        model=model, tokenizer=tokenizer, hidden_size=hidden, dtype=dtype, device=device, reference=reference
+    )
 
 
 # ---------------------------------------------------------------------------------------------- SmolLM2 / GGUF
@@ -374,8 +382,11 @@ def _build_tiny_random(dtype: torch.dtype, device: torch.device) -> LoadedLLM:
         tokenizer = byte_tokenizer()
         tokenizer_name = "byte-level"
     config_sha = hashlib.sha256(json.dumps({**TINY_CONFIG, "seed": TINY_SEED}, sort_keys=True).encode()).hexdigest()
-    reference = {"name": TINY_RANDOM, "source": f"random Qwen2 (seed {TINY_SEED}, {tokenizer_name} tokenizer)",
-                 "sha256": config_sha}
+    reference = {
+        "name": TINY_RANDOM,
+        "source": f"random Qwen2 (seed {TINY_SEED}, {tokenizer_name} tokenizer)",
+        "sha256": config_sha,
+    }
     return _loaded(model, tokenizer, dtype, device, reference)
 
 
@@ -418,7 +429,7 @@ def _load_hub(repo_id: str, name: str, dtype: torch.dtype, device: torch.device)
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]
     try:
         snapshot = Path(snapshot_download(repo_id, local_files_only=not allow, allow_patterns=patterns))
-    except Exception as err:  # noqa: BLE001 — any failure here means "not on disk"; the message says what to do
+    except Exception as err:
         logger.debug("snapshot_download(%s) failed: %s", repo_id, err)
         raise UserError(_how_to_provide(name, repo_id)) from None
     files = _weight_files(snapshot)

@@ -73,14 +73,16 @@ class LLMReasoner(nn.Module):
         self.prefix_cache = prefix_cache
         self.lora_config = lora
         self.decoder = _shared_copy(loaded.model.get_decoder())
-        peft_config = PeftLoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                     target_modules=list(lora.targets), bias="none")
+        peft_config = PeftLoraConfig(
+            r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.targets), bias="none"
+        )
         try:
             with torch.random.fork_rng(devices=[]):  # peft's own init is overwritten by reset(); keep caller's RNG
                 inject_adapter_in_model(peft_config, self.decoder)
         except ValueError as err:
-            raise UserError(f"llm.lora.targets {list(lora.targets)} do not match modules of LLM "
-                            f"{loaded.name!r}: {err}") from None
+            raise UserError(
+                f"llm.lora.targets {list(lora.targets)} do not match modules of LLM {loaded.name!r}: {err}"
+            ) from None
         self._lora_params: list[tuple[str, nn.Parameter]] = []
         for name, param in self.decoder.named_parameters():
             if ".lora_" in name:
@@ -92,8 +94,11 @@ class LLMReasoner(nn.Module):
                 param.requires_grad_(False)
         if not self._lora_params:
             raise UserError(f"llm.lora.targets {list(lora.targets)} matched no module of LLM {loaded.name!r}")
-        ids = loaded.tokenizer(prompt, add_special_tokens=True, return_tensors="pt")["input_ids"] if prompt else \
-            torch.zeros(1, 0, dtype=torch.long)
+        ids = (
+            loaded.tokenizer(prompt, add_special_tokens=True, return_tensors="pt")["input_ids"]
+            if prompt
+            else torch.zeros(1, 0, dtype=torch.long)
+        )
         self.register_buffer("prompt_ids", ids.to(loaded.device), persistent=False)
         self.prompt_tokens = int(ids.shape[1])
         self._autocast_dtype: Optional[torch.dtype] = None if loaded.dtype == torch.float32 else loaded.dtype
@@ -148,14 +153,15 @@ class LLMReasoner(nn.Module):
         missing = sorted(names - set(state))
         unexpected = sorted(set(state) - names)
         if missing or unexpected:
-            raise UserError(f"LoRA weights do not fit this LLM/LoRA config: missing {missing[:3]}, "
-                            f"unexpected {unexpected[:3]}")
+            raise UserError(
+                f"LoRA weights do not fit this LLM/LoRA config: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
         with torch.no_grad():
             for name, param in self._lora_params:
                 param.copy_(state[name])
         self._invalidate()
 
-    def train(self, mode: bool = True) -> "LLMReasoner":
+    def train(self, mode: bool = True) -> LLMReasoner:
         super().train(mode)
         self._invalidate()
         return self
@@ -204,8 +210,10 @@ class LLMReasoner(nn.Module):
 
     def _log_fallback(self) -> None:
         if self.token_position == "prepend":
-            _log_once("LLM prefix cache off: the visual token precedes the prompt (prepend), so the prompt's "
-                      "keys/values depend on each sample; running the full sequence per sample")
+            _log_once(
+                "LLM prefix cache off: the visual token precedes the prompt (prepend), so the prompt's "
+                "keys/values depend on each sample; running the full sequence per sample"
+            )
         elif not self.prefix_cache:
             _log_once("LLM prefix cache off (llm.prefix_cache: false); running the full sequence per sample")
 
@@ -256,8 +264,11 @@ class LLMReasoner(nn.Module):
 
     def _lora_key(self) -> tuple[Any, ...]:
         """Identifies the LoRA weights' current values: in-place updates (optimizer steps) bump `_version`."""
-        return (self._version, torch.is_autocast_enabled(self.loaded.device.type),
-                tuple((p.data_ptr(), p._version) for _, p in self._lora_params))
+        return (
+            self._version,
+            torch.is_autocast_enabled(self.loaded.device.type),
+            tuple((p.data_ptr(), p._version) for _, p in self._lora_params),
+        )
 
     def _prompt_kv(self) -> list[tuple[Tensor, Tensor]]:
         """The prompt's per-layer keys/values at batch 1; kept across calls only in no-grad evaluation."""
@@ -275,8 +286,7 @@ class LLMReasoner(nn.Module):
         batch, n = tokens.shape[0], tokens.shape[1]
         kv = self._prompt_kv()
         # expand() is a broadcast view: its backward sums the per-sample gradients into the single prompt pass.
-        past = DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1))
-                                            for k, v in kv])
+        past = DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv])
         start = self.prompt_tokens
         positions = torch.arange(start, start + n, device=tokens.device).unsqueeze(0).expand(batch, -1)
         out = self._call(inputs_embeds=tokens, past_key_values=past, position_ids=positions, use_cache=True)

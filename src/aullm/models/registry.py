@@ -7,8 +7,9 @@ nothing unless it is used, and a model whose issue has not landed fails with one
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from torch import nn
 
@@ -70,7 +71,7 @@ def model_needs_llm(name: str) -> bool:
     return _entry(name).needs_llm
 
 
-def build_model(cfg: "Config", aus: list[str], llm: Optional["LoadedLLM"], *, seed: Optional[int] = None) -> Any:
+def build_model(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], *, seed: Optional[int] = None) -> Any:
     """Build `cfg.model.name` for the AUs `aus`; its trainable weights start as `model.reset(seed)` would make them
     (seed defaults to the config's first seed)."""
     entry = _entry(cfg.model.name)

@@ -17,7 +17,8 @@ Two deliberate differences, both for micro-expression input:
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import torch
 from torch import Tensor, nn

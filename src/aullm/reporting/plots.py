@@ -48,8 +48,12 @@ def _value(stat: Stat | float | None) -> tuple[float, float]:
 
 
 def grouped_bars(
-    ax, groups: Sequence[str], series: Mapping[str, Mapping[str, Stat | float | None]],
-    hatched: Sequence[str] = (), label_values: bool = False, colors: Optional[Mapping[str, str]] = None,
+    ax,
+    groups: Sequence[str],
+    series: Mapping[str, Mapping[str, Stat | float | None]],
+    hatched: Sequence[str] = (),
+    label_values: bool = False,
+    colors: Optional[Mapping[str, str]] = None,
 ) -> None:
     """Bars of several series side by side in each group; a missing value leaves a gap. Values in %.
 
@@ -62,17 +66,30 @@ def grouped_bars(
         means = np.array([v[0] for v in vals])
         stds = np.array([v[1] for v in vals])
         offset = (i - (len(names) - 1) / 2) * width
-        bars = ax.bar(x + offset, means, width, yerr=np.where(stds > 0, stds, np.nan), capsize=2, label=name,
-                      hatch="//" if name in hatched else None, edgecolor="black", linewidth=0.4,
-                      color=(colors or {}).get(name, f"C{i % 10}"))
+        bars = ax.bar(
+            x + offset,
+            means,
+            width,
+            yerr=np.where(stds > 0, stds, np.nan),
+            capsize=2,
+            label=name,
+            hatch="//" if name in hatched else None,
+            edgecolor="black",
+            linewidth=0.4,
+            color=(colors or {}).get(name, f"C{i % 10}"),
+        )
         if label_values:
             ax.bar_label(bars, labels=["" if np.isnan(m) else f"{m:.1f}" for m in means], fontsize=7, padding=1)
     ax.set_xticks(x, groups)
 
 
 def plot_per_au(
-    series: Mapping[str, Mapping[str, Stat | float | None]], aus: Sequence[str], path: Path, title: str,
-    hatched: Sequence[str] = (), ylabel: str = "F1 (%)",
+    series: Mapping[str, Mapping[str, Stat | float | None]],
+    aus: Sequence[str],
+    path: Path,
+    title: str,
+    hatched: Sequence[str] = (),
+    ylabel: str = "F1 (%)",
 ) -> Path:
     """Per-AU F1 bars across runs (plus an 'Avg.' group); `hatched` names reference series (e.g. the paper)."""
     groups = [*aus, "Avg."]
@@ -88,7 +105,9 @@ def plot_per_au(
 
 
 def plot_ablation(
-    panels: Mapping[str, Mapping[str, Mapping[str, float | Stat | None]]], variants: Sequence[str], path: Path,
+    panels: Mapping[str, Mapping[str, Mapping[str, float | Stat | None]]],
+    variants: Sequence[str],
+    path: Path,
     title: str = "Ablation (average F1, %)",
 ) -> Path:
     """Fig. 2 of the paper: per panel (e.g. 'CASME II (paper)', 'SynME (ours)'), groups = LLMs, bars = variants.
@@ -116,8 +135,11 @@ def plot_ablation(
 
 
 def plot_conventions(
-    series: Mapping[str, Mapping[str, Stat | float | None]], conventions: Mapping[str, str], path: Path,
-    title: str = "Average over AUs under every convention (%)", hatched: Sequence[str] = (),
+    series: Mapping[str, Mapping[str, Stat | float | None]],
+    conventions: Mapping[str, str],
+    path: Path,
+    title: str = "Average over AUs under every convention (%)",
+    hatched: Sequence[str] = (),
 ) -> Path:
     """Average score of each run and each trivial row under each metric convention (labels say which is
     optimistic), so the distance to chance is visible at a glance."""
@@ -166,8 +188,13 @@ def plot_loss_curves(logs: pd.DataFrame, path: Path, title: str = "Training loss
             for _, fold in frame.groupby("fold"):
                 ax.plot(fold["epoch"], fold["loss"], color=color, alpha=0.15, linewidth=0.7)
         mean = frame.groupby("epoch")["loss"].mean()
-        ax.plot(mean.index, mean.to_numpy(), color=color, linewidth=2.0,
-                label=f"seed {seed}: mean of {frame['fold'].nunique()} fold(s)")
+        ax.plot(
+            mean.index,
+            mean.to_numpy(),
+            color=color,
+            linewidth=2.0,
+            label=f"seed {seed}: mean of {frame['fold'].nunique()} fold(s)",
+        )
     losses = logs["loss"].to_numpy(dtype=float)
     positive = losses[np.isfinite(losses) & (losses > 0)]
     if positive.size and positive.max() / positive.min() > 100:
@@ -212,8 +239,13 @@ def plot_gradcam(frame: np.ndarray, heat: np.ndarray, path: Path, title: str = "
     return save_figure(fig, path)
 
 
-def plot_gradcam_grid(frame: np.ndarray, heats: Mapping[str, np.ndarray], titles: Mapping[str, str], path: Path,
-                      title: str = "Grad-CAM per AU") -> Path:
+def plot_gradcam_grid(
+    frame: np.ndarray,
+    heats: Mapping[str, np.ndarray],
+    titles: Mapping[str, str],
+    path: Path,
+    title: str = "Grad-CAM per AU",
+) -> Path:
     """All AUs' Grad-CAM maps over the same frame, side by side (each scaled to its own max)."""
     names = list(heats)
     cols = min(4, max(1, len(names)))
@@ -221,7 +253,7 @@ def plot_gradcam_grid(frame: np.ndarray, heats: Mapping[str, np.ndarray], titles
     fig = new_figure(3.0 * cols + 0.8, 3.3 * rows + 0.6)
     axes = fig.subplots(rows, cols, squeeze=False)
     image = None
-    for ax in axes.ravel()[len(names):]:
+    for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
     for ax, name in zip(axes.ravel(), names):
         image = _overlay(ax, frame, heats[name])
@@ -233,8 +265,9 @@ def plot_gradcam_grid(frame: np.ndarray, heats: Mapping[str, np.ndarray], titles
     return save_figure(fig, path)
 
 
-def plot_se_weights(weights: np.ndarray, time_labels: Sequence[str], path: Path,
-                    title: str = "SE channel weights over time") -> Path:
+def plot_se_weights(
+    weights: np.ndarray, time_labels: Sequence[str], path: Path, title: str = "SE channel weights over time"
+) -> Path:
     """The SE layer's channel weights [C, T'] as a heatmap (paper Fig. 3d): which channels it amplifies when."""
     weights = np.asarray(weights, dtype=float)
     channels, steps = weights.shape
@@ -265,8 +298,15 @@ def plot_led_matrix(matrices: Mapping[str, np.ndarray], path: Path, title: str =
         for i in range(t):
             for j in range(t):
                 value = matrix[i, j]
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7 if t <= 8 else 5,
-                        color="white" if abs(value) > 0.6 * limit else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7 if t <= 8 else 5,
+                    color="white" if abs(value) > 0.6 * limit else "black",
+                )
         ax.set_xticks(np.arange(t), [str(j + 1) for j in range(t)])
         ax.set_yticks(np.arange(t), [str(i + 1) for i in range(t)])
         ax.set_xlabel("output frame j")

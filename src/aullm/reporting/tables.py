@@ -73,6 +73,7 @@ def published(value: Optional[float]) -> str:
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 2) -> str:
     """A GitHub-flavoured markdown table: the first `text_columns` left-aligned, numbers right-aligned."""
+
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
@@ -133,7 +134,7 @@ def comparison_key(run: RunScores) -> tuple[str, str, Optional[str], tuple[str, 
 
 
 def group_title(key: tuple[str, str, Optional[str], tuple[str, ...]]) -> str:
-    dataset, protocol, target, aus = key
+    dataset, protocol, target, _ = key
     name = paper.DATASET_NAMES.get(dataset, dataset)
     if protocol == "cross_domain":
         return f"{name} → {paper.DATASET_NAMES.get(target or '?', target)} (cross-domain)"
@@ -152,9 +153,7 @@ def load_runs(run_dirs: Sequence[Path]) -> list[RunScores]:
     return runs
 
 
-def per_au_section(
-    runs: Sequence[RunScores], key: tuple, out: Path, plot_prefix: str
-) -> tuple[list[str], list[str]]:
+def per_au_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_prefix: str) -> tuple[list[str], list[str]]:
     """The headline table in the paper's layout (+ plot); returns (markdown lines, notes)."""
     dataset, protocol, target, aus = key
     table = paper.paper_table_for(dataset, protocol, target)
@@ -166,8 +165,9 @@ def per_au_section(
     if table is not None:
         tag = "paper " + table.source.split(", ")[-1].replace("Table ", "T")
         for run in runs:
-            row = paper.matching_row(table, run.info.get("model", ""), run.info.get("llm", ""),
-                                     run.info.get("variant", "all"))
+            row = paper.matching_row(
+                table, run.info.get("model", ""), run.info.get("llm", ""), run.info.get("variant", "all")
+            )
             if row is not None:
                 matched[run.label] = row
         for prow in table.rows:
@@ -175,34 +175,50 @@ def per_au_section(
             source = tag + (f" ↔ {', '.join(who)}" if who else "")
             rows.append([prow.method, source, *(published(prow.values.get(a)) for a in columns), published(prow.avg)])
         if set(columns) != set(aus):
-            notes.append(f"our runs score AUs {', '.join(aus)}; the paper's table has {', '.join(columns)} — our "
-                         "Avg. is over our AUs")
+            notes.append(
+                f"our runs score AUs {', '.join(aus)}; the paper's table has {', '.join(columns)} — our "
+                "Avg. is over our AUs"
+            )
     else:
-        notes.append(f"no published numbers for {paper.DATASET_NAMES.get(dataset, dataset)} under this protocol; "
-                     "compare with the trivial rows")
+        notes.append(
+            f"no published numbers for {paper.DATASET_NAMES.get(dataset, dataset)} under this protocol; "
+            "compare with the trivial rows"
+        )
     for run in runs:
         rows.append([run.label, our_source(run), *_run_cells(run, HEADLINE, columns)])
     rows.extend(trivial_rows(runs, HEADLINE, columns))
-    lines = [f"### {LABELS[HEADLINE]}" + (f" — layout of the paper's {table.title.split(':')[0]}" if table else ""),
-             "", markdown_table(header, rows), ""]
+    lines = [
+        f"### {LABELS[HEADLINE]}" + (f" — layout of the paper's {table.title.split(':')[0]}" if table else ""),
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
     if table is not None:
-        lines += [f"Published rows: {table.source.split(', ', 1)[-1]} of {paper.PAPER}. ↔ marks the row each run reproduces.",
-                  ""]
+        lines += [
+            f"Published rows: {table.source.split(', ', 1)[-1]} of {paper.PAPER}. ↔ marks the row each run reproduces.",
+            "",
+        ]
     # plot: our runs and the published rows they reproduce
     series: dict[str, dict[str, Any]] = {}
     for run in runs:
         entry = run.metrics["summary"].get(HEADLINE) or {}
-        series[run.label] = {**{a: _stat(entry.get("per_au", {}).get(a)) for a in columns},
-                             "Avg.": _stat(entry.get("avg"))}
+        series[run.label] = {
+            **{a: _stat(entry.get("per_au", {}).get(a)) for a in columns},
+            "Avg.": _stat(entry.get("avg")),
+        }
     hatched = []
-    for label, prow in matched.items():
+    for prow in matched.values():
         name = f"paper: {prow.method}"
         if name not in series:
             series[name] = {**{a: prow.values.get(a) for a in columns}, "Avg.": prow.avg}
             hatched.append(name)
-    path = plots.plot_per_au(series, columns, out / f"{plot_prefix}_per_au.png",
-                             title=f"{SHORT[HEADLINE]} per AU (paper convention) — {group_title(key)}",
-                             hatched=hatched)
+    path = plots.plot_per_au(
+        series,
+        columns,
+        out / f"{plot_prefix}_per_au.png",
+        title=f"{SHORT[HEADLINE]} per AU (paper convention) — {group_title(key)}",
+        hatched=hatched,
+    )
     lines += [f"![per-AU F1]({path.name})", ""]
     return lines, notes
 
@@ -232,8 +248,11 @@ def conventions_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_p
         title = LABELS[metric]
         lines += [f"#### {title}", ""]
         if metric in OPTIMISTIC:
-            lines += ["**Optimistic:** each AU's threshold is picked on the test predictions themselves (as the "
-                      "AU-LLM reference code does); not a fair estimate of performance on new subjects.", ""]
+            lines += [
+                "**Optimistic:** each AU's threshold is picked on the test predictions themselves (as the "
+                "AU-LLM reference code does); not a fair estimate of performance on new subjects.",
+                "",
+            ]
         rows = [[run.label, our_source(run), *_run_cells(run, metric, aus)] for run in runs]
         rows += trivial_rows(runs, metric, aus)
         lines += [markdown_table(["Method", "Source", *aus, "Avg."], rows), ""]
@@ -249,9 +268,13 @@ def conventions_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_p
         series[label] = {m: _stat((first.metrics["trivial"][name].get(m) or {}).get("avg")) for m in METRICS}
         hatched.append(label)
     names = {m: SHORT[m].replace(" (OPTIMISTIC)", "\n(OPTIMISTIC)") for m in METRICS}
-    path = plots.plot_conventions(series, names, out / f"{plot_prefix}_conventions.png",
-                                  title=f"Average over AUs under every convention — {group_title(key)} "
-                                        "(test-tuned is OPTIMISTIC)", hatched=hatched)
+    path = plots.plot_conventions(
+        series,
+        names,
+        out / f"{plot_prefix}_conventions.png",
+        title=f"Average over AUs under every convention — {group_title(key)} (test-tuned is OPTIMISTIC)",
+        hatched=hatched,
+    )
     lines += [f"![conventions]({path.name})", ""]
     return lines
 
@@ -284,8 +307,12 @@ def ablation_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_pref
             row += [published(published_grid[variant].get(llm)) for llm in paper.ABLATION_LLMS]
         row += [pct(ours_grid[llm].get(variant)) for llm in ours_grid]
         rows.append(row)
-    lines = [f"### Ablation — layout of the paper's Table 3 ({LABELS[HEADLINE]}, Avg. over AUs)", "",
-             markdown_table(header, rows), ""]
+    lines = [
+        f"### Ablation — layout of the paper's Table 3 ({LABELS[HEADLINE]}, Avg. over AUs)",
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
     if published_grid:
         lines += [f"Published columns: arXiv 2507.21778, Table 3 ({'a' if dataset == 'casme2' else 'b'}).", ""]
     lines += [f"- {n}" for n in notes]
@@ -300,8 +327,12 @@ def ablation_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_pref
         paper.ABLATION_LLMS.get(llm, llm): {paper.VARIANTS[v]: _stat(cell.get(v)) for v in paper.VARIANTS}
         for llm, cell in ours_grid.items()
     }
-    path = plots.plot_ablation(panels, list(paper.VARIANTS.values()), out / f"{plot_prefix}_ablation.png",
-                               title=f"Ablation in the style of the paper's Fig. 2 — {group_title(key)}")
+    path = plots.plot_ablation(
+        panels,
+        list(paper.VARIANTS.values()),
+        out / f"{plot_prefix}_ablation.png",
+        title=f"Ablation in the style of the paper's Fig. 2 — {group_title(key)}",
+    )
     lines += ["", f"![ablation]({path.name})", ""]
     return lines
 
@@ -316,9 +347,20 @@ def runs_table(runs: Sequence[RunScores]) -> str:
         model += " — reconstruction" if info.get("reconstruction") else ""
         unfinished = info.get("unfinished_folds") or []
         folds = f"{len(m.get('folds', []))}" + (f" ({len(unfinished)} unfinished)" if unfinished else "")
-        rows.append([run.label, str(run.dir), info.get("dataset", "?"), protocol, model, info.get("llm", "?"),
-                     ", ".join(str(s) for s in m.get("seeds", [])), folds, str(m.get("samples", "?")),
-                     str(m.get("threshold", "?"))])
+        rows.append(
+            [
+                run.label,
+                str(run.dir),
+                info.get("dataset", "?"),
+                protocol,
+                model,
+                info.get("llm", "?"),
+                ", ".join(str(s) for s in m.get("seeds", [])),
+                folds,
+                str(m.get("samples", "?")),
+                str(m.get("threshold", "?")),
+            ]
+        )
     return markdown_table(header, rows, text_columns=6)
 
 
@@ -326,13 +368,18 @@ def build_report(runs: Sequence[RunScores], out: Path) -> str:
     """report.md text for scored runs; writes the plots into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     lines = [
-        "# aullm report", "",
+        "# aullm report",
+        "",
         f"{len(runs)} run(s). Scores are percent with one decimal, mean ± std over seeds (sample std). Per seed, "
         "all folds' predictions are concatenated and scored once per AU (never averaged per fold), then averaged "
         "over AUs. The headline convention is the paper's: F1 macro (mean of positive- and negative-class F1) at "
         "the fixed threshold. Trivial rows are computed on the same labels, so chance is visible under every "
-        "convention.", "",
-        "## Runs", "", runs_table(runs), "",
+        "convention.",
+        "",
+        "## Runs",
+        "",
+        runs_table(runs),
+        "",
     ]
     groups: dict[tuple, list[RunScores]] = {}
     for run in runs:
@@ -349,8 +396,7 @@ def build_report(runs: Sequence[RunScores], out: Path) -> str:
     loss_lines = []
     for run in runs:
         logs = plots.read_train_logs(run.dir)
-        path = plots.plot_loss_curves(logs, out / f"loss_{slug(run.label)}.png",
-                                      title=f"Training loss — {run.label}")
+        path = plots.plot_loss_curves(logs, out / f"loss_{slug(run.label)}.png", title=f"Training loss — {run.label}")
         if path is not None:
             loss_lines += [f"![training loss of {run.label}]({path.name})", ""]
     lines += ["## Training loss", ""] + (loss_lines or ["No train_log.csv found in the runs' fold folders.", ""])
@@ -388,8 +434,10 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     """Per-AU table of every convention for `aullm evaluate` (mean ± std over seeds, percent)."""
     run = metrics.get("run", {})
     seeds = metrics.get("seeds", [])
-    table = Table(title=f"{run.get('name', 'run')}: {len(seeds)} seed(s), {len(metrics.get('folds', []))} fold(s), "
-                        f"{metrics.get('samples')} samples, threshold {metrics.get('threshold')}")
+    table = Table(
+        title=f"{run.get('name', 'run')}: {len(seeds)} seed(s), {len(metrics.get('folds', []))} fold(s), "
+        f"{metrics.get('samples')} samples, threshold {metrics.get('threshold')}"
+    )
     table.add_column("AU")
     table.add_column("pos/n", justify="right")
     for metric in METRICS:
@@ -412,8 +460,9 @@ def trivial_table(metrics: dict[str, Any]) -> Table:
         table.add_column(SHORT[metric].replace(" (OPTIMISTIC)", "\n(OPTIMISTIC)"), justify="right")
     for name in TRIVIAL:
         entry = metrics["trivial"][name]
-        table.add_row(TRIVIAL_LABELS[name], *[pct(entry[m]["avg"], std=False) if entry.get(m) else DASH
-                                              for m in METRICS])
+        table.add_row(
+            TRIVIAL_LABELS[name], *[pct(entry[m]["avg"], std=False) if entry.get(m) else DASH for m in METRICS]
+        )
     return table
 
 

@@ -150,8 +150,11 @@ def check_run_data(experiment: Experiment, out: Path) -> None:
     """Record the data fingerprint of a new run; refuse to resume a run whose data has changed since."""
     train = data_fingerprint(experiment.train_data)
     test = train if experiment.test_data is experiment.train_data else data_fingerprint(experiment.test_data)
-    current = {"train": train, "test": test,
-               "samples": {"train": len(experiment.train_data), "test": len(experiment.test_data)}}
+    current = {
+        "train": train,
+        "test": test,
+        "samples": {"train": len(experiment.train_data), "test": len(experiment.test_data)},
+    }
     path = out / DATA_FILE
     if path.exists():
         previous = json.loads(path.read_text())
@@ -177,12 +180,14 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 def _prediction_frame(
     data: PreparedDataset, rows: np.ndarray, probs: np.ndarray, seed: int, fold: str, aus: list[str]
 ) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "seed": seed,
-        "fold": fold,
-        "subject": data.subjects[rows],
-        "sample": data.index["sample"].to_numpy()[rows],
-    })
+    frame = pd.DataFrame(
+        {
+            "seed": seed,
+            "fold": fold,
+            "subject": data.subjects[rows],
+            "sample": data.index["sample"].to_numpy()[rows],
+        }
+    )
     for k, au in enumerate(aus):
         frame[f"prob_{au}"] = probs[:, k]
     for k, au in enumerate(aus):
@@ -190,9 +195,7 @@ def _prediction_frame(
     return frame
 
 
-def _validation_split(
-    data: PreparedDataset, rows: np.ndarray, count: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _validation_split(data: PreparedDataset, rows: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Hold out `count` training subjects (chosen from the fold's seed) for honest threshold tuning."""
     if count <= 0:
         return rows, rows[:0]
@@ -217,7 +220,9 @@ def run_fold(
         s = fold_seed(seed, fold.name)
         seed_everything(s)
         model.reset(s)
-        train_rows, val_rows = _validation_split(experiment.train_data, fold.train_rows, cfg.eval.validation_subjects, s)
+        train_rows, val_rows = _validation_split(
+            experiment.train_data, fold.train_rows, cfg.eval.validation_subjects, s
+        )
         if hasattr(model, "on_fold_start"):
             model.on_fold_start(experiment.train_data.labels[train_rows])
         history = train_model(model, experiment.train_data, train_rows, cfg, s, device, f"fold {fold.name} seed {seed}")
@@ -226,8 +231,9 @@ def run_fold(
         if len(val_rows):
             val_probs = predict_model(model, experiment.train_data, val_rows, cfg, device)
             validation.append(_prediction_frame(experiment.train_data, val_rows, val_probs, seed, fold.name, aus))
-        logs.append(pd.DataFrame({"seed": seed, "epoch": np.arange(1, len(history.losses) + 1),
-                                  "loss": history.losses}))
+        logs.append(
+            pd.DataFrame({"seed": seed, "epoch": np.arange(1, len(history.losses) + 1), "loss": history.losses})
+        )
         state = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
         if state:
             tmp = fold_dir / f"weights_seed{seed}.safetensors.tmp"
@@ -251,8 +257,9 @@ def collect_predictions(out: Path, fold_names: list[str]) -> list[str]:
             continue
         frames.append(pd.read_csv(fold_dir / "predictions.csv", dtype={"subject": str, "fold": str, "sample": str}))
         if (fold_dir / "val_predictions.csv").exists():
-            val_frames.append(pd.read_csv(fold_dir / "val_predictions.csv",
-                                          dtype={"subject": str, "fold": str, "sample": str}))
+            val_frames.append(
+                pd.read_csv(fold_dir / "val_predictions.csv", dtype={"subject": str, "fold": str, "sample": str})
+            )
     if frames:
         merged = pd.concat(frames, ignore_index=True).sort_values(["seed", "fold", "sample"], kind="stable")
         _write_csv(merged, out / "predictions.csv")
@@ -287,11 +294,17 @@ def run_experiment(cfg: Config, out: Path) -> Path:
             logger.error("fold %s stopped: %s", fold.name, err)
     missing = collect_predictions(out, experiment.all_fold_names)
     if failed:
-        raise RunFailed(f"{len(failed)} fold(s) failed ({', '.join(failed)}); see folds/<fold>/failed. "
-                        "Finished folds are kept; rerun with the same --out after fixing the cause")
+        raise RunFailed(
+            f"{len(failed)} fold(s) failed ({', '.join(failed)}); see folds/<fold>/failed. "
+            "Finished folds are kept; rerun with the same --out after fixing the cause"
+        )
     if missing:
-        logger.info("%d of %d folds done in %s; metrics are written once every fold is done",
-                    len(experiment.all_fold_names) - len(missing), len(experiment.all_fold_names), out)
+        logger.info(
+            "%d of %d folds done in %s; metrics are written once every fold is done",
+            len(experiment.all_fold_names) - len(missing),
+            len(experiment.all_fold_names),
+            out,
+        )
         return out
     if cfg.train.save_final:
         train_final(cfg, out, experiment=experiment, model=model, llm=llm, device=device)
@@ -312,13 +325,18 @@ def default_run_dir(cfg: Config, out: Optional[Path]) -> Path:
     return Path(out) if out is not None else Path("runs") / cfg.name
 
 
-
 FINAL = "final"
 
 
 def train_final(
-    cfg: Config, out: Path, *, bundle_out: Optional[Path] = None, seed: Optional[int] = None,
-    experiment: Optional[Experiment] = None, model: Optional[torch.nn.Module] = None, llm: object = None,
+    cfg: Config,
+    out: Path,
+    *,
+    bundle_out: Optional[Path] = None,
+    seed: Optional[int] = None,
+    experiment: Optional[Experiment] = None,
+    model: Optional[torch.nn.Module] = None,
+    llm: object = None,
     device: Optional[torch.device] = None,
 ) -> Path:
     """`--save-final` / `aullm export`: after the folds, train one model on every training subject and write the
@@ -356,8 +374,10 @@ def train_final(
         history = train_model(model, data, rows, cfg, s, device, f"final model seed {seed}")
         probs = predict_model(model, data, rows, cfg, device)
         _write_csv(_prediction_frame(data, rows, probs, seed, FINAL, list(cfg.data.aus)), final_dir / "predictions.csv")
-        _write_csv(pd.DataFrame({"seed": seed, "epoch": np.arange(1, len(history.losses) + 1),
-                                 "loss": history.losses}), final_dir / "train_log.csv")
+        _write_csv(
+            pd.DataFrame({"seed": seed, "epoch": np.arange(1, len(history.losses) + 1), "loss": history.losses}),
+            final_dir / "train_log.csv",
+        )
         state = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
         save_file(state, str(weights.with_name(weights.name + ".tmp")), metadata={"fold": FINAL, "seed": str(seed)})
         weights.with_name(weights.name + ".tmp").replace(weights)
@@ -365,8 +385,21 @@ def train_final(
         logger.info("final model seed %d: trained on all %d clips in %.1fs", seed, len(rows), history.seconds)
     subjects = pd.read_csv(final_dir / "predictions.csv", dtype={"subject": str})["subject"]
     thresholds, source = bundle_thresholds(out, cfg, seed)
-    trained_on = {"run_dir": str(out.resolve()), "fold": FINAL, "seed": seed, "dataset": cfg.data.dataset,
-                  "clips": int(len(subjects)), "subjects": sorted(set(subjects.tolist()))}
+    trained_on = {
+        "run_dir": str(out.resolve()),
+        "fold": FINAL,
+        "seed": seed,
+        "dataset": cfg.data.dataset,
+        "clips": int(len(subjects)),
+        "subjects": sorted(set(subjects.tolist())),
+    }
     reference = getattr(llm, "reference", None)
-    return write_bundle(bundle_out or out / "bundle", cfg, load_file(str(weights)), llm_reference=reference,
-                        thresholds=thresholds, threshold_source=source, trained_on=trained_on)
+    return write_bundle(
+        bundle_out or out / "bundle",
+        cfg,
+        load_file(str(weights)),
+        llm_reference=reference,
+        thresholds=thresholds,
+        threshold_source=source,
+        trained_on=trained_on,
+    )

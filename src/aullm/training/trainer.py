@@ -114,7 +114,12 @@ def _all_frames(data: PreparedDataset, rows: np.ndarray, cfg: Config) -> np.ndar
 
 
 def train_model(
-    model: nn.Module, data: PreparedDataset, rows: np.ndarray, cfg: Config, seed: int, device: torch.device,
+    model: nn.Module,
+    data: PreparedDataset,
+    rows: np.ndarray,
+    cfg: Config,
+    seed: int,
+    device: torch.device,
     description: str = "train",
 ) -> FoldHistory:
     """Dispatch on the model kind: gradient training, or `fit` for classical estimators."""
@@ -125,7 +130,9 @@ def train_model(
     return FoldHistory(losses=[], seconds=time.perf_counter() - start)
 
 
-def predict_model(model: nn.Module, data: PreparedDataset, rows: np.ndarray, cfg: Config, device: torch.device) -> np.ndarray:
+def predict_model(
+    model: nn.Module, data: PreparedDataset, rows: np.ndarray, cfg: Config, device: torch.device
+) -> np.ndarray:
     if getattr(model, "is_torch", True):
         return predict_torch_model(model, data, rows, cfg, device)
     probs = np.asarray(model.predict_proba(_all_frames(data, rows, cfg)), dtype=np.float32)

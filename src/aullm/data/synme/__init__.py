@@ -2,9 +2,28 @@
 
 from aullm.data.synme.codes import ALL_AUS, DISTRACTOR_AUS, TARGET_AUS
 from aullm.data.synme.motion import SynMEParams, au_bumps, au_region
-from aullm.data.synme.writer import (CASME2_SHEET, META_FILE, SAMM_SHEET, TRUTH_FILE, generate_synme, subject_face,
-                                     written_with)
+from aullm.data.synme.writer import (
+    CASME2_SHEET,
+    META_FILE,
+    SAMM_SHEET,
+    TRUTH_FILE,
+    generate_synme,
+    subject_face,
+    written_with,
+)
 
-__all__ = ["generate_synme", "subject_face", "SynMEParams", "au_bumps", "au_region", "TARGET_AUS",
-           "DISTRACTOR_AUS", "ALL_AUS", "CASME2_SHEET", "SAMM_SHEET", "META_FILE", "TRUTH_FILE",
-           "written_with"]
+__all__ = [
+    "ALL_AUS",
+    "CASME2_SHEET",
+    "DISTRACTOR_AUS",
+    "META_FILE",
+    "SAMM_SHEET",
+    "TARGET_AUS",
+    "TRUTH_FILE",
+    "SynMEParams",
+    "au_bumps",
+    "au_region",
+    "generate_synme",
+    "subject_face",
+    "written_with",
+]

@@ -19,8 +19,12 @@ ALL_AUS: tuple[int, ...] = tuple(sorted(TARGET_AUS + DISTRACTOR_AUS))
 _SIDED = {2: 0.08, 10: 0.3, 12: 0.3, 14: 0.45}
 
 EMOTIONS: tuple[tuple[str, float], ...] = (
-    ("others", 0.36), ("disgust", 0.25), ("happiness", 0.13), ("repression", 0.11),
-    ("surprise", 0.10), ("sadness", 0.05),
+    ("others", 0.36),
+    ("disgust", 0.25),
+    ("happiness", 0.13),
+    ("repression", 0.11),
+    ("surprise", 0.10),
+    ("sadness", 0.05),
 )
 
 
@@ -87,8 +91,9 @@ def _template(emotion: str, rng: np.random.Generator) -> set[int]:
     return aus
 
 
-def sample_codes(rng: np.random.Generator, emotions: tuple[tuple[str, float], ...] = EMOTIONS
-                 ) -> tuple[str, list[AUCode]]:
+def sample_codes(
+    rng: np.random.Generator, emotions: tuple[tuple[str, float], ...] = EMOTIONS
+) -> tuple[str, list[AUCode]]:
     """Draw the emotion (weights `emotions`, CASME II-like by default) and the coded AUs (with side and
     intensity) of one clip."""
     unknown = sorted({e for e, _ in emotions} - {e for e, _ in EMOTIONS})

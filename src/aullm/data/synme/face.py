@@ -80,8 +80,10 @@ class FaceIdentity:
             lm[f"brow_outer_{side}"] = (self.cx + sgn * self.brow_outer_x, self._brow_y_at(self.brow_outer_x))
             lm[f"mouth_corner_{side}"] = (self.cx + sgn * self.mouth_w, self.mouth_y - self.mouth_curve)
             lm[f"nose_wing_{side}"] = (self.cx + sgn * self.nose_w, self.nose_y)
-            lm[f"cheek_{side}"] = (self.cx + sgn * (self.eye_x + 0.2 * self.eye_w),
-                                   0.5 * (self.eye_y + self.nose_y) + 0.35 * (self.nose_y - self.eye_y))
+            lm[f"cheek_{side}"] = (
+                self.cx + sgn * (self.eye_x + 0.2 * self.eye_w),
+                0.5 * (self.eye_y + self.nose_y) + 0.35 * (self.nose_y - self.eye_y),
+            )
         lm["upper_lip"] = (self.cx, self.mouth_y - self.lip_upper)
         lm["lower_lip"] = (self.cx, self.mouth_y + self.lip_lower)
         lm["chin"] = (self.cx, self.chin_y)
@@ -142,9 +144,12 @@ def make_identity(rng: np.random.Generator, size: int, colour: bool = True) -> F
     mouth_y = cy + half_h_bottom * u(0.50, 0.58)
     lip_lower = half_w * u(0.08, 0.13)
     chin_y = mouth_y + lip_lower + half_w * u(0.18, 0.26)
-    texture = (1.0 + 0.035 * _smooth_noise(rng, size, s / 128.0 * 0.8)
-               + 0.05 * _smooth_noise(rng, size, s / 128.0 * 2.0)
-               + 0.03 * _smooth_noise(rng, size, s / 128.0 * 9.0))
+    texture = (
+        1.0
+        + 0.035 * _smooth_noise(rng, size, s / 128.0 * 0.8)
+        + 0.05 * _smooth_noise(rng, size, s / 128.0 * 2.0)
+        + 0.03 * _smooth_noise(rng, size, s / 128.0 * 9.0)
+    )
     # A few moles / freckles, fixed per subject: strong, trackable texture points.
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     for _ in range(int(rng.integers(2, 7))):
@@ -153,17 +158,49 @@ def make_identity(rng: np.random.Generator, size: int, colour: bool = True) -> F
         texture *= 1.0 - u(0.15, 0.35) * np.exp(-((xx - mx) ** 2 + (yy - my) ** 2) / (2 * r * r))
     brow_texture = np.clip(0.88 + 0.15 * _smooth_noise(rng, size, s / 128.0 * 0.6), 0.5, 1.0)
     return FaceIdentity(
-        size=size, colour=colour, cx=cx, cy=cy, half_w=half_w, half_h_top=half_h_top,
-        half_h_bottom=half_h_bottom, jaw_power=u(1.6, 2.4), skin=skin, lip=lip, hair=hair,
-        background=background, background_gradient=rng.normal(0.0, 0.15, 2), hairline=u(0.55, 0.8),
-        brow_darkness=u(0.7, 0.95), brow_thickness=half_w * u(0.045, 0.085), brow_arch=half_w * u(0.02, 0.08),
-        brow_inner_x=brow_inner_x, brow_outer_x=brow_outer_x, brow_y=brow_y, brow_slant=half_w * u(-0.04, 0.06),
-        eye_x=eye_x, eye_y=eye_y, eye_w=eye_w, eye_hu=eye_hu, eye_hl=eye_hl, iris_r=eye_hu * u(0.85, 1.05),
-        iris_tone=u(0.15, 0.5), gaze=u(-0.15, 0.15), nose_y=nose_y, nose_w=half_w * u(0.17, 0.26),
-        nose_len=nose_y - eye_y, mouth_y=mouth_y, mouth_w=half_w * u(0.30, 0.42), lip_upper=half_w * u(0.06, 0.10),
-        lip_lower=lip_lower, mouth_curve=half_w * u(-0.02, 0.03), chin_y=chin_y,
-        forehead_lines=int(rng.integers(2, 5)), wrinkle_contrast=u(0.08, 0.18), crease_contrast=u(0.25, 0.4),
-        texture=texture.astype(np.float32), brow_texture=brow_texture.astype(np.float32),
+        size=size,
+        colour=colour,
+        cx=cx,
+        cy=cy,
+        half_w=half_w,
+        half_h_top=half_h_top,
+        half_h_bottom=half_h_bottom,
+        jaw_power=u(1.6, 2.4),
+        skin=skin,
+        lip=lip,
+        hair=hair,
+        background=background,
+        background_gradient=rng.normal(0.0, 0.15, 2),
+        hairline=u(0.55, 0.8),
+        brow_darkness=u(0.7, 0.95),
+        brow_thickness=half_w * u(0.045, 0.085),
+        brow_arch=half_w * u(0.02, 0.08),
+        brow_inner_x=brow_inner_x,
+        brow_outer_x=brow_outer_x,
+        brow_y=brow_y,
+        brow_slant=half_w * u(-0.04, 0.06),
+        eye_x=eye_x,
+        eye_y=eye_y,
+        eye_w=eye_w,
+        eye_hu=eye_hu,
+        eye_hl=eye_hl,
+        iris_r=eye_hu * u(0.85, 1.05),
+        iris_tone=u(0.15, 0.5),
+        gaze=u(-0.15, 0.15),
+        nose_y=nose_y,
+        nose_w=half_w * u(0.17, 0.26),
+        nose_len=nose_y - eye_y,
+        mouth_y=mouth_y,
+        mouth_w=half_w * u(0.30, 0.42),
+        lip_upper=half_w * u(0.06, 0.10),
+        lip_lower=lip_lower,
+        mouth_curve=half_w * u(-0.02, 0.03),
+        chin_y=chin_y,
+        forehead_lines=int(rng.integers(2, 5)),
+        wrinkle_contrast=u(0.08, 0.18),
+        crease_contrast=u(0.25, 0.4),
+        texture=texture.astype(np.float32),
+        brow_texture=brow_texture.astype(np.float32),
     )
 
 
@@ -221,37 +258,68 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
     top = yy < face.cy
     dy = np.where(top, (face.cy - yy) / face.half_h_top, (yy - face.cy) / face.half_h_bottom)
     p = np.where(top, 2.2, face.jaw_power)
-    r = (dx ** p + np.abs(dy) ** p) ** (1.0 / p)
+    r = (dx**p + np.abs(dy) ** p) ** (1.0 / p)
     head = _cover((r - 1.0) * face.half_w, 1.0)
     # Ears: small ellipses at eye level, behind the face outline.
     for sgn in (-1.0, 1.0):
         ex = face.cx + sgn * face.half_w * 0.98
-        ear = _cover((np.hypot((xx - ex) / (0.12 * face.half_w), (yy - face.eye_y - 0.1 * face.half_w)
-                               / (0.28 * face.half_w)) - 1.0) * 0.12 * face.half_w, 1.0)
+        ear = _cover(
+            (
+                np.hypot((xx - ex) / (0.12 * face.half_w), (yy - face.eye_y - 0.1 * face.half_w) / (0.28 * face.half_w))
+                - 1.0
+            )
+            * 0.12
+            * face.half_w,
+            1.0,
+        )
         _blend(img, ear, face.skin * 0.85)
     _blend(img, head, face.skin)
     # 3-D look: darker towards the silhouette, eye sockets, cheek highlights, nose-side shadows.
     shade = 1.0 - 0.28 * np.clip(r, 0, 1.2) ** 4
     for sgn in (-1.0, 1.0):
-        shade -= 0.10 * _gauss(xx, yy, face.cx + sgn * face.eye_x, face.eye_y - 0.3 * face.eye_hu,
-                               1.3 * face.eye_w, 0.9 * face.eye_w)
-        shade += 0.06 * _gauss(xx, yy, face.cx + sgn * (face.eye_x + 0.1 * face.half_w),
-                               face.nose_y - 0.05 * face.half_w, 0.22 * face.half_w, 0.16 * face.half_w)
-        shade -= 0.07 * _gauss(xx, yy, face.cx + sgn * 0.11 * face.half_w, face.eye_y + 0.5 * face.nose_len,
-                               0.05 * face.half_w, 0.35 * face.nose_len)
+        shade -= 0.10 * _gauss(
+            xx, yy, face.cx + sgn * face.eye_x, face.eye_y - 0.3 * face.eye_hu, 1.3 * face.eye_w, 0.9 * face.eye_w
+        )
+        shade += 0.06 * _gauss(
+            xx,
+            yy,
+            face.cx + sgn * (face.eye_x + 0.1 * face.half_w),
+            face.nose_y - 0.05 * face.half_w,
+            0.22 * face.half_w,
+            0.16 * face.half_w,
+        )
+        shade -= 0.07 * _gauss(
+            xx,
+            yy,
+            face.cx + sgn * 0.11 * face.half_w,
+            face.eye_y + 0.5 * face.nose_len,
+            0.05 * face.half_w,
+            0.35 * face.nose_len,
+        )
     shade += 0.07 * _gauss(xx, yy, face.cx, face.nose_y - 0.12 * face.half_w, 0.08 * face.half_w, 0.1 * face.half_w)
     shade -= 0.10 * _gauss(xx, yy, face.cx, face.chin_y + 0.25 * face.half_w, 0.5 * face.half_w, 0.12 * face.half_w)
     skin_mask = head
     _shade(img, 1.0 + skin_mask * (shade - 1.0))
     # Stronger skin texture where the lower-face AUs and AU7 act (chin, mouth corners, lower lids): real skin
     # there is creased and pitted, and it gives the motion something to show.
-    boost = 1.0 + 1.2 * _gauss(xx, yy, face.cx, face.chin_y - 0.05 * face.half_w, 0.3 * face.half_w,
-                               0.15 * face.half_w)
+    boost = 1.0 + 1.2 * _gauss(xx, yy, face.cx, face.chin_y - 0.05 * face.half_w, 0.3 * face.half_w, 0.15 * face.half_w)
     for sgn in (-1.0, 1.0):
-        boost += 1.0 * _gauss(xx, yy, face.cx + sgn * (face.mouth_w + 0.08 * face.half_w), face.mouth_y,
-                              0.12 * face.half_w, 0.15 * face.half_w)
-        boost += 0.8 * _gauss(xx, yy, face.cx + sgn * face.eye_x, face.eye_y + face.eye_hl + 0.1 * face.half_w,
-                              0.9 * face.eye_w, 0.08 * face.half_w)
+        boost += 1.0 * _gauss(
+            xx,
+            yy,
+            face.cx + sgn * (face.mouth_w + 0.08 * face.half_w),
+            face.mouth_y,
+            0.12 * face.half_w,
+            0.15 * face.half_w,
+        )
+        boost += 0.8 * _gauss(
+            xx,
+            yy,
+            face.cx + sgn * face.eye_x,
+            face.eye_y + face.eye_hl + 0.1 * face.half_w,
+            0.9 * face.eye_w,
+            0.08 * face.half_w,
+        )
     _shade(img, 1.0 + skin_mask * (face.texture - 1.0) * boost)
 
     # Hair above the hairline (follows the head outline), darker near the top.
@@ -262,14 +330,22 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
 
     # Creases: nasolabial folds and the mentolabial sulcus (texture for AU12/14/15/17 to move).
     for sgn in (-1.0, 1.0):
-        pts = np.array([[face.cx + sgn * (face.nose_w + 0.04 * face.half_w), face.nose_y - 0.02 * face.half_w],
-                        [face.cx + sgn * (face.nose_w + 0.14 * face.half_w), face.nose_y + 0.2 * face.half_w],
-                        [face.cx + sgn * (face.mouth_w + 0.1 * face.half_w), face.mouth_y + 0.08 * face.half_w]])
+        pts = np.array(
+            [
+                [face.cx + sgn * (face.nose_w + 0.04 * face.half_w), face.nose_y - 0.02 * face.half_w],
+                [face.cx + sgn * (face.nose_w + 0.14 * face.half_w), face.nose_y + 0.2 * face.half_w],
+                [face.cx + sgn * (face.mouth_w + 0.1 * face.half_w), face.mouth_y + 0.08 * face.half_w],
+            ]
+        )
         fold = _cover(_stroke(xx, yy, pts, np.array([0.4, 0.7, 0.3]) * s), 1.8 * s)
         _shade(img, 1.0 - face.crease_contrast * fold)
-    sulcus = np.array([[face.cx - 0.22 * face.half_w, face.chin_y - 0.09 * face.half_w],
-                       [face.cx, face.chin_y - 0.14 * face.half_w],
-                       [face.cx + 0.22 * face.half_w, face.chin_y - 0.09 * face.half_w]])
+    sulcus = np.array(
+        [
+            [face.cx - 0.22 * face.half_w, face.chin_y - 0.09 * face.half_w],
+            [face.cx, face.chin_y - 0.14 * face.half_w],
+            [face.cx + 0.22 * face.half_w, face.chin_y - 0.09 * face.half_w],
+        ]
+    )
     _shade(img, 1.0 - face.crease_contrast * _cover(_stroke(xx, yy, sulcus, np.array([0.5, 1.1, 0.5]) * s), 2.0 * s))
     _shade(img, 1.0 + 0.08 * _gauss(xx, yy, face.cx, face.chin_y, 0.16 * face.half_w, 0.08 * face.half_w))
     # Forehead lines (moved by AU1/AU2) and glabella lines (moved by AU4).
@@ -281,43 +357,74 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         _shade(img, 1.0 - face.wrinkle_contrast * _cover(_stroke(xx, yy, pts, radii), 1.5 * s))
     for sgn in (-1.0, 1.0):
         gx0 = face.cx + sgn * 0.06 * face.half_w
-        pts = np.array([[gx0, face.brow_y - 0.06 * face.half_w], [gx0 + sgn * 0.01 * face.half_w,
-                                                                   face.brow_y + 0.12 * face.half_w]])
+        pts = np.array(
+            [
+                [gx0, face.brow_y - 0.06 * face.half_w],
+                [gx0 + sgn * 0.01 * face.half_w, face.brow_y + 0.12 * face.half_w],
+            ]
+        )
         _shade(img, 1.0 - face.wrinkle_contrast * _cover(_stroke(xx, yy, pts, np.array([0.2, 0.5]) * s), 1.5 * s))
 
     # Nose: nostrils and alar creases.
     for sgn in (-1.0, 1.0):
         nx = face.cx + sgn * face.nose_w * 0.5
-        nostril = _cover((np.hypot((xx - nx) / (0.3 * face.nose_w), (yy - face.nose_y) / (0.14 * face.nose_w))
-                          - 1.0) * 0.14 * face.nose_w, 1.0)
+        nostril = _cover(
+            (np.hypot((xx - nx) / (0.3 * face.nose_w), (yy - face.nose_y) / (0.14 * face.nose_w)) - 1.0)
+            * 0.14
+            * face.nose_w,
+            1.0,
+        )
         _shade(img, 1.0 - 0.55 * nostril)
-        wing = _cover(np.abs(np.hypot(xx - face.cx - sgn * face.nose_w * 0.78, yy - face.nose_y + 0.1 * face.nose_w)
-                             - 0.32 * face.nose_w) - 0.35 * s, 1.2 * s)
+        wing = _cover(
+            np.abs(
+                np.hypot(xx - face.cx - sgn * face.nose_w * 0.78, yy - face.nose_y + 0.1 * face.nose_w)
+                - 0.32 * face.nose_w
+            )
+            - 0.35 * s,
+            1.2 * s,
+        )
         _shade(img, 1.0 - 0.2 * wing * (yy < face.nose_y + 0.1 * face.nose_w))
 
     # Mouth: upper and lower lip shapes with a dark line between them.
     mx = (xx - face.cx) / face.mouth_w
-    inside = np.clip(1.0 - mx ** 2, 0.0, 1.0)
-    line_y = face.mouth_y - face.mouth_curve * (mx ** 2)
-    bow = 1.0 - 0.25 * np.exp(-(mx / 0.12) ** 2)
-    upper_top = line_y - face.lip_upper * inside ** 0.6 * bow
-    lower_bot = line_y + face.lip_lower * inside ** 0.6
-    lips = np.minimum(_cover(upper_top - yy, 1.0), _cover(yy - lower_bot, 1.0)) * _cover((np.abs(mx) - 1.0)
-                                                                                           * face.mouth_w, 1.0)
+    inside = np.clip(1.0 - mx**2, 0.0, 1.0)
+    line_y = face.mouth_y - face.mouth_curve * (mx**2)
+    bow = 1.0 - 0.25 * np.exp(-((mx / 0.12) ** 2))
+    upper_top = line_y - face.lip_upper * inside**0.6 * bow
+    lower_bot = line_y + face.lip_lower * inside**0.6
+    lips = np.minimum(_cover(upper_top - yy, 1.0), _cover(yy - lower_bot, 1.0)) * _cover(
+        (np.abs(mx) - 1.0) * face.mouth_w, 1.0
+    )
     _blend(img, lips * 0.85, face.lip * face.texture.mean())
-    _shade(img, 1.0 + 0.12 * lips * _gauss(xx, yy, face.cx, face.mouth_y + 0.55 * face.lip_lower,
-                                           0.4 * face.mouth_w, 0.3 * face.lip_lower))
+    _shade(
+        img,
+        1.0
+        + 0.12
+        * lips
+        * _gauss(xx, yy, face.cx, face.mouth_y + 0.55 * face.lip_lower, 0.4 * face.mouth_w, 0.3 * face.lip_lower),
+    )
     mouth_line = _cover(np.abs(yy - line_y) - 0.45 * s, 1.0) * _cover((np.abs(mx) - 1.02) * face.mouth_w, 1.5)
     _shade(img, 1.0 - 0.6 * mouth_line)
     # Shadow under the lower lip, corner dimples and short commissure lines: the texture that AU12/14/15/17 move.
-    _shade(img, 1.0 - 0.2 * _gauss(xx, yy, face.cx, face.mouth_y + face.lip_lower + 0.05 * face.half_w,
-                                    0.5 * face.mouth_w, 0.04 * face.half_w))
+    _shade(
+        img,
+        1.0
+        - 0.2
+        * _gauss(
+            xx, yy, face.cx, face.mouth_y + face.lip_lower + 0.05 * face.half_w, 0.5 * face.mouth_w, 0.04 * face.half_w
+        ),
+    )
     for sgn in (-1.0, 1.0):
         kx, ky = face.cx + sgn * face.mouth_w, face.mouth_y - face.mouth_curve
-        _shade(img, 1.0 - 0.25 * _gauss(xx, yy, kx + sgn * 0.08 * face.half_w, ky, 0.04 * face.half_w,
-                                        0.07 * face.half_w))
-        pts = np.array([[kx + sgn * 0.03 * face.half_w, ky + 0.02 * face.half_w],
-                        [kx + sgn * 0.07 * face.half_w, ky + 0.18 * face.half_w]])
+        _shade(
+            img, 1.0 - 0.25 * _gauss(xx, yy, kx + sgn * 0.08 * face.half_w, ky, 0.04 * face.half_w, 0.07 * face.half_w)
+        )
+        pts = np.array(
+            [
+                [kx + sgn * 0.03 * face.half_w, ky + 0.02 * face.half_w],
+                [kx + sgn * 0.07 * face.half_w, ky + 0.18 * face.half_w],
+            ]
+        )
         line = _cover(_stroke(xx, yy, pts, np.array([0.6, 0.3]) * s), 1.5 * s)
         _shade(img, 1.0 - face.crease_contrast * line)
 
@@ -325,35 +432,52 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
     for i, sgn in enumerate((-1.0, 1.0)):
         ex = face.cx + sgn * face.eye_x
         ux = (xx - ex) / face.eye_w
-        prof = np.clip(1.0 - ux ** 2, 0.0, 1.0)
-        y_up = face.eye_y - face.eye_hu * prof ** 0.8
-        y_lo = face.eye_y + face.eye_hl * prof ** 0.9
+        prof = np.clip(1.0 - ux**2, 0.0, 1.0)
+        y_up = face.eye_y - face.eye_hu * prof**0.8
+        y_lo = face.eye_y + face.eye_hl * prof**0.9
         c = float(np.clip(blink[i], 0.0, 1.0))
         y_lid = y_up * (1.0 - c) + (y_lo - 0.1 * face.eye_hl) * c
-        opening = np.minimum(_cover(y_lid - yy, 1.0), _cover(yy - y_lo, 1.0)) * _cover((np.abs(ux) - 1.0)
-                                                                                        * face.eye_w, 1.0)
+        opening = np.minimum(_cover(y_lid - yy, 1.0), _cover(yy - y_lo, 1.0)) * _cover(
+            (np.abs(ux) - 1.0) * face.eye_w, 1.0
+        )
         sclera = np.array([215.0, 220.0, 225.0]) if face.colour else np.full(3, 220.0)
         _blend(img, opening, sclera * face.texture.mean())
         iris_c = face.skin * face.iris_tone * 0.6 + 10.0
-        iris = _cover(np.hypot(xx - ex - face.gaze * face.eye_w, yy - face.eye_y + 0.1 * face.eye_hu)
-                      - face.iris_r, 1.0) * opening
+        iris = (
+            _cover(np.hypot(xx - ex - face.gaze * face.eye_w, yy - face.eye_y + 0.1 * face.eye_hu) - face.iris_r, 1.0)
+            * opening
+        )
         _blend(img, iris, iris_c)
-        pupil = _cover(np.hypot(xx - ex - face.gaze * face.eye_w, yy - face.eye_y + 0.1 * face.eye_hu)
-                       - 0.45 * face.iris_r, 1.0) * opening
+        pupil = (
+            _cover(
+                np.hypot(xx - ex - face.gaze * face.eye_w, yy - face.eye_y + 0.1 * face.eye_hu) - 0.45 * face.iris_r,
+                1.0,
+            )
+            * opening
+        )
         _blend(img, pupil, np.full(3, 12.0))
-        glint = _gauss(xx, yy, ex + face.gaze * face.eye_w + 0.3 * face.iris_r, face.eye_y - 0.4 * face.iris_r,
-                       0.6 * s, 0.6 * s) * opening
+        glint = (
+            _gauss(
+                xx,
+                yy,
+                ex + face.gaze * face.eye_w + 0.3 * face.iris_r,
+                face.eye_y - 0.4 * face.iris_r,
+                0.6 * s,
+                0.6 * s,
+            )
+            * opening
+        )
         _blend(img, glint * 0.8, np.full(3, 245.0))
         lash = _cover(np.abs(yy - y_lid + 0.3 * s) - 0.75 * s * (0.4 + prof), 1.0) * _cover(
-            (np.abs(ux) - 1.08) * face.eye_w, 1.0)
+            (np.abs(ux) - 1.08) * face.eye_w, 1.0
+        )
         _shade(img, 1.0 - 0.7 * lash)
-        lower_line = _cover(np.abs(yy - y_lo - 0.4 * s) - 0.35 * s, 1.0) * _cover((np.abs(ux) - 0.95) * face.eye_w,
-                                                                                   1.0)
+        lower_line = _cover(np.abs(yy - y_lo - 0.4 * s) - 0.35 * s, 1.0) * _cover((np.abs(ux) - 0.95) * face.eye_w, 1.0)
         _shade(img, 1.0 - 0.4 * lower_line)
-        fold_y = face.eye_y + face.eye_hl * prof ** 0.7 + 0.3 * face.eye_w
+        fold_y = face.eye_y + face.eye_hl * prof**0.7 + 0.3 * face.eye_w
         fold = _cover(np.abs(yy - fold_y) - 0.35 * s, 1.5 * s) * _cover((np.abs(ux) - 0.9) * face.eye_w, 1.5 * s)
         _shade(img, 1.0 - 0.6 * face.crease_contrast * fold)
-        crease_y = face.eye_y - face.eye_hu * prof ** 0.6 - 0.55 * face.eye_hu
+        crease_y = face.eye_y - face.eye_hu * prof**0.6 - 0.55 * face.eye_hu
         crease = _cover(np.abs(yy - crease_y) - 0.3 * s, 1.5 * s) * _cover((np.abs(ux) - 1.0) * face.eye_w, 1.0)
         _shade(img, 1.0 - 0.15 * crease)
 
@@ -363,7 +487,7 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         xs = face.brow_inner_x + t * (face.brow_outer_x - face.brow_inner_x)
         ys = np.array([face._brow_y_at(x) for x in xs])
         pts = np.stack([face.cx + sgn * xs, ys], axis=1)
-        radii = face.brow_thickness * (1.0 - 0.55 * t ** 1.5)
+        radii = face.brow_thickness * (1.0 - 0.55 * t**1.5)
         brow = _cover(_stroke(xx, yy, pts, radii), 1.2 * s) * face.brow_texture * face.brow_darkness
         _blend(img, brow, face.hair * 0.9 + face.skin * 0.1)
     return img

@@ -94,7 +94,7 @@ def au_bumps(face: FaceIdentity, au: int, side: str = "", spread: float = 1.0) -
             ux, uy = lm["upper_lip"]
             out.append(Bump(ux + sgn * 0.4 * face.mouth_w, uy, 0.0, -1.0, 0.12 * w, 0.08 * w))
     if au == 17:  # chin raiser: chin boss and lower lip up (midline, ignores side)
-        chx, chy = lm["chin"]
+        chx, _ = lm["chin"]
         out.append(Bump(chx, face.mouth_y + face.lip_lower + 0.06 * w, 0.0, -1.0, 0.34 * w, 0.2 * w))
     elif au == 25:  # lips part (distractor): lower lip down
         lx, ly = lm["lower_lip"]
@@ -108,7 +108,7 @@ def au_region(face: FaceIdentity, au: int, radius: float = 1.5, spread: float | 
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) + 0.5
     mask = np.zeros((n, n), bool)
     for b in au_bumps(face, au, spread=SynMEParams().au_spread if spread is None else spread):
-        mask |= ((xx - b.x) / b.sx) ** 2 + ((yy - b.y) / b.sy) ** 2 <= radius ** 2
+        mask |= ((xx - b.x) / b.sx) ** 2 + ((yy - b.y) / b.sy) ** 2 <= radius**2
     return mask
 
 
@@ -123,8 +123,9 @@ def intensity_profile(n: int, apex: int, residual: float) -> np.ndarray:
 def _smooth_path(rng: np.random.Generator, n: int, amplitude: float) -> np.ndarray:
     """A slow random trajectory over n frames (drift plus a partial oscillation) with max |value| ≈ amplitude."""
     tau = np.linspace(0.0, 1.0, n)
-    path = rng.uniform(-1, 1) * tau + rng.uniform(-1, 1) * np.sin(np.pi * rng.uniform(0.5, 1.5) * tau
-                                                                   + rng.uniform(0, 2 * np.pi))
+    path = rng.uniform(-1, 1) * tau + rng.uniform(-1, 1) * np.sin(
+        np.pi * rng.uniform(0.5, 1.5) * tau + rng.uniform(0, 2 * np.pi)
+    )
     path -= path[0]
     peak = np.abs(path).max()
     return path * (amplitude / peak) if peak > 1e-9 else path
@@ -177,13 +178,27 @@ def plan_clip(rng: np.random.Generator, codes: list[AUCode], size: int, p: SynME
         t = np.arange(n) - start
         closure = np.where((t >= 0) & (t <= length), np.sin(np.pi * np.clip(t / length, 0, 1)) * depth, 0.0)
         blink[:] = closure[:, None] * np.array([1.0, rng.uniform(0.85, 1.0)])[None, :]
-    return ClipPlan(n=n, apex=apex, codes=codes, amplitudes=amplitudes, residual=float(rng.uniform(0, 0.25)),
-                    tx=tx, ty=ty, rot=rot, scale=scale, gain=light, grad_x=grad_x, grad_y=grad_y, blink=blink,
-                    noise_seed=int(rng.integers(0, 2**31 - 1)))
+    return ClipPlan(
+        n=n,
+        apex=apex,
+        codes=codes,
+        amplitudes=amplitudes,
+        residual=float(rng.uniform(0, 0.25)),
+        tx=tx,
+        ty=ty,
+        rot=rot,
+        scale=scale,
+        gain=light,
+        grad_x=grad_x,
+        grad_y=grad_y,
+        blink=blink,
+        noise_seed=int(rng.integers(0, 2**31 - 1)),
+    )
 
 
-def render_clip(face: FaceIdentity, plan: ClipPlan, p: SynMEParams, neutral: np.ndarray | None = None
-                ) -> list[np.ndarray]:
+def render_clip(
+    face: FaceIdentity, plan: ClipPlan, p: SynMEParams, neutral: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Render every frame onset..offset of a clip as uint8 images (BGR, or single-channel for grey faces).
 
     Backward warp per frame: output pixel → undo head pose → undo AU displacement (first order) → sample the
@@ -218,12 +233,16 @@ def render_clip(face: FaceIdentity, plan: ClipPlan, p: SynMEParams, neutral: np.
             sy -= g * b.vy
         base = neutral if not plan.blink[i].any() else render_face(face, (plan.blink[i, 0], plan.blink[i, 1]))
         img = cv2.remap(base, sx - 0.5, sy - 0.5, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        light = float(plan.gain[i]) * (1.0 + float(plan.grad_x[i]) * (xx / n_px - 0.5)
-                                       + float(plan.grad_y[i]) * (yy / n_px - 0.5))
+        light = float(plan.gain[i]) * (
+            1.0 + float(plan.grad_x[i]) * (xx / n_px - 0.5) + float(plan.grad_y[i]) * (yy / n_px - 0.5)
+        )
         img *= light[..., None]
         if not face.colour:
             img = img[..., :1]
         img += noise_rng.normal(0.0, p.noise_sigma, img.shape).astype(np.float32)
-        frames.append(np.clip(np.rint(img), 0, 255).astype(np.uint8).squeeze(-1) if not face.colour
-                      else np.clip(np.rint(img), 0, 255).astype(np.uint8))
+        frames.append(
+            np.clip(np.rint(img), 0, 255).astype(np.uint8).squeeze(-1)
+            if not face.colour
+            else np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        )
     return frames

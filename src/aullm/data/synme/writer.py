@@ -32,12 +32,39 @@ CASME2_SHEET = "CASME2-coding-synme.xlsx"
 SAMM_SHEET = "SAMM_Micro_FACS_Codes_v2.xlsx"
 META_FILE = "synme.json"
 TRUTH_FILE = "synme_ground_truth.csv"
-CASME2_COLUMNS = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
-                  "Estimated Emotion"]
-SAMM_COLUMNS = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
-                "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
-_SAMM_EMOTION = {"others": "Other", "disgust": "Disgust", "happiness": "Happiness", "repression": "Contempt",
-                 "surprise": "Surprise", "sadness": "Sadness"}
+CASME2_COLUMNS = [
+    "Subject",
+    "Filename",
+    None,
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    None,
+    "Action Units",
+    "Estimated Emotion",
+]
+SAMM_COLUMNS = [
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Duration",
+    "Micro",
+    "Action Units",
+    "Estimated Emotion",
+    "Objective Classes",
+    "Notes",
+]
+_SAMM_EMOTION = {
+    "others": "Other",
+    "disgust": "Disgust",
+    "happiness": "Happiness",
+    "repression": "Contempt",
+    "surprise": "Surprise",
+    "sadness": "Sadness",
+}
 _SAMM_CLASS = {"happiness": 1, "surprise": 2, "disgust": 3, "repression": 4, "sadness": 5, "others": 7}
 _SAMM_CORRECTED_SUBJECTS = {7, 11, 14, 28, 32, 35}
 _FIXED_TIME = dt.datetime(2024, 1, 1, 0, 0, 0)
@@ -62,7 +89,7 @@ def subject_face(seed: int, subject: int, size: int, colour: bool = True) -> Fac
 
 
 def _save_xlsx(wb: Workbook, path: Path) -> None:
-    """Save a workbook with no timestamps anywhere (core properties and zip entries), so bytes depend on content only."""
+    """Save a workbook with no timestamps anywhere (core properties and zip entries): bytes depend on content only."""
     wb.properties.created = _FIXED_TIME
     wb.properties.modified = _FIXED_TIME
     wb.properties.creator = "aullm synme"
@@ -85,8 +112,19 @@ def _write_casme2_sheet(rows: list[dict], path: Path) -> None:
     ws.title = "Sheet1"
     ws.append(CASME2_COLUMNS)  # None cells stay empty: pandas names them "Unnamed: 2" / "Unnamed: 6"
     for r in rows:
-        ws.append([int(r["subject_num"]), r["sample"], None, r["onset"], r["apex"], r["offset"], None,
-                   r["sheet_aus"], r["emotion"]])
+        ws.append(
+            [
+                int(r["subject_num"]),
+                r["sample"],
+                None,
+                r["onset"],
+                r["apex"],
+                r["offset"],
+                None,
+                r["sheet_aus"],
+                r["emotion"],
+            ]
+        )
     _save_xlsx(wb, path)
 
 
@@ -107,9 +145,22 @@ def _write_samm_sheet(rows: list[dict], path: Path) -> None:
         ws.append([line])
     ws.append(SAMM_COLUMNS)
     for r in rows:
-        ws.append([r["subject"], r["sample"], r["inducement"], r["onset"], r["apex"], r["offset"],
-                   r["offset"] - r["onset"] + 1, "Micro", r["sheet_aus"], _SAMM_EMOTION[r["emotion"]],
-                   _SAMM_CLASS[r["emotion"]], None])
+        ws.append(
+            [
+                r["subject"],
+                r["sample"],
+                r["inducement"],
+                r["onset"],
+                r["apex"],
+                r["offset"],
+                r["offset"] - r["onset"] + 1,
+                "Micro",
+                r["sheet_aus"],
+                _SAMM_EMOTION[r["emotion"]],
+                _SAMM_CLASS[r["emotion"]],
+                None,
+            ]
+        )
     _save_xlsx(wb, path)
 
 
@@ -137,16 +188,33 @@ def _write_jpegs(folder: Path, names: list[str], frames: list[np.ndarray], quali
         (folder / name).write_bytes(buf.tobytes())
 
 
-def _settings(subjects: int, clips_per_subject: int, seed: int, size: int, layout: str, p: SynMEParams
-              ) -> dict:
+def _settings(subjects: int, clips_per_subject: int, seed: int, size: int, layout: str, p: SynMEParams) -> dict:
     """What synme.json records about how a SynME copy was generated (JSON types: tuples become lists)."""
-    return json.loads(json.dumps({"synme_version": SYNME_VERSION, "seed": seed, "subjects": subjects,
-                                  "clips_per_subject": clips_per_subject, "size": size, "layout": layout,
-                                  "colour": layout == "casme2", "params": asdict(p)}))
+    return json.loads(
+        json.dumps(
+            {
+                "synme_version": SYNME_VERSION,
+                "seed": seed,
+                "subjects": subjects,
+                "clips_per_subject": clips_per_subject,
+                "size": size,
+                "layout": layout,
+                "colour": layout == "casme2",
+                "params": asdict(p),
+            }
+        )
+    )
 
 
-def written_with(out: Path, subjects: int = 12, clips_per_subject: int = 10, seed: int = 0, size: int = 128,
-                 layout: str = "casme2", params: SynMEParams | None = None) -> bool:
+def written_with(
+    out: Path,
+    subjects: int = 12,
+    clips_per_subject: int = 10,
+    seed: int = 0,
+    size: int = 128,
+    layout: str = "casme2",
+    params: SynMEParams | None = None,
+) -> bool:
     """True when `out` holds a complete SynME generated with exactly these arguments, so it need not be rewritten."""
     out = Path(out)
     sheet = out / (CASME2_SHEET if layout == "casme2" else SAMM_SHEET)
@@ -157,8 +225,15 @@ def written_with(out: Path, subjects: int = 12, clips_per_subject: int = 10, see
     return all(stored.get(k) == v for k, v in wanted.items())
 
 
-def generate_synme(out: Path, subjects: int = 12, clips_per_subject: int = 10, seed: int = 0, size: int = 128,
-                   layout: str = "casme2", params: SynMEParams | None = None) -> pd.DataFrame:
+def generate_synme(
+    out: Path,
+    subjects: int = 12,
+    clips_per_subject: int = 10,
+    seed: int = 0,
+    size: int = 128,
+    layout: str = "casme2",
+    params: SynMEParams | None = None,
+) -> pd.DataFrame:
     """Generate SynME under `out` and return its ground truth (one row per clip, DESIGN §3 index columns).
 
     Returned columns: dataset, subject (as in the folder names: "01" / "006"), sample, onset, apex, offset,
@@ -185,8 +260,9 @@ def generate_synme(out: Path, subjects: int = 12, clips_per_subject: int = 10, s
         lrng = _rng(seed, 2, si)
         if layout == "casme2":
             subject = f"{si + 1:02d}"  # "01", as the loader writes int 1
-            episodes = np.sort(lrng.choice(np.arange(1, max(20, clips_per_subject + 1)), clips_per_subject,
-                                           replace=False))
+            episodes = np.sort(
+                lrng.choice(np.arange(1, max(20, clips_per_subject + 1)), clips_per_subject, replace=False)
+            )
         else:
             subject = _samm_subject(si)
             inducements = np.sort(lrng.integers(1, 8, clips_per_subject))
@@ -198,8 +274,9 @@ def generate_synme(out: Path, subjects: int = 12, clips_per_subject: int = 10, s
             plan = plan_clip(crng, codes, size, p)
             if layout == "casme2":
                 onset = int(crng.integers(1, 200))
-                sample = f"EP{int(episodes[ci]):02d}_{int(crng.integers(1, 8)):02d}" + ("f" if crng.uniform() < 0.3
-                                                                                          else "")
+                sample = f"EP{int(episodes[ci]):02d}_{int(crng.integers(1, 8)):02d}" + (
+                    "f" if crng.uniform() < 0.3 else ""
+                )
                 clip_dir = out / "Cropped" / f"sub{subject}" / sample
                 names = [f"reg_img{onset + i}.jpg" for i in range(plan.n)]
                 sheet_aus: str | int = casme2_string(codes)
@@ -219,35 +296,58 @@ def generate_synme(out: Path, subjects: int = 12, clips_per_subject: int = 10, s
         _write_casme2_sheet(rows, out / CASME2_SHEET)
     else:
         _write_samm_sheet(rows, out / SAMM_SHEET)
-    df = pd.DataFrame([{k: v for k, v in r.items() if k not in ("subject_num", "sheet_aus", "inducement")}
-                       for r in rows])
+    df = pd.DataFrame(
+        [{k: v for k, v in r.items() if k not in ("subject_num", "sheet_aus", "inducement")} for r in rows]
+    )
     on_disk = df.assign(clip_dir=[str(Path(c).relative_to(out).as_posix()) for c in df["clip_dir"]])
     on_disk.to_csv(out / TRUTH_FILE, index=False)  # relative paths: the folder can move, bytes stay the same
     meta = {**_settings(subjects, clips_per_subject, seed, size, layout, p), "landmarks": landmarks}
     (out / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-    logger.info("SynME: %d clips of %d subjects written to %s in %.1fs", len(df), subjects, out,
-                time.perf_counter() - start)
+    logger.info(
+        "SynME: %d clips of %d subjects written to %s in %.1fs", len(df), subjects, out, time.perf_counter() - start
+    )
     return df
 
 
-def _row(subject: str, si: int, sample: str, onset: int, plan: ClipPlan, codes: list[AUCode], emotion: str,
-         sheet_aus: str | int, clip_dir: Path, inducement: int) -> dict:
+def _row(
+    subject: str,
+    si: int,
+    sample: str,
+    onset: int,
+    plan: ClipPlan,
+    codes: list[AUCode],
+    emotion: str,
+    sheet_aus: str | int,
+    clip_dir: Path,
+    inducement: int,
+) -> dict:
     """One ground-truth row: the index columns of DESIGN §3 plus what only a generator knows."""
     present = {c.au for c in codes}
     row: dict = {
-        "dataset": "synme", "subject": subject, "sample": sample, "onset": onset, "apex": onset + plan.apex,
-        "offset": onset + plan.n - 1, "au_raw": str(sheet_aus), "au_unknown": False, "clip_dir": str(clip_dir),
+        "dataset": "synme",
+        "subject": subject,
+        "sample": sample,
+        "onset": onset,
+        "apex": onset + plan.apex,
+        "offset": onset + plan.n - 1,
+        "au_raw": str(sheet_aus),
+        "au_unknown": False,
+        "clip_dir": str(clip_dir),
     }
     for au in ALL_AUS:
         row[f"AU{au}"] = int(au in present)
-    row.update({
-        "emotion": emotion, "n_frames": plan.n, "blink": bool(plan.blink.max() > 0),
-        "head_shift_px": round(float(np.hypot(plan.tx, plan.ty).max()), 3),
-    })
+    row.update(
+        {
+            "emotion": emotion,
+            "n_frames": plan.n,
+            "blink": bool(plan.blink.max() > 0),
+            "head_shift_px": round(float(np.hypot(plan.tx, plan.ty).max()), 3),
+        }
+    )
     for au in ALL_AUS:
         row[f"amp_AU{au}"] = round(plan.amplitudes.get(au, 0.0), 3)
     row.update({"subject_num": si + 1, "sheet_aus": sheet_aus, "inducement": inducement})
     return row
 
 
-__all__ = ["generate_synme", "subject_face", "SynMEParams", "TARGET_AUS", "CASME2_SHEET", "SAMM_SHEET"]
+__all__ = ["CASME2_SHEET", "SAMM_SHEET", "TARGET_AUS", "SynMEParams", "generate_synme", "subject_face"]
