@@ -6,7 +6,7 @@ STAMP := $(VENV)/.aullm-installed
 # CPU build of torch for machines without a GPU; users with a GPU install their own torch first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test bench clean synme-compare
+.PHONY: setup demo test lint bench clean synme-compare
 
 setup: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# Lint and format check (ruff); CI runs it before the tests.
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 bench: setup
 	$(BIN)/aullm bench step
