@@ -14,13 +14,15 @@ from safetensors.torch import load_file
 from torch import nn
 
 from aullm.config import Config, LLMConfig, config_from_dict, load_config
+from aullm.errors import ConfigError
 from aullm.models.aullmpp import AULLMPP
+from aullm.models.aullmpp_config import AULLMPPConfig
 from aullm.models.base import ModelOutput
 from aullm.models.graph import build_prior
 from aullm.models.llm import load_llm
 from aullm.models.mge_efp import MGEEFP
 from aullm.models.projectors import EnhancedFusionProjector
-from aullm.models.registry import build_model, model_needs_llm
+from aullm.models.registry import build_model, model_spec
 from aullm.models.summary import parameter_report
 from aullm.training.losses import build_loss
 
@@ -42,7 +44,7 @@ def _cfg(**model: object) -> Config:
     return config_from_dict(
         {
             "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
-            "model": {"name": "aullmpp", "token_position": "prepend", **model},
+            "model": {"name": "aullmpp", **model},
             "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
         }
     )
@@ -66,7 +68,7 @@ def _record_tokens(model: AULLMPP) -> list[tuple[int, ...]]:
 
 
 def test_registered_and_structured_prompt(tiny) -> None:
-    assert model_needs_llm("aullmpp")
+    assert model_spec("aullmpp").options().needs_llm
     model = _build(tiny)
     assert isinstance(model, AULLMPP) and isinstance(model.evidence, MGEEFP) and model.graph is not None
     # [CT][IT][task prompt]: two tokens before the prompt, the full-sequence path (no prefix cache).
@@ -77,8 +79,9 @@ def test_registered_and_structured_prompt(tiny) -> None:
         out = model(torch.rand(3, FRAMES, SIZE, SIZE))
     assert isinstance(out, ModelOutput) and out.logits.shape == (3, 4) and out.aux_loss is None
     assert seen == [(3, 2, tiny.hidden_size)]
-    # The token order is the figure's whatever model.token_position says (that key is AU-LLM's).
-    assert _build(tiny, token_position="append").reasoner.token_position == "prepend"
+    # The token order is always the figure's: model.token_position is AU-LLM's key, an error for AULLM++.
+    with pytest.raises(ConfigError, match=r"model\.token_position is not an option of model aullmpp"):
+        _build(tiny, token_position="append")
     # Labelled as our reconstruction wherever it is described.
     import aullm.models.aullmpp as aullmpp_module
     import aullm.models.graph as graph_module
@@ -159,7 +162,7 @@ def test_switches_for_ablations(tiny, caplog) -> None:
     flow_cfg = config_from_dict(
         {
             "data": {"input": "flow", "size": SIZE, "aus": AUS},
-            "model": {"name": "aullmpp", "token_position": "prepend"},
+            "model": {"name": "aullmpp"},
             "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
         }
     )
@@ -278,7 +281,7 @@ def test_full_model_learns_a_small_problem_above_the_prior(tiny) -> None:
     cfg = config_from_dict(
         {
             "data": {"frames": FRAMES, "size": LEARN_SIZE, "aus": AUS},
-            "model": {"name": "aullmpp", "token_position": "prepend", "dropout": 0.1},
+            "model": {"name": "aullmpp", "dropout": 0.1},
             "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
         }
     )
@@ -314,7 +317,7 @@ def test_full_model_learns_a_small_problem_above_the_prior(tiny) -> None:
 
 @pytest.fixture(scope="module")
 def synme_root(tmp_path_factory) -> Path:
-    from aullm.data.synthetic import generate_synme
+    from aullm.data.synme import generate_synme
 
     root = tmp_path_factory.mktemp("synme")
     generate_synme(root, subjects=3, clips_per_subject=4, seed=3, size=128)
@@ -328,7 +331,7 @@ name: tiny_aullmpp
 seeds: [1]
 data: {{dataset: synme, root: {root}, size: 32, cache_dir: {tmp_path / "cache"},
        aus: [AU1, AU2, AU4, AU7, AU12, AU14, AU15, AU17]}}
-model: {{name: aullmpp, token_position: prepend, dropout: 0.1}}
+model: {{name: aullmpp, dropout: 0.1}}
 llm: {{name: tiny-random, lora: {{r: 4, alpha: 8}}}}
 train: {{epochs: 1, batch_size: 8, lr: 1.0e-3}}
 """)
@@ -336,7 +339,7 @@ train: {{epochs: 1, batch_size: 8, lr: 1.0e-3}}
 
 
 def test_run_experiment_loso_uses_training_labels_for_the_prior(tmp_path, synme_root, monkeypatch) -> None:
-    from aullm.training.protocols import run_experiment
+    from aullm import api
 
     received: list[np.ndarray] = []
     original = AULLMPP.on_fold_start
@@ -347,7 +350,7 @@ def test_run_experiment_loso_uses_training_labels_for_the_prior(tmp_path, synme_
 
     monkeypatch.setattr(AULLMPP, "on_fold_start", spy)
     # Two of the three folds (protocol.folds), to keep the test fast; the cross-domain test covers scoring.
-    out = run_experiment(_run_cfg(tmp_path, synme_root, "protocol.folds=['1', '2']"), tmp_path / "run")
+    out = api.train(_run_cfg(tmp_path, synme_root, "protocol.folds=['1', '2']"), tmp_path / "run")
     preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str, "fold": str})
     folds = sorted(set(preds["fold"]), key=lambda f: int(f))  # run order: as listed in protocol.folds
     assert (preds["fold"] == preds["subject"]).all() and [int(f) for f in folds] == [1, 2] and len(preds) == 8
@@ -366,8 +369,8 @@ def test_run_experiment_loso_uses_training_labels_for_the_prior(tmp_path, synme_
 
 
 def test_run_experiment_cross_domain_ablation(tmp_path, synme_root) -> None:
-    from aullm.data.synthetic import generate_synme
-    from aullm.training.protocols import run_experiment
+    from aullm import api
+    from aullm.data.synme import generate_synme
 
     other = tmp_path / "other"
     generate_synme(other, subjects=2, clips_per_subject=3, seed=9, size=128, layout="samm")
@@ -380,7 +383,7 @@ def test_run_experiment_cross_domain_ablation(tmp_path, synme_root) -> None:
         "model.mge_efp=false",
         "model.graph.prior=facs",
     )
-    out = run_experiment(cfg, tmp_path / "run")
+    out = api.train(cfg, tmp_path / "run")
     preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str})
     assert set(preds["fold"]) == {"synme_to_samm"} and len(preds) == 6
     assert np.isfinite(preds.filter(like="prob_").to_numpy()).all()
@@ -395,7 +398,7 @@ def test_shipped_configs_load() -> None:
     assert {"casme2_to_samm_aullmpp", "samm_to_casme2_aullmpp"} <= names
     for path in paths:
         cfg = load_config(path)
-        assert cfg.model.name == "aullmpp" and cfg.model.token_position == "prepend", path.name
+        assert isinstance(cfg.model, AULLMPPConfig), path.name
         assert "reconstruction" in path.read_text().lower(), path.name
         if "no_r_augnn" in path.stem:
             assert not cfg.model.r_augnn and not cfg.model.ccr.enabled

@@ -35,7 +35,10 @@ def test_yaml_values_and_overrides(tmp_path):
 
 
 def test_round_trip(tmp_path):
-    cfg = load_config(None, ["model.ccr.lambda=0.5", "protocol.name=cross_domain", "protocol.target={dataset: samm}"])
+    cfg = load_config(
+        None,
+        ["model.name=aullmpp", "model.ccr.lambda=0.5", "protocol.name=cross_domain", "protocol.target={dataset: samm}"],
+    )
     out = tmp_path / "run" / "config.yaml"
     save_config(cfg, out)
     again = load_config(out)

@@ -70,7 +70,7 @@ def test_cache_invalidated_by_sheet_and_settings(tmp_path):
 
 def test_cache_notices_frames_rewritten_under_the_same_sheet(tmp_path):
     """SynME regenerated with other nuisance or amplitude settings keeps its sheet but not its pixels."""
-    from aullm.data.synthetic import SynMEParams, generate_synme
+    from aullm.data.synme import SynMEParams, generate_synme
 
     root = tmp_path / "synme"
     generate_synme(root, subjects=2, clips_per_subject=2, seed=4, size=128)

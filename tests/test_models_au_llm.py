@@ -11,7 +11,7 @@ from aullm.errors import UserError
 from aullm.models.au_llm import AULLM, VARIANTS
 from aullm.models.base import ModelOutput
 from aullm.models.llm import TINY_CONFIG, load_llm
-from aullm.models.registry import build_model, list_models, model_needs_llm
+from aullm.models.registry import build_model, list_models, model_spec
 from aullm.models.summary import llm_parameter_counts, log_parameter_report, parameter_report
 from aullm.training.losses import build_loss
 
@@ -165,9 +165,9 @@ def test_parameter_report_parts(tiny, caplog) -> None:
 
 
 def test_registry(tiny) -> None:
-    assert model_needs_llm("au_llm")
-    with pytest.raises(UserError, match=r"unknown model\.name"):
-        model_needs_llm("no_such_model")
+    assert model_spec("au_llm").options().needs_llm
+    with pytest.raises(UserError, match=r"invalid value for model\.name: 'no_such_model' \(known: au_llm"):
+        model_spec("no_such_model")
     with pytest.raises(ValueError, match="needs a loaded LLM"):
         build_model(_cfg(), AUS, None)
     # Without an explicit seed the config's first seed is used.

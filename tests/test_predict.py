@@ -16,15 +16,15 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from aullm import api
 from aullm.bundle import BundleError, load_bundle, verify_bundle, write_bundle, write_manifest
 from aullm.cli import app
 from aullm.config import load_config
 from aullm.data import faces
 from aullm.data.clips import list_frames
-from aullm.data.synthetic import generate_synme
+from aullm.data.synme import generate_synme
 from aullm.explain import cam_to_input, explain, explain_decoded
 from aullm.predict import ClipRequest, collect_requests, decode_request, predict, predict_clips
-from aullm.training.protocols import run_experiment
 
 runner = CliRunner()
 
@@ -61,10 +61,10 @@ train: {{epochs: 1, batch_size: 8, lr: 1.0e-3}}
 eval: {{validation_subjects: 1}}
 """)
     out = base / "run"
-    run_experiment(load_config(config, ["protocol.folds=[1, 2]"]), out)  # a partial run: no final model yet
+    api.train(load_config(config, ["protocol.folds=[1, 2]"]), out)  # a partial run: no final model yet
     assert not (out / "bundle").exists()
     # resumed with --save-final: fold 03 trains, then the final model, then the bundle is written
-    run_experiment(load_config(config, ["train.save_final=true"]), out)
+    api.train(load_config(config, ["train.save_final=true"]), out)
     return {"base": base, "root": root, "truth": truth, "out": out, "bundle": out / "bundle"}
 
 

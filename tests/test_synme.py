@@ -263,7 +263,7 @@ def test_nuisances_outweigh_the_au_signal() -> None:
 def test_demo_preset_is_milder_but_nuisances_still_exceed_the_signal() -> None:
     """The demo's SynME halves head motion (documented in aullm/demo.py); all nuisances together still change the
     frames more than the AUs do, so frame differencing alone still does not find the AUs."""
-    from aullm.demo import DEMO_PARAMS
+    from aullm.data.synme import DEMO_PARAMS
 
     au, head_only, nuisance = _onset_apex_change(DEMO_PARAMS)
     _, default_head, _ = _onset_apex_change(SynMEParams())

@@ -1,3 +1,5 @@
 """aullm: micro-expression Action Unit detection with an LLM as the reasoning engine."""
 
-__version__ = "0.1.0"
+from aullm.version import __version__
+
+__all__ = ["__version__"]

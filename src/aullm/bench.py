@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from aullm.config import LLMConfig, LoraConfig, ModelConfig
+from aullm.config import LLMConfig, LoraConfig
+from aullm.models.au_llm_config import DEFAULT_PROMPT
 from aullm.models.llm import LoadedLLM, load_llm
 from aullm.models.reasoner import LLMReasoner
 from aullm.runtime import resolve_device
 
-DEFAULT_PROMPT = ModelConfig().prompt
 CONTRACT_KEYS = ("llm", "batch", "prompt_tokens", "naive_s", "fast_s", "speedup", "max_abs_diff")
 
 

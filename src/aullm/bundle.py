@@ -17,23 +17,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-import pandas as pd
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from aullm import __version__
 from aullm.config import Config, ConfigError, load_config, save_config
 from aullm.console import logger
 from aullm.errors import UserError
 from aullm.hashing import sha256_file
+from aullm.io import atomic_dir
+from aullm.models.base import AUModel
+from aullm.version import __version__
 
 BUNDLE_FORMAT = "aullm-bundle"
 BUNDLE_VERSION = 1
@@ -140,16 +139,16 @@ def write_bundle(
     threshold_source: str,
     trained_on: dict[str, Any],
 ) -> Path:
-    """Write a bundle folder atomically (built beside `out`, then renamed); an existing bundle there is replaced."""
+    """Write a bundle folder atomically (built beside `out`, then renamed); an existing bundle there is replaced,
+    any other existing folder is refused."""
     out = Path(out)
     aus = list(cfg.data.aus)
     missing = [au for au in aus if au not in thresholds]
     if missing:
         raise ValueError(f"no threshold for {missing}")
-    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    if out.exists() and not (out / MANIFEST_FILE).is_file():
+        raise UserError(f"{out} exists and is not a model bundle; refusing to overwrite it")
+    with atomic_dir(out) as tmp:
         save_config(cfg, tmp / CONFIG_FILE)
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": BUNDLE_FORMAT, "model": cfg.model.name})
@@ -163,7 +162,7 @@ def write_bundle(
             "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
             "name": cfg.name,
             "model": cfg.model.name,
-            "variant": cfg.model.variant,
+            "variant": cfg.model.variant_label,
             "aus": aus,
             "thresholds": {au: float(thresholds[au]) for au in aus},
             "threshold_source": threshold_source,
@@ -178,104 +177,8 @@ def write_bundle(
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         write_manifest(tmp)
-        if out.exists():
-            if not (out / MANIFEST_FILE).is_file():
-                raise UserError(f"{out} exists and is not a model bundle; refusing to overwrite it")
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("wrote model bundle %s (%s, %d AUs, thresholds: %s)", out, cfg.model.name, len(aus), threshold_source)
     return out
-
-
-def _read_predictions(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"subject": str, "fold": str, "sample": str})
-
-
-def bundle_thresholds(
-    run_dir: Path, cfg: Config, seed: int, fold: Optional[str] = None
-) -> tuple[dict[str, float], str]:
-    """Per-AU thresholds for a bundle: val-tuned when the run has validation predictions, else eval.threshold.
-
-    For one fold's model: the thresholds that fold's held-out training subjects chose (what f1_macro_val_tuned
-    scores). For the final model: tuned on every fold's validation predictions of that seed pooled — each comes
-    from subjects the predicting model did not train on, so they are honest, and pooling gives a steadier choice.
-    """
-    from aullm.evaluation.thresholds import tune_per_au
-
-    aus = list(cfg.data.aus)
-    fixed = {au: float(cfg.eval.threshold) for au in aus}
-    path = Path(run_dir) / "val_predictions.csv"
-    if fold is not None:
-        fold_path = Path(run_dir) / "folds" / fold / "val_predictions.csv"
-        path = fold_path if fold_path.is_file() else path
-    if not path.is_file():
-        return fixed, f"eval.threshold ({cfg.eval.threshold:g}; the run has no validation predictions)"
-    val = _read_predictions(path)
-    val = val[val["seed"] == seed]
-    if fold is not None:
-        val = val[val["fold"] == fold]
-    if val.empty or not all(f"prob_{au}" in val and f"label_{au}" in val for au in aus):
-        return fixed, f"eval.threshold ({cfg.eval.threshold:g}; no validation predictions for this model)"
-    labels = val[[f"label_{au}" for au in aus]].to_numpy(dtype=float)
-    probs = val[[f"prob_{au}" for au in aus]].to_numpy(dtype=float)
-    tuned = tune_per_au(labels, probs, aus, prefer=cfg.eval.threshold)
-    where = f"fold {fold}'s" if fold is not None else "all folds' pooled"
-    return tuned, f"val_tuned ({where} validation predictions, seed {seed}, {len(val)} clips)"
-
-
-def export_run(
-    run_dir: Path, out: Optional[Path] = None, fold: Optional[str] = None, seed: Optional[int] = None
-) -> Path:
-    """`aullm export`: bundle one fold's model of a run, or the final model (trained now if the run lacks it)."""
-    from aullm.models.registry import model_needs_llm
-
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise UserError(f"{run_dir} is not a run directory: no config.yaml (written by aullm train)")
-    cfg = load_config(config_path)
-    seed = int(cfg.seeds[0] if seed is None else seed)
-    if seed not in cfg.seeds:
-        raise UserError(f"--seed {seed} was not trained in {run_dir} (seeds: {cfg.seeds})")
-    if fold is None:
-        from aullm.training.protocols import train_final
-
-        return train_final(cfg, run_dir, bundle_out=out, seed=seed)
-    folds = run_dir / "folds"
-    names = sorted(p.name for p in folds.iterdir()) if folds.is_dir() else []
-    match = next((n for n in names if n == fold or (n.lstrip("0") or "0") == (fold.lstrip("0") or "0")), None)
-    if match is None:
-        raise UserError(f"fold {fold!r} not found in {run_dir} (folds: {', '.join(names) or 'none'})")
-    weights = folds / match / f"weights_seed{seed}.safetensors"
-    if not (folds / match / "done").exists() or not weights.is_file():
-        raise UserError(f"fold {match} of {run_dir} has no finished weights for seed {seed} ({weights.name})")
-    reference = None
-    if model_needs_llm(cfg.model.name):
-        from aullm.models.llm import load_llm
-        from aullm.runtime import resolve_device
-
-        reference = load_llm(cfg.llm, resolve_device(cfg.train.device)).reference
-    state = load_file(str(weights))
-    thresholds, source = bundle_thresholds(run_dir, cfg, seed, fold=match)
-    test_subjects = sorted(set(_read_predictions(folds / match / "predictions.csv")["subject"].tolist()))
-    trained_on = {
-        "run_dir": str(run_dir.resolve()),
-        "fold": match,
-        "seed": seed,
-        "dataset": cfg.data.dataset,
-        "held_out_subjects": test_subjects,
-    }
-    return write_bundle(
-        out or run_dir / f"bundle_fold{match}_seed{seed}",
-        cfg,
-        state,
-        llm_reference=reference,
-        thresholds=thresholds,
-        threshold_source=source,
-        trained_on=trained_on,
-    )
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -347,13 +250,13 @@ def _load_base_llm(
 
 def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[str] = None) -> Bundle:
     """Verify, then rebuild the model and load its trained weights; `llm` points at another copy of the base LLM."""
-    from aullm.models.registry import build_model, model_needs_llm
+    from aullm.models.registry import build_model
     from aullm.runtime import resolve_device
 
     folder = resolve_bundle_dir(Path(path))
     meta = verify_bundle(folder)
     try:
-        cfg = load_config(folder / CONFIG_FILE)
+        cfg = load_config(folder / CONFIG_FILE, resolved=True)
     except ConfigError as err:
         raise BundleError(f"bundle {folder}: its config.yaml cannot be used by this aullm ({err})") from None
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
@@ -361,9 +264,9 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
     aus = list(meta["aus"])
     if aus != list(cfg.data.aus):
         raise BundleError(f"bundle {folder}: bundle.json AUs {aus} differ from config.yaml's {cfg.data.aus}")
-    loaded = _load_base_llm(cfg, meta, folder, dev, llm) if model_needs_llm(cfg.model.name) else None
+    loaded = _load_base_llm(cfg, meta, folder, dev, llm) if cfg.model.needs_llm else None
     model = build_model(cfg, aus, loaded)
-    if not getattr(model, "is_torch", True):
+    if not isinstance(model, AUModel):
         raise BundleError(
             f"bundle {folder}: model {cfg.model.name!r} is not a torch model; bundles hold torch models only"
         )
@@ -389,8 +292,6 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
 __all__ = [
     "Bundle",
     "BundleError",
-    "bundle_thresholds",
-    "export_run",
     "load_bundle",
     "resolve_bundle_dir",
     "sha256_file",

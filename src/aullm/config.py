@@ -17,6 +17,10 @@ import dacite
 import yaml
 
 from aullm.errors import ConfigError
+from aullm.io import write_text
+from aullm.models.au_llm_config import AULLMConfig
+from aullm.models.registry import DEFAULT_MODEL, MODELS, model_spec
+from aullm.options import ModelConfig, check
 
 CASME2_AUS = ["AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17"]
 SAMM_AUS = ["AU2", "AU4", "AU7", "AU12"]
@@ -45,64 +49,11 @@ class DataConfig:
     cache_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
-        _check(self.frames >= 2, "data.frames", self.frames, "must be at least 2")
-        _check(self.size >= 16, "data.size", self.size, "must be at least 16")
-        _check(len(self.aus) > 0, "data.aus", self.aus, "must name at least one AU")
+        check(self.frames >= 2, "data.frames", self.frames, "must be at least 2")
+        check(self.size >= 16, "data.size", self.size, "must be at least 16")
+        check(len(self.aus) > 0, "data.aus", self.aus, "must name at least one AU")
         for au in self.aus:
-            _check(au.startswith("AU") and au[2:].isdigit(), "data.aus", au, "AUs are written AU<number>, e.g. AU12")
-
-
-@dataclass
-class GraphConfig:
-    """AULLM++ R-AUGNN (our reconstruction): which AU-relation prior masks the graph."""
-
-    prior: Literal["facs", "cooccurrence", "both", "none"] = "both"
-    layers: int = 2
-    cooccurrence_threshold: float = 0.2
-
-    def __post_init__(self) -> None:
-        _check(1 <= self.layers <= 3, "model.graph.layers", self.layers, "must be 1, 2 or 3")
-
-
-@dataclass
-class CCRConfig:
-    """AULLM++ counterfactual consistency regularisation (our reconstruction); training only."""
-
-    enabled: bool = True
-    loss: Literal["kl", "mse"] = "kl"
-    lambda_: float = 0.1
-    flip_prob: float = 0.2
-    # Which AUs the consistency loss covers: `unflipped` leaves out the AUs whose node state was flipped (their
-    # prediction may legitimately change); `all` asks every prediction to ignore the counterfactual.
-    scope: Literal["unflipped", "all"] = "unflipped"
-
-    def __post_init__(self) -> None:
-        _check(0.0 <= self.flip_prob <= 1.0, "model.ccr.flip_prob", self.flip_prob, "must be in [0, 1]")
-        _check(self.lambda_ >= 0.0, "model.ccr.lambda", self.lambda_, "must be >= 0")
-
-
-@dataclass
-class ModelConfig:
-    """The model family and its variant (paper Table 3 ablations, baselines, AULLM++ switches)."""
-
-    name: Literal["au_llm", "aullmpp", "sssnet_led", "resnet18_led", "resnet18", "resnet34", "lbptop"] = "au_llm"
-    variant: Literal["all", "f_high", "f_mid", "efp_linear", "prompt_learning"] = "all"
-    dropout: float = 0.3
-    token_position: Literal["append", "prepend"] = "append"
-    prompt: str = "Analyze the facial features to classify action units:"
-    prompt_vectors: int = 8
-    mge_efp: bool = True
-    r_augnn: bool = True
-    graph: GraphConfig = field(default_factory=GraphConfig)
-    ccr: CCRConfig = field(default_factory=CCRConfig)
-    lbp_grid: int = 5  # lbptop: LBP-TOP histograms per cell of an N×N spatial block grid
-    svm_c: float = 1.0  # lbptop: the linear SVMs' C
-
-    def __post_init__(self) -> None:
-        _check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "must be in [0, 1)")
-        _check(self.prompt_vectors >= 1, "model.prompt_vectors", self.prompt_vectors, "must be at least 1")
-        _check(self.lbp_grid >= 1, "model.lbp_grid", self.lbp_grid, "must be at least 1")
-        _check(self.svm_c > 0, "model.svm_c", self.svm_c, "must be > 0")
+            check(au.startswith("AU") and au[2:].isdigit(), "data.aus", au, "AUs are written AU<number>, e.g. AU12")
 
 
 @dataclass
@@ -113,8 +64,8 @@ class LoraConfig:
     targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
 
     def __post_init__(self) -> None:
-        _check(self.r >= 1, "llm.lora.r", self.r, "must be at least 1")
-        _check(len(self.targets) > 0, "llm.lora.targets", self.targets, "must name at least one module")
+        check(self.r >= 1, "llm.lora.r", self.r, "must be at least 1")
+        check(len(self.targets) > 0, "llm.lora.targets", self.targets, "must name at least one module")
 
 
 @dataclass
@@ -148,10 +99,10 @@ class TrainConfig:
     save_final: bool = False
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, "train.epochs", self.epochs, "must be at least 1")
-        _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be at least 1")
-        _check(self.lr > 0, "train.lr", self.lr, "must be > 0")
-        _check(
+        check(self.epochs >= 1, "train.epochs", self.epochs, "must be at least 1")
+        check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be at least 1")
+        check(self.lr > 0, "train.lr", self.lr, "must be > 0")
+        check(
             self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda") or self.device == "mps",
             "train.device",
             self.device,
@@ -174,8 +125,8 @@ class EvalConfig:
     validation_subjects: int = 0
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.threshold < 1.0, "eval.threshold", self.threshold, "must be in (0, 1)")
-        _check(self.validation_subjects >= 0, "eval.validation_subjects", self.validation_subjects, "must be >= 0")
+        check(0.0 < self.threshold < 1.0, "eval.threshold", self.threshold, "must be in (0, 1)")
+        check(self.validation_subjects >= 0, "eval.validation_subjects", self.validation_subjects, "must be >= 0")
 
 
 @dataclass
@@ -185,23 +136,16 @@ class Config:
     name: str = "experiment"
     seeds: list[int] = field(default_factory=lambda: [1])
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=AULLMConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        _check(len(self.seeds) > 0, "seeds", self.seeds, "must list at least one seed")
+        check(len(self.seeds) > 0, "seeds", self.seeds, "must list at least one seed")
         if self.protocol.name == "cross_domain":
-            _check(
-                self.protocol.target is not None, "protocol.target", None, "cross_domain needs a target data section"
-            )
-
-
-def _check(ok: bool, key: str, value: Any, why: str) -> None:
-    if not ok:
-        raise ConfigError(f"invalid value for {key}: {value!r} ({why})")
+            check(self.protocol.target is not None, "protocol.target", None, "cross_domain needs a target data section")
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -264,18 +208,91 @@ def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def config_from_dict(raw: dict[str, Any]) -> Config:
-    """Build a validated Config; every missing key takes its default."""
-    _check_keys(raw, Config)
-    raw = _normalise(_to_attr_names(raw))
+# Keys of the single, shared `model` section of earlier aullm versions. Run directories and bundles written then
+# hold all of them whatever the model; reading such a resolved file drops the ones its model does not have.
+LEGACY_MODEL_KEYS = frozenset(
+    {
+        "variant",
+        "dropout",
+        "token_position",
+        "prompt",
+        "prompt_vectors",
+        "mge_efp",
+        "r_augnn",
+        "graph",
+        "ccr",
+        "lbp_grid",
+        "svm_c",
+    }
+)
+
+
+def _model_options(raw: Any) -> type[ModelConfig]:
+    """The options class of the model the `model` section names (the default model when it names none)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"model must be a mapping of keys to values, got {type(raw).__name__}")
+    name = raw.get("name", DEFAULT_MODEL)
+    if not isinstance(name, str):
+        raise ConfigError(f"invalid value for model.name: {name!r} (expected a model name)")
+    return model_spec(name).options
+
+
+def _check_model_keys(raw: dict[str, Any], options: type[ModelConfig], *, legacy: bool) -> dict[str, Any]:
+    """Options the chosen model does not have are an error naming the key (or, in a legacy resolved file, dropped)."""
+    known = _known_keys(options)
+    name = raw.get("name", DEFAULT_MODEL)
+    checked: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            if legacy and key in LEGACY_MODEL_KEYS:
+                continue
+            if key in LEGACY_MODEL_KEYS or any(key in _known_keys(s.options) for s in MODELS.values()):
+                own = ", ".join(k for k in known if k != "name") or "none"
+                raise ConfigError(f"model.{key} is not an option of model {name} (its options: {own})")
+            hint = difflib.get_close_matches(str(key), list(known), n=1)
+            suggestion = f" (did you mean model.{hint[0]}?)" if hint else ""
+            raise ConfigError(f"unknown config key model.{key}{suggestion}")
+        sub = _nested_dataclass(known[key])
+        if sub is not None and value is not None:
+            _check_keys(value, sub, f"model.{key}.")
+        checked[key] = value
+    return checked
+
+
+_DACITE = dacite.Config(strict=True, cast=[], check_types=True)
+
+
+def _from_dict(cls: type[Any], raw: dict[str, Any], prefix: str = "") -> Any:
     try:
-        return dacite.from_dict(Config, raw, config=dacite.Config(strict=True, cast=[], check_types=True))
+        return dacite.from_dict(cls, raw, config=_DACITE)
     except dacite.WrongTypeError as err:
         raise ConfigError(
-            f"invalid value for {err.field_path}: {err.value!r} (expected {_type_name(err.field_type)})"
+            f"invalid value for {prefix}{err.field_path}: {err.value!r} (expected {_type_name(err.field_type)})"
         ) from None
     except dacite.DaciteError as err:
         raise ConfigError(f"invalid config: {err}") from None
+
+
+def config_from_dict(raw: dict[str, Any], *, legacy_model_keys: bool = False) -> Config:
+    """Build a validated Config; every missing key takes its default.
+
+    The `model` section is checked against the chosen model's own options (`models/registry.py`).
+    `legacy_model_keys` accepts resolved files of earlier versions, whose `model` section listed every model's keys.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the config file must be a mapping of sections, got {type(raw).__name__}")
+    raw = dict(raw)
+    model_raw = raw.pop("model", None)
+    options = _model_options(model_raw)
+    model_raw = _check_model_keys(dict(model_raw or {}), options, legacy=legacy_model_keys)
+    _check_keys(raw, Config)
+    raw = _normalise(_to_attr_names(raw))
+    model = _from_dict(options, _to_attr_names(model_raw), "model.")
+    cfg: Config = _from_dict(Config, raw)
+    cfg.model = model
+    return cfg
 
 
 def _type_name(tp: Any) -> str:
@@ -328,6 +345,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not text (not UTF-8): is it the right file?") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -340,10 +359,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_config(path: Optional[Path] = None, overrides: Optional[list[str]] = None) -> Config:
-    """Load a YAML config (or the defaults), apply `--set` overrides, validate."""
+def load_config(
+    path: Optional[Path] = None, overrides: Optional[list[str]] = None, *, resolved: bool = False
+) -> Config:
+    """Load a YAML config (or the defaults), apply `--set` overrides, validate.
+
+    `resolved` reads a config that aullm wrote itself (a run directory's or a bundle's), which earlier versions
+    wrote with every model's keys.
+    """
     raw = read_yaml(Path(path)) if path is not None else {}
-    return config_from_dict(apply_overrides(raw, list(overrides or [])))
+    return config_from_dict(apply_overrides(raw, list(overrides or [])), legacy_model_keys=resolved)
 
 
 def dump_config(config: Config) -> str:
@@ -352,8 +377,4 @@ def dump_config(config: Config) -> str:
 
 def save_config(config: Config, path: Path) -> None:
     """Write the fully resolved config (every key, defaults included) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_config(config), encoding="utf-8")
-    tmp.replace(path)
+    write_text(Path(path), dump_config(config))

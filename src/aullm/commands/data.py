@@ -26,7 +26,7 @@ def stats(
     """Count samples, usable samples, subjects and AU positives; list skipped samples and why."""
     import json
 
-    from aullm.data.index import dataset_stats
+    from aullm.data.stats import dataset_stats
 
     if root is None and annotations is None:
         raise DataError("give --root DIR (frames and sheet) or --annotations FILE (sheet only)")

@@ -112,9 +112,9 @@ def export(
 ) -> None:
     """Write a model bundle from a run: the final model on all subjects (trained now if the run has none) or,
     with --fold, the model of one fold."""
-    from aullm.bundle import export_run
+    from aullm.api import export as run_export
 
-    path = export_run(run_dir, out, fold=fold, seed=seed)
+    path = run_export(run_dir, out, fold=fold, seed=seed)
     typer.echo(f"model bundle: {path}")
 
 

@@ -26,17 +26,12 @@ def synth(
 
     Written in the CASME II cropped layout (or SAMM's), so the regular loaders read it unchanged.
     """
-    from aullm.data.synme import TARGET_AUS
-    from aullm.data.synthetic import generate_synme
+    from aullm.data.synme import PRESETS, TARGET_AUS, generate_synme
     from aullm.errors import UserError
 
-    if preset not in ("default", "demo"):
-        raise UserError(f"unknown SynME preset {preset!r}: use default or demo")
-    params = None
-    if preset == "demo":
-        from aullm.demo import DEMO_PARAMS
-
-        params = DEMO_PARAMS
+    if preset not in PRESETS:
+        raise UserError(f"unknown SynME preset {preset!r}: use {' or '.join(PRESETS)}")
+    params = PRESETS[preset]
     start = time.perf_counter()
     df = generate_synme(
         out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, size=size, layout=layout, params=params

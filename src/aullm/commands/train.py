@@ -20,14 +20,14 @@ def train(
     save_final: bool = typer.Option(False, "--save-final", help="Also train on all subjects and save a bundle."),
 ) -> None:
     """Train and evaluate under the config's protocol (LOSO or cross-domain); resumes an interrupted run."""
-    from aullm.training.protocols import RunFailed, default_run_dir, run_experiment
+    from aullm.api import train as run_train
+    from aullm.training.protocols import RunFailed
 
     cfg = load_config(config, overrides_list(overrides))
     if save_final:
         cfg.train.save_final = True
-    run_dir = default_run_dir(cfg, out)
     try:
-        run_experiment(cfg, run_dir)
+        run_dir = run_train(cfg, out)
     except RunFailed as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import os
-import tempfile
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -28,18 +29,19 @@ from aullm.console import logger, track
 from aullm.data import faces, flow
 from aullm.data.clips import FrameError, load_frames, read_gray, read_video, video_first_frame
 from aullm.data.index import (
+    BASE_COLUMNS,
     ClipSource,
     DatasetIndex,
     au_columns,
     check_root,
     find_annotation,
-    index_from_json,
-    index_to_json,
     load_index,
+    normalise_dtypes,
     sample_id,
 )
 from aullm.errors import DataError
 from aullm.hashing import sha256_file
+from aullm.io import atomic_path
 
 #: Bump when the stored arrays' meaning changes, so old caches are not reused.
 CACHE_VERSION = 3
@@ -266,6 +268,29 @@ def _build(cfg: DataConfig, index: DatasetIndex) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------- file format
 
 
+def index_to_json(df: pd.DataFrame) -> str:
+    """Serialise an index without pickle (for the cache); inverse of index_from_json."""
+    data = {}
+    for column in df.columns:
+        values = df[column].tolist()
+        data[column] = [
+            None
+            if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))
+            else (int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v)
+            for v in values
+        ]
+    return json.dumps({"columns": list(df.columns), "data": data})
+
+
+def index_from_json(text: str) -> pd.DataFrame:
+    payload = json.loads(text)
+    df = pd.DataFrame({c: payload["data"][c] for c in payload["columns"]}, columns=payload["columns"])
+    for column in BASE_COLUMNS:
+        if column not in df.columns:
+            df[column] = pd.Series(dtype=object)
+    return normalise_dtypes(df)
+
+
 def _text(value: str) -> np.ndarray:
     return np.frombuffer(value.encode("utf-8"), dtype=np.uint8)
 
@@ -296,16 +321,10 @@ def write_cache(path: Path, arrays: dict[str, Any], key: str) -> None:
     }
     if arrays["flow"] is not None:
         payload["flow"] = arrays["flow"]
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **payload)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def read_cache(path: Path, key: str) -> Optional[dict[str, Any]]:

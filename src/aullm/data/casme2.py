@@ -13,32 +13,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from aullm.config import DataConfig
-from aullm.data.index import RawRow, SheetRows, cell_text, is_blank, read_sheet
+from aullm.data.readers import RawRow, SheetRows, configured_frames_dir
+from aullm.data.sheets import cell_text, is_blank, read_sheet
 
 SHEET = 0
 REQUIRED = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units"]
 CROPPED = "Cropped"
 RAW = "CASME2_RAW_selected"
-
-
-def find_annotation(root: Path) -> Optional[Path]:
-    """The newest `CASME2-coding-*.xlsx` in the root (names carry the date), else the root's only xlsx."""
-    candidates = sorted(
-        p for p in root.glob("*.xlsx") if p.name.lower().startswith("casme2-coding") and not p.name.startswith("~$")
-    )
-    if candidates:
-        return candidates[-1]
-    others = [p for p in root.glob("*.xlsx") if not p.name.startswith("~$")]
-    return others[0] if len(others) == 1 else None
-
-
-def frames_root(root: Path, cfg: DataConfig) -> Path:
-    """`data.frames_dir` (absolute or under the root), else `Cropped` when present, else the raw folder."""
-    if cfg.frames_dir:
-        given = Path(cfg.frames_dir).expanduser()
-        return given if given.is_absolute() else root / given
-    cropped = root / CROPPED
-    return cropped if cropped.is_dir() else root / RAW
 
 
 def subject_id(value: Any) -> str:
@@ -48,25 +29,45 @@ def subject_id(value: Any) -> str:
     return text.zfill(2) if text.isdigit() else text
 
 
-def read_rows(annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetRows:
-    df, header_row = read_sheet(annotation, SHEET, REQUIRED)
-    base = frames_root(root, cfg) if root is not None else None
-    rows: list[RawRow] = []
-    for i, rec in enumerate(df.to_dict("records")):
-        if all(is_blank(rec.get(c)) for c in ("Subject", "Filename", "OnsetFrame", "OffsetFrame")):
-            continue  # trailing empty rows
-        subject = subject_id(rec["Subject"])
-        sample = cell_text(rec["Filename"])
-        rows.append(
-            RawRow(
-                subject=subject,
-                sample=sample,
-                onset=rec["OnsetFrame"],
-                apex=rec["ApexFrame"],
-                offset=rec["OffsetFrame"],
-                au=rec["Action Units"],
-                clip_dir=(base / f"sub{subject}" / sample) if base is not None and sample else None,
-                where=f"{annotation.name} row {header_row + 1 + i}",
-            )
+class CASME2Reader:
+    """CASME II's coding sheet and frame folders (also SynME, written in the same layout)."""
+
+    def find_annotation(self, root: Path) -> Optional[Path]:
+        """The newest `CASME2-coding-*.xlsx` in the root (names carry the date), else the root's only xlsx."""
+        candidates = sorted(
+            p for p in root.glob("*.xlsx") if p.name.lower().startswith("casme2-coding") and not p.name.startswith("~$")
         )
-    return SheetRows(rows=rows, annotation=annotation, root=root)
+        if candidates:
+            return candidates[-1]
+        others = [p for p in root.glob("*.xlsx") if not p.name.startswith("~$")]
+        return others[0] if len(others) == 1 else None
+
+    def frames_root(self, root: Path, cfg: DataConfig) -> Path:
+        """`data.frames_dir` (absolute or under the root), else `Cropped` when present, else the raw folder."""
+        if cfg.frames_dir:
+            return configured_frames_dir(root, cfg.frames_dir)
+        cropped = root / CROPPED
+        return cropped if cropped.is_dir() else root / RAW
+
+    def read_rows(self, annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetRows:
+        df, header_row = read_sheet(annotation, SHEET, REQUIRED)
+        base = self.frames_root(root, cfg) if root is not None else None
+        rows: list[RawRow] = []
+        for i, rec in enumerate(df.to_dict("records")):
+            if all(is_blank(rec.get(c)) for c in ("Subject", "Filename", "OnsetFrame", "OffsetFrame")):
+                continue  # trailing empty rows
+            subject = subject_id(rec["Subject"])
+            sample = cell_text(rec["Filename"])
+            rows.append(
+                RawRow(
+                    subject=subject,
+                    sample=sample,
+                    onset=rec["OnsetFrame"],
+                    apex=rec["ApexFrame"],
+                    offset=rec["OffsetFrame"],
+                    au=rec["Action Units"],
+                    clip_dir=(base / f"sub{subject}" / sample) if base is not None and sample else None,
+                    where=f"{annotation.name} row {header_row + 1 + i}",
+                )
+            )
+        return SheetRows(rows=rows, annotation=annotation, root=root)

@@ -13,15 +13,13 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Protocol
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-    from aullm.data.cache import PreparedDataset
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".webm"})
@@ -34,6 +32,16 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must fail, not decod
 
 class FrameError(Exception):
     """One frame or video that cannot be decoded; the message names the file."""
+
+
+class ClipStore(Protocol):
+    """Clips stored back to back: clip i is `frames[offsets[i] : offsets[i] + lengths[i]]` (or, for optical-flow
+    input, one [3, H, W] array per clip in `flow`). A prepared dataset is one; so is a batch of new clips."""
+
+    frames: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    flow: Optional[np.ndarray]
 
 
 def frame_number(path: Path) -> Optional[int]:
@@ -173,7 +181,7 @@ def sample_indices(n: int, frames: int, train: bool, rng: Optional[np.random.Gen
 
 
 def sample_batch(
-    prepared: PreparedDataset, rows: np.ndarray, train: bool, rng: Optional[np.random.Generator], frames: int
+    prepared: ClipStore, rows: np.ndarray, train: bool, rng: Optional[np.random.Generator], frames: int
 ) -> torch.Tensor:
     """A model input batch, float32 in [0, 1]: [B, frames, size, size] (clip) or [B, 3, size, size] (flow)."""
     import torch  # here, not at module level: `aullm data stats` should not pay for importing torch

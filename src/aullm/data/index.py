@@ -1,19 +1,14 @@
-"""The dataset index (DESIGN §3): one row per sample, the same columns for every dataset.
+"""The dataset index: one row per sample, the same columns for every dataset (docs/design.md, "Datasets").
 
-Each loader (casme2, samm, casme3, manifest) only reads its annotation file into `RawRow`s and says where a
-sample's frames live; everything else — AU parsing, `or_policy`, onset/apex/offset checks, frame discovery,
+Each reader (`readers.py`: casme2, samm, casme3, manifest) only reads its annotation file into `RawRow`s and says
+where a sample's frames live; everything else — AU parsing, `or_policy`, onset/apex/offset checks, frame discovery,
 skipping bad samples with a warning — happens here once, so all datasets obey the same rules.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import numbers
 import re
-import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -23,6 +18,8 @@ from aullm.config import DataConfig
 from aullm.console import logger
 from aullm.data.aus import ParsedAUs, au_name, parse_au_string
 from aullm.data.clips import frame_number, list_frames
+from aullm.data.readers import RawRow, SheetRows, get_reader
+from aullm.data.sheets import cell_text, is_blank, to_int
 from aullm.errors import DataError
 
 BASE_COLUMNS = ["dataset", "subject", "sample", "onset", "apex", "offset", "au_raw", "au_unknown", "clip_dir"]
@@ -43,22 +40,6 @@ class ClipSource:
 
 
 @dataclass
-class RawRow:
-    """One annotated sample as a loader read it, before any checking."""
-
-    subject: str
-    sample: str
-    onset: Any
-    apex: Any
-    offset: Any
-    au: Any
-    clip_dir: Optional[Path]
-    where: str  # "file.xlsx row 17", for messages
-    labels: Optional[dict[str, Any]] = None  # manifest: AU columns given directly
-    kind: Optional[str] = None  # manifest: "frames", "video", "flow_image"
-
-
-@dataclass
 class DatasetIndex:
     """The index plus what was skipped and why; `sources` is aligned with df rows when frames were checked."""
 
@@ -74,14 +55,6 @@ class DatasetIndex:
         return au_columns(self.df)
 
 
-@dataclass
-class SheetRows:
-    rows: list[RawRow]
-    annotation: Path
-    root: Optional[Path]
-    extra_skipped: list[dict[str, str]] = field(default_factory=list)
-
-
 # ------------------------------------------------------------------------------------------ small helpers
 
 
@@ -89,54 +62,6 @@ def au_columns(df: pd.DataFrame) -> list[str]:
     """The `AUk` columns of an index, in AU-number order."""
     cols = [c for c in df.columns if _AU_COLUMN.match(str(c))]
     return sorted(cols, key=lambda c: int(c[2:]))
-
-
-def normalise_name(name: Any) -> str:
-    """Column-name matching that ignores case, spaces and punctuation (`Onset Frame` == `OnsetFrame`)."""
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def to_int(value: Any) -> Optional[int]:
-    """An Excel frame cell as int (12, 12.0, '12', ' 12 '), None for a blank or unknown mark; ValueError otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"not a frame number: {value!r}")
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        if math.isnan(float(value)):
-            return None
-        if float(value).is_integer():
-            return int(value)
-        raise ValueError(f"not a whole frame number: {value!r}")
-    text = str(value).strip()
-    if text.lower() in _BLANK_MARKS:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"not a frame number: {value!r}") from None
-    if not number.is_integer():
-        raise ValueError(f"not a whole frame number: {value!r}")
-    return int(number)
-
-
-def is_blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-def cell_text(value: Any) -> str:
-    """A text cell as written; integral floats lose their '.0' (Excel stores 6 as 6.0)."""
-    if is_blank(value):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def resolve_annotation(cfg: DataConfig, root: Optional[Path], find: Any) -> Path:
@@ -167,69 +92,13 @@ def check_root(cfg: DataConfig, required: bool) -> Optional[Path]:
     return root
 
 
-def read_sheet(path: Path, sheet: Any, required: Sequence[str], search_rows: int = 40) -> tuple[pd.DataFrame, int]:
-    """Read an xlsx sheet as text/number cells, locating the header row (SAMM has 13 legend rows above it).
-
-    Returns the frame with the header's names as columns (blank header cells become `Unnamed: i`, as pandas
-    names them) and the 1-based sheet row number of the header. Raises DataError naming a missing column.
-    """
-    try:
-        raw = pd.read_excel(path, sheet_name=sheet, header=None, dtype=object, engine="openpyxl")
-    except FileNotFoundError:
-        raise DataError(f"annotation file not found: {path}") from None
-    except ValueError as err:
-        if "not found" in str(err).lower() or "worksheet" in str(err).lower():
-            raise DataError(f"annotation file {path} has no sheet {sheet!r}") from None
-        raise DataError(f"cannot read annotation file {path}: {err}") from None
-    except (zipfile.BadZipFile, OSError, KeyError, TypeError) as err:
-        raise DataError(f"cannot read annotation file {path}: {err or type(err).__name__}") from None
-    except Exception as err:
-        raise DataError(f"cannot read annotation file {path}: {err or type(err).__name__}") from None
-    if isinstance(raw, dict):  # sheet_name=None would give all sheets; not used, but keep the type honest
-        raise DataError(f"cannot read annotation file {path}: several sheets")
-    wanted = {normalise_name(c): c for c in required}
-    best_row, best_hits = -1, -1
-    for i in range(min(search_rows, len(raw))):
-        names = {normalise_name(v) for v in raw.iloc[i].tolist() if not is_blank(v)}
-        hits = len(names & set(wanted))
-        if hits > best_hits:
-            best_row, best_hits = i, hits
-    if best_row < 0:
-        raise DataError(f"annotation file {path} (sheet {sheet!r}) is empty: missing column {required[0]!r}")
-    header = raw.iloc[best_row].tolist()
-    columns = [f"Unnamed: {j}" if is_blank(v) else str(v).strip() for j, v in enumerate(header)]
-    present = {normalise_name(c) for c in columns}
-    for name in required:
-        if normalise_name(name) not in present:
-            raise DataError(f"annotation file {path} (sheet {sheet!r}) is missing column {name!r}")
-    df = raw.iloc[best_row + 1 :].copy()
-    df.columns = columns
-    rename = {c: wanted[normalise_name(c)] for c in columns if normalise_name(c) in wanted}
-    df = df.rename(columns=rename)
-    return df.reset_index(drop=True), best_row + 1
-
-
 # ---------------------------------------------------------------------------------------------- building
-
-
-def _loader(dataset: str) -> Any:
-    if dataset in ("casme2", "synme"):
-        from aullm.data import casme2 as module
-    elif dataset == "samm":
-        from aullm.data import samm as module  # type: ignore[no-redef]
-    elif dataset == "casme3a":
-        from aullm.data import casme3 as module  # type: ignore[no-redef]
-    elif dataset == "manifest":
-        from aullm.data import manifest as module  # type: ignore[no-redef]
-    else:
-        raise DataError(f"unknown dataset {dataset!r} (casme2, samm, casme3a, manifest or synme)")
-    return module
 
 
 def find_annotation(cfg: DataConfig) -> Path:
     """The annotation file load_index would read (used by the cache key without building the index)."""
     root = check_root(cfg, required=False)
-    return resolve_annotation(cfg, root, _loader(cfg.dataset).find_annotation)
+    return resolve_annotation(cfg, root, get_reader(cfg.dataset).find_annotation)
 
 
 def load_index(cfg: DataConfig, *, frames: bool = True) -> DatasetIndex:
@@ -238,16 +107,16 @@ def load_index(cfg: DataConfig, *, frames: bool = True) -> DatasetIndex:
     Raises DataError for a missing root or annotation file or a sheet without a required column; a bad sample is
     skipped with a warning and listed in `.skipped`. An annotation with no usable row at all is a DataError.
     """
-    module = _loader(cfg.dataset)
+    reader = get_reader(cfg.dataset)
     root = check_root(cfg, required=frames)
-    annotation = resolve_annotation(cfg, root, module.find_annotation)
+    annotation = resolve_annotation(cfg, root, reader.find_annotation)
     if frames and root is not None:
-        frames_root = module.frames_root(root, cfg)
+        frames_root = reader.frames_root(root, cfg)
         if frames_root is not None and not frames_root.is_dir():
             raise DataError(
                 f"frames folder not found: {frames_root} (set data.frames_dir to the folder holding the sample folders)"
             )
-    sheet: SheetRows = module.read_rows(annotation, root, cfg)
+    sheet: SheetRows = reader.read_rows(annotation, root, cfg)
     index = build_index(sheet, cfg, frames=frames)
     if index.df.empty:
         reasons = "; ".join(f"{s['sample']}: {s['reason']}" for s in index.skipped[:3])
@@ -491,84 +360,18 @@ def normalise_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def index_to_json(df: pd.DataFrame) -> str:
-    """Serialise an index without pickle (for the cache); inverse of index_from_json."""
-    data = {}
-    for column in df.columns:
-        values = df[column].tolist()
-        data[column] = [
-            None
-            if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))
-            else (int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v)
-            for v in values
-        ]
-    return json.dumps({"columns": list(df.columns), "data": data})
-
-
-def index_from_json(text: str) -> pd.DataFrame:
-    payload = json.loads(text)
-    df = pd.DataFrame({c: payload["data"][c] for c in payload["columns"]}, columns=payload["columns"])
-    for column in BASE_COLUMNS:
-        if column not in df.columns:
-            df[column] = pd.Series(dtype=object)
-    return normalise_dtypes(df)
-
-
-def au_counts(df: pd.DataFrame) -> dict[str, int]:
-    """Positives per AU column."""
-    return {au: int(df[au].sum()) for au in au_columns(df)}
-
-
-def dataset_stats(cfg: DataConfig, *, frames: bool) -> dict[str, Any]:
-    """`aullm data stats` (DESIGN §4): samples, usable samples, subjects, AU positives among usable, skipped.
-
-    With `frames=False` only the sheet is read. Samples with unknown AUs (`?`) stay in the index but are not
-    usable unless `data.include_unknown`; they are listed under `skipped` with that reason.
-    """
-    index = load_index(cfg, frames=frames)
-    df = index.df
-    skipped = list(index.skipped)
-    usable = df
-    if not cfg.include_unknown:
-        usable = df[~df["au_unknown"]]
-        for subject, sample in zip(df.loc[df["au_unknown"], "subject"], df.loc[df["au_unknown"], "sample"]):
-            skipped.append(
-                {
-                    "sample": sample_id(subject, sample),
-                    "reason": "Action Units unknown ('?'): excluded from training and scoring",
-                }
-            )
-    return {
-        "dataset": cfg.dataset,
-        "samples": int(len(df) + len(index.skipped)),
-        "usable": int(len(usable)),
-        "subjects": int(usable["subject"].nunique()),
-        "au_counts": au_counts(usable),
-        "skipped": skipped,
-    }
-
-
 __all__ = [
     "BASE_COLUMNS",
     "ClipSource",
     "DatasetIndex",
-    "RawRow",
-    "SheetRows",
     "au_columns",
-    "au_counts",
     "build_index",
     "check_root",
-    "dataset_stats",
     "discover_frames",
     "find_annotation",
-    "index_from_json",
-    "index_to_json",
     "load_index",
     "make_index_frame",
     "normalise_dtypes",
-    "normalise_name",
-    "read_sheet",
     "resolve_annotation",
     "sample_id",
-    "to_int",
 ]

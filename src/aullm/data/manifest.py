@@ -16,24 +16,13 @@ import pandas as pd
 
 from aullm.config import DataConfig
 from aullm.data.clips import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from aullm.data.index import RawRow, SheetRows, normalise_name
+from aullm.data.readers import RawRow, SheetRows
+from aullm.data.sheets import normalise_name
 from aullm.errors import DataError
 
 REQUIRED = ["subject", "sample", "path"]
 OPTIONAL = ["onset", "apex", "offset"]
 _AU = re.compile(r"^au(\d+)$")
-
-
-def find_annotation(root: Path) -> Optional[Path]:
-    """`manifest.csv` in the root, else the root's only CSV."""
-    if (root / "manifest.csv").is_file():
-        return root / "manifest.csv"
-    found = list(root.glob("*.csv"))
-    return found[0] if len(found) == 1 else None
-
-
-def frames_root(root: Path, cfg: DataConfig) -> Optional[Path]:
-    return None  # every row names its own path
 
 
 def _kind(path: Path) -> str:
@@ -57,44 +46,57 @@ def _resolve(text: str, manifest: Path, root: Optional[Path]) -> Path:
     return first
 
 
-def read_rows(annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetRows:
-    try:
-        df = pd.read_csv(annotation, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read manifest {annotation}: {err}") from None
-    names = {normalise_name(c): c for c in df.columns}
-    for column in REQUIRED:
-        if column not in names:
-            raise DataError(f"manifest {annotation} is missing column {column!r}")
-    au_cols = {}
-    for c in df.columns:
-        match = _AU.match(normalise_name(c))
-        if match:
-            au_cols[f"AU{int(match.group(1))}"] = c
-    if not au_cols:
-        raise DataError(f"manifest {annotation} is missing AU columns (AU1, AU2, …)")
-    rows: list[RawRow] = []
-    for i, rec in enumerate(df.to_dict("records")):
+class ManifestReader:
+    """A manifest CSV: every row names its own clip."""
 
-        def get(name: str, rec: dict = rec) -> str:
-            return rec[names[name]].strip() if name in names else ""
+    def find_annotation(self, root: Path) -> Optional[Path]:
+        """`manifest.csv` in the root, else the root's only CSV."""
+        if (root / "manifest.csv").is_file():
+            return root / "manifest.csv"
+        found = list(root.glob("*.csv"))
+        return found[0] if len(found) == 1 else None
 
-        if not any(get(c) for c in REQUIRED):
-            continue
-        path_text = get("path")
-        path = _resolve(path_text, annotation, root) if path_text else None
-        rows.append(
-            RawRow(
-                subject=get("subject"),
-                sample=get("sample"),
-                onset=get("onset") or None,
-                apex=get("apex") or None,
-                offset=get("offset") or None,
-                au=None,
-                clip_dir=path,
-                where=f"{annotation.name} line {i + 2}",
-                labels={au: rec[col] for au, col in au_cols.items()},
-                kind=_kind(path) if path is not None else "frames",
+    def frames_root(self, root: Path, cfg: DataConfig) -> Optional[Path]:
+        return None  # every row names its own path
+
+    def read_rows(self, annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetRows:
+        try:
+            df = pd.read_csv(annotation, dtype=str, keep_default_na=False, skipinitialspace=True)
+        except (OSError, ValueError, pd.errors.ParserError) as err:
+            raise DataError(f"cannot read manifest {annotation}: {err}") from None
+        names = {normalise_name(c): c for c in df.columns}
+        for column in REQUIRED:
+            if column not in names:
+                raise DataError(f"manifest {annotation} is missing column {column!r}")
+        au_cols = {}
+        for c in df.columns:
+            match = _AU.match(normalise_name(c))
+            if match:
+                au_cols[f"AU{int(match.group(1))}"] = c
+        if not au_cols:
+            raise DataError(f"manifest {annotation} is missing AU columns (AU1, AU2, …)")
+        rows: list[RawRow] = []
+        for i, rec in enumerate(df.to_dict("records")):
+
+            def get(name: str, rec: dict = rec) -> str:
+                return rec[names[name]].strip() if name in names else ""
+
+            if not any(get(c) for c in REQUIRED):
+                continue
+            path_text = get("path")
+            path = _resolve(path_text, annotation, root) if path_text else None
+            rows.append(
+                RawRow(
+                    subject=get("subject"),
+                    sample=get("sample"),
+                    onset=get("onset") or None,
+                    apex=get("apex") or None,
+                    offset=get("offset") or None,
+                    au=None,
+                    clip_dir=path,
+                    where=f"{annotation.name} line {i + 2}",
+                    labels={au: rec[col] for au, col in au_cols.items()},
+                    kind=_kind(path) if path is not None else "frames",
+                )
             )
-        )
-    return SheetRows(rows=rows, annotation=annotation, root=root)
+        return SheetRows(rows=rows, annotation=annotation, root=root)

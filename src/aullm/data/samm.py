@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 from aullm.config import DataConfig
 from aullm.console import logger
-from aullm.data.index import RawRow, SheetRows, cell_text, is_blank, read_sheet, to_int
+from aullm.data.readers import RawRow, SheetRows, configured_frames_dir
+from aullm.data.sheets import cell_text, is_blank, read_sheet, to_int
 
 SHEET = "MICRO_ONLY"
 REQUIRED = ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units"]
@@ -35,27 +36,6 @@ SAMM_CORRECTIONS: dict[str, dict[str, tuple[Any, Any]]] = {
     "032_3_1": {"Apex Frame": (1930, 4945)},  # v2 apex before onset 4896
     "032_3_2": {"Apex Frame": (5127, 5130)},
 }
-
-
-def find_annotation(root: Path) -> Optional[Path]:
-    """`SAMM_Micro_FACS_Codes_v2.xlsx` (or another version) in the root or its `SAMM` folder."""
-    for folder in (root, root / "SAMM"):
-        exact = folder / ANNOTATION
-        if exact.is_file():
-            return exact
-        found = sorted(p for p in folder.glob("SAMM_Micro_FACS_Codes*.xlsx") if not p.name.startswith("~$"))
-        if found:
-            return found[-1]
-    return None
-
-
-def frames_root(root: Path, cfg: DataConfig) -> Path:
-    """`data.frames_dir`, else `<root>/SAMM` when present, else the root itself."""
-    if cfg.frames_dir:
-        given = Path(cfg.frames_dir).expanduser()
-        return given if given.is_absolute() else root / given
-    inner = root / "SAMM"
-    return inner if inner.is_dir() else root
 
 
 def subject_id(value: Any, sample: str) -> str:
@@ -99,28 +79,49 @@ def apply_corrections(rows: list[RawRow]) -> int:
     return changed
 
 
-def read_rows(annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetRows:
-    df, header_row = read_sheet(annotation, SHEET, REQUIRED)
-    base = frames_root(root, cfg) if root is not None else None
-    rows: list[RawRow] = []
-    for i, rec in enumerate(df.to_dict("records")):
-        if all(is_blank(rec.get(c)) for c in ("Filename", "Onset Frame", "Offset Frame")):
-            continue  # blank and trailing rows
-        sample = cell_text(rec["Filename"])
-        subject = subject_id(rec["Subject"], sample)
-        rows.append(
-            RawRow(
-                subject=subject,
-                sample=sample,
-                onset=rec["Onset Frame"],
-                apex=rec["Apex Frame"],
-                offset=rec["Offset Frame"],
-                au=rec["Action Units"],
-                clip_dir=(base / subject / sample) if base is not None and sample else None,
-                where=f"{annotation.name} row {header_row + 1 + i}",
+class SAMMReader:
+    """SAMM's MICRO_ONLY sheet (with the standard corrections) and frame folders."""
+
+    def find_annotation(self, root: Path) -> Optional[Path]:
+        """`SAMM_Micro_FACS_Codes_v2.xlsx` (or another version) in the root or its `SAMM` folder."""
+        for folder in (root, root / "SAMM"):
+            exact = folder / ANNOTATION
+            if exact.is_file():
+                return exact
+            found = sorted(p for p in folder.glob("SAMM_Micro_FACS_Codes*.xlsx") if not p.name.startswith("~$"))
+            if found:
+                return found[-1]
+        return None
+
+    def frames_root(self, root: Path, cfg: DataConfig) -> Path:
+        """`data.frames_dir`, else `<root>/SAMM` when present, else the root itself."""
+        if cfg.frames_dir:
+            return configured_frames_dir(root, cfg.frames_dir)
+        inner = root / "SAMM"
+        return inner if inner.is_dir() else root
+
+    def read_rows(self, annotation: Path, root: Optional[Path], cfg: DataConfig) -> SheetRows:
+        df, header_row = read_sheet(annotation, SHEET, REQUIRED)
+        base = self.frames_root(root, cfg) if root is not None else None
+        rows: list[RawRow] = []
+        for i, rec in enumerate(df.to_dict("records")):
+            if all(is_blank(rec.get(c)) for c in ("Filename", "Onset Frame", "Offset Frame")):
+                continue  # blank and trailing rows
+            sample = cell_text(rec["Filename"])
+            subject = subject_id(rec["Subject"], sample)
+            rows.append(
+                RawRow(
+                    subject=subject,
+                    sample=sample,
+                    onset=rec["Onset Frame"],
+                    apex=rec["Apex Frame"],
+                    offset=rec["Offset Frame"],
+                    au=rec["Action Units"],
+                    clip_dir=(base / subject / sample) if base is not None and sample else None,
+                    where=f"{annotation.name} row {header_row + 1 + i}",
+                )
             )
-        )
-    if cfg.corrections:
-        changed = apply_corrections(rows)
-        logger.debug("SAMM: %d standard corrections applied", changed)
-    return SheetRows(rows=rows, annotation=annotation, root=root)
+        if cfg.corrections:
+            changed = apply_corrections(rows)
+            logger.debug("SAMM: %d standard corrections applied", changed)
+        return SheetRows(rows=rows, annotation=annotation, root=root)

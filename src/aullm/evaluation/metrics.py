@@ -29,6 +29,7 @@ from sklearn.metrics import roc_auc_score
 from aullm.console import logger
 from aullm.errors import UserError
 from aullm.evaluation.thresholds import THRESHOLD_GRID, binarize, class_f1, class_f1_columns, tune_per_au
+from aullm.io import write_text
 from aullm.provenance import reconstruction_note
 
 METRICS: tuple[str, ...] = ("f1_binary", "f1_macro", "f1_macro_test_tuned", "f1_macro_val_tuned", "auc")
@@ -415,7 +416,7 @@ def run_info(run_dir: Path) -> dict[str, Any]:
 
     path = Path(run_dir) / "config.yaml"
     if path.is_file():
-        cfg = load_config(path)
+        cfg = load_config(path, resolved=True)
     else:
         logger.warning("%s has no config.yaml; scoring with the default settings (threshold 0.5)", run_dir)
         cfg = Config(name=Path(run_dir).resolve().name)
@@ -427,7 +428,7 @@ def run_info(run_dir: Path) -> dict[str, Any]:
         "protocol": cfg.protocol.name,
         "target": target if cfg.protocol.name == "cross_domain" else None,
         "model": cfg.model.name,
-        "variant": cfg.model.variant,
+        "variant": cfg.model.variant_label,
         "llm": cfg.llm.name,
         "input": cfg.data.input,
         "threshold": cfg.eval.threshold,
@@ -496,9 +497,7 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
 def write_json(data: dict[str, Any], path: Path) -> None:
     """Atomic write; NaN would not be valid JSON, so it is refused rather than written."""
     text = json.dumps(_check_finite(data), indent=2, allow_nan=False)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, text + "\n")
 
 
 def _check_finite(value: Any) -> Any:

@@ -8,8 +8,10 @@ but always next to the honest variant, whose thresholds come from held-out *trai
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import f1_score
 
 #: The grid of the AU-LLM reference code: 0.10, 0.15, …, 0.85 (16 values).
@@ -79,3 +81,29 @@ def tune_per_au(
 ) -> dict[str, float]:
     """One threshold per AU (columns of `labels`/`probs`, [N, K]) chosen on these very predictions."""
     return {au: best_threshold(labels[:, k], probs[:, k], grid, prefer) for k, au in enumerate(aus)}
+
+
+def run_thresholds(
+    val: Optional[pd.DataFrame], aus: Sequence[str], threshold: float, *, seed: int, fold: Optional[str] = None
+) -> tuple[dict[str, float], str]:
+    """Per-AU decision thresholds for a model bundle, and where they came from.
+
+    `val` holds the run's validation predictions (held-out *training* subjects; None when the run has none).
+    For one fold's model: the thresholds that fold's validation subjects chose (what f1_macro_val_tuned scores).
+    For the final model (`fold` None): tuned on every fold's validation predictions of that seed pooled — each
+    comes from subjects the predicting model did not train on, so they are honest, and pooling gives a steadier
+    choice. Without validation predictions every AU gets the fixed `threshold`.
+    """
+    fixed = {au: float(threshold) for au in aus}
+    if val is None:
+        return fixed, f"eval.threshold ({threshold:g}; the run has no validation predictions)"
+    val = val[val["seed"] == seed]
+    if fold is not None:
+        val = val[val["fold"] == fold]
+    if val.empty or not all(f"prob_{au}" in val and f"label_{au}" in val for au in aus):
+        return fixed, f"eval.threshold ({threshold:g}; no validation predictions for this model)"
+    labels = val[[f"label_{au}" for au in aus]].to_numpy(dtype=float)
+    probs = val[[f"prob_{au}" for au in aus]].to_numpy(dtype=float)
+    tuned = tune_per_au(labels, probs, list(aus), prefer=threshold)
+    where = f"fold {fold}'s" if fold is not None else "all folds' pooled"
+    return tuned, f"val_tuned ({where} validation predictions, seed {seed}, {len(val)} clips)"

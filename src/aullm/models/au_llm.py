@@ -19,17 +19,16 @@ from typing import TYPE_CHECKING, Literal, Optional
 import torch
 from torch import Tensor, nn
 
+from aullm.models.au_llm_config import VARIANTS_ORDER, AULLMConfig, Variant
 from aullm.models.backbone import AUBackbone
 from aullm.models.base import AUModel, ModelOutput, fill_normal_, init_module_, seeded_generator
 from aullm.models.projectors import EnhancedFusionProjector, LinearProjector
-from aullm.models.registry import register_model
 
 if TYPE_CHECKING:
     from aullm.config import Config
     from aullm.models.llm import LoadedLLM
 
-Variant = Literal["all", "f_high", "f_mid", "efp_linear", "prompt_learning"]
-VARIANTS: tuple[str, ...] = ("all", "f_high", "f_mid", "efp_linear", "prompt_learning")
+VARIANTS: tuple[str, ...] = VARIANTS_ORDER
 PROMPT_VECTOR_STD = 0.02  # CoOp's initialisation of learnable context vectors
 
 
@@ -141,18 +140,20 @@ class AULLM(AUModel):
         return {k: v for k, v in parts.items() if v}
 
 
-@register_model("au_llm", needs_llm=True)
 def build_au_llm(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> AULLM:
     """AU-LLM on the loaded LLM, with LoRA and prompt placement from the config."""
     from aullm.models.reasoner import LLMReasoner
 
+    options = cfg.model
+    if not isinstance(options, AULLMConfig):
+        raise TypeError(f"build_au_llm needs AU-LLM options, got {type(options).__name__}")
     if llm is None:
         raise ValueError("au_llm needs a loaded LLM")
     reasoner = LLMReasoner(
         llm,
         cfg.llm.lora,
-        cfg.model.prompt,
-        cfg.model.token_position,
+        options.prompt,
+        options.token_position,
         cfg.llm.prefix_cache,
         seed=seed,
         compile=cfg.llm.compile,
@@ -163,9 +164,9 @@ def build_au_llm(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: in
         frames=cfg.data.frames,
         size=cfg.data.size,
         input_kind=cfg.data.input,
-        variant=cfg.model.variant,
-        dropout=cfg.model.dropout,
-        prompt_vectors=cfg.model.prompt_vectors,
+        variant=options.variant,
+        dropout=options.dropout,
+        prompt_vectors=options.prompt_vectors,
         seed=seed,
         aus=aus,
     )

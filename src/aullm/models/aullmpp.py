@@ -28,12 +28,12 @@ import torch
 from torch import Tensor, nn
 
 from aullm.console import logger
+from aullm.models.aullmpp_config import AULLMPPConfig
 from aullm.models.backbone import AUBackbone
 from aullm.models.base import AUModel, ModelOutput, init_module_, seeded_generator
 from aullm.models.graph import RAUGNN, Prior, consistency_loss
 from aullm.models.mge_efp import MGEEFP
 from aullm.models.projectors import EnhancedFusionProjector
-from aullm.models.registry import register_model
 from aullm.provenance import AULLMPP_NOTE
 
 if TYPE_CHECKING:
@@ -200,17 +200,16 @@ class AULLMPP(AUModel):
         return {k: v for k, v in parts.items() if v}
 
 
-def build_aullmpp_from_config(cfg: Config, aus: list[str], llm: LoadedLLM, seed: int) -> AULLMPP:
-    """AULLM++ (reconstruction) on the loaded LLM; LoRA from `llm.lora`, switches from `model`."""
+def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> AULLMPP:
+    """AULLM++ (reconstruction) on the loaded LLM; LoRA from `llm.lora`, switches from `model`. The LLM always
+    reads the structured prompt [CT][IT][task prompt] (the reasoner's `prepend` placement)."""
     from aullm.models.reasoner import LLMReasoner
 
     m = cfg.model
-    if m.token_position != "prepend":
-        logger.info(
-            "AULLM++ uses the structured prompt [CT][IT][task prompt] (prepend placement); "
-            "model.token_position=%s applies to au_llm only",
-            m.token_position,
-        )
+    if not isinstance(m, AULLMPPConfig):
+        raise TypeError(f"build_aullmpp needs AULLM++ options, got {type(m).__name__}")
+    if llm is None:
+        raise ValueError("aullmpp needs a loaded LLM")
     reasoner = LLMReasoner(
         llm, cfg.llm.lora, m.prompt, "prepend", cfg.llm.prefix_cache, seed=seed, compile=cfg.llm.compile
     )
@@ -234,10 +233,3 @@ def build_aullmpp_from_config(cfg: Config, aus: list[str], llm: LoadedLLM, seed:
         ccr_scope=m.ccr.scope,
         seed=seed,
     )
-
-
-@register_model("aullmpp", needs_llm=True)
-def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> AULLMPP:
-    if llm is None:
-        raise ValueError("aullmpp needs a loaded LLM")
-    return build_aullmpp_from_config(cfg, aus, llm, seed)

@@ -8,10 +8,12 @@ fold order (or on the device), a reset must produce exactly the weights a fresh 
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -86,17 +88,21 @@ def init_module_(module: nn.Module, generator: torch.Generator) -> None:
 
 
 class AUModel(nn.Module):
-    """Base class of the torch models: the contract the trainer and the protocol rely on (interfaces.md).
+    """Base class of the torch models: the contract the trainer and the protocol rely on.
 
-    Subclasses implement `forward(x) -> ModelOutput` and `reset(seed)`. A child module that defines its own
-    `trainable_state_dict` (the LLM reasoner, which leaves out the frozen base weights) is asked for it;
-    everything else (parameters and persistent buffers such as BatchNorm statistics) is trainable state.
+    Subclasses implement `forward(x) -> ModelOutput` and `reset(seed)`; `on_fold_start` is an optional hook. A
+    child module that defines its own `trainable_state_dict` (the LLM reasoner, which leaves out the frozen base
+    weights) is asked for it; everything else (parameters and persistent buffers such as BatchNorm statistics) is
+    trainable state.
     """
 
-    is_torch: bool = True
-
     def reset(self, seed: int) -> None:  # pragma: no cover - every model overrides it
+        """Re-initialise every trainable part from `seed`, exactly as a fresh build with that seed would."""
         raise NotImplementedError
+
+    def on_fold_start(self, train_labels: np.ndarray) -> None:
+        """Called after `reset` with the fold's TRAINING labels [N, K] only (e.g. to count an AU co-occurrence
+        prior); held-out labels never reach a model. Does nothing unless a model needs it."""
 
     def _state_sources(self) -> tuple[dict[str, Tensor], dict[str, nn.Module]]:
         """Live tensors owned here, and children (by dotted prefix) that report their own trainable state."""
@@ -164,3 +170,38 @@ class AUModel(nn.Module):
         for name, param in self.named_parameters():
             parts.setdefault(name.split(".", 1)[0], []).append((name, param))
         return parts
+
+
+class ClassicalModel(abc.ABC):
+    """Base class of models fitted in closed form on whole arrays (LBP-TOP + SVM): no gradients, no device.
+
+    The trainer calls `fit(clips, labels)` once per fold and `predict_proba(clips)`, with the same clip sampling
+    every other model gets, so such a model shares data, folds and metrics with the torch models.
+    """
+
+    @abc.abstractmethod
+    def reset(self, seed: int) -> None:
+        """Forget what was fitted; `seed` drives any randomness of the next `fit`."""
+
+    def on_fold_start(self, train_labels: np.ndarray) -> None:  # noqa: B027 - an optional hook, not abstract
+        """Same hook as AUModel.on_fold_start; unused by default."""
+
+    @abc.abstractmethod
+    def fit(self, x: np.ndarray, y: np.ndarray) -> ClassicalModel:
+        """Fit on clips [N, T, H, W] in [0, 1] and 0/1 labels [N, K]."""
+
+    @abc.abstractmethod
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities [N, K]."""
+
+    @abc.abstractmethod
+    def trainable_state_dict(self) -> dict[str, Tensor]:
+        """What a fold saves (as safetensors, like the torch models' weights)."""
+
+    @abc.abstractmethod
+    def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Load what `trainable_state_dict` saved."""
+
+
+#: Anything the trainer can train on a fold.
+FoldModel = Union[AUModel, ClassicalModel]

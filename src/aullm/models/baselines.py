@@ -31,9 +31,9 @@ from torch import Tensor, nn
 from aullm.errors import UserError
 from aullm.models.backbone import AUBackbone
 from aullm.models.base import AUModel, ModelOutput, init_module_, seeded_generator
+from aullm.models.baselines_config import LBPTOPConfig, SSSNetLEDConfig
 from aullm.models.lbptop import LBPTOPClassifier
 from aullm.models.led import LEDFilter
-from aullm.models.registry import register_model
 from aullm.models.resnet import RESNET_LAYERS, ResNet, init_resnet_
 
 if TYPE_CHECKING:
@@ -119,45 +119,43 @@ def _clip_input_only(cfg: Config, name: str) -> None:
         raise UserError(f"model.name {name} works on gray clips; set data.input: clip (got {cfg.data.input})")
 
 
-@register_model("sssnet_led")
 def build_sssnet_led(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> SSSNetLED:
+    options = cfg.model
+    if not isinstance(options, SSSNetLEDConfig):
+        raise TypeError(f"build_sssnet_led needs SSSNet-LED options, got {type(options).__name__}")
     return SSSNetLED(
         len(aus),
         frames=cfg.data.frames,
         size=cfg.data.size,
         input_kind=cfg.data.input,
-        dropout=cfg.model.dropout,
+        dropout=options.dropout,
         seed=seed,
         aus=aus,
     )
 
 
-def _build_resnet(cfg: Config, aus: list[str], seed: int, depth: int, led: bool, name: str) -> ResNetBaseline:
+# model.name → (ResNet depth, LED filter in front)
+RESNETS: dict[str, tuple[int, bool]] = {"resnet18_led": (18, True), "resnet18": (18, False), "resnet34": (34, False)}
+
+
+def build_resnet(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> ResNetBaseline:
+    """`resnet18_led`, `resnet18` or `resnet34`, as `model.name` says."""
+    name = cfg.model.name
+    if name not in RESNETS:
+        raise ValueError(f"build_resnet builds {', '.join(RESNETS)}, not {name!r}")
     _clip_input_only(cfg, name)
+    depth, led = RESNETS[name]
     return ResNetBaseline(
         len(aus), depth=depth, led=led, frames=cfg.data.frames, size=cfg.data.size, seed=seed, aus=aus
     )
 
 
-@register_model("resnet18_led")
-def build_resnet18_led(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> ResNetBaseline:
-    return _build_resnet(cfg, aus, seed, 18, True, "resnet18_led")
-
-
-@register_model("resnet18")
-def build_resnet18(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> ResNetBaseline:
-    return _build_resnet(cfg, aus, seed, 18, False, "resnet18")
-
-
-@register_model("resnet34")
-def build_resnet34(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> ResNetBaseline:
-    return _build_resnet(cfg, aus, seed, 34, False, "resnet34")
-
-
-@register_model("lbptop")
 def build_lbptop(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> LBPTOPClassifier:
+    options = cfg.model
+    if not isinstance(options, LBPTOPConfig):
+        raise TypeError(f"build_lbptop needs LBP-TOP options, got {type(options).__name__}")
     _clip_input_only(cfg, "lbptop")
-    grid = cfg.model.lbp_grid
+    grid = options.lbp_grid
     if grid > cfg.data.size - 2:
         raise UserError(f"model.lbp_grid {grid} does not fit {cfg.data.size}×{cfg.data.size} frames")
-    return LBPTOPClassifier(len(aus), grid=grid, c=cfg.model.svm_c, seed=seed, aus=aus)
+    return LBPTOPClassifier(len(aus), grid=grid, c=options.svm_c, seed=seed, aus=aus)

@@ -32,6 +32,8 @@ import torch
 from skimage.feature import local_binary_pattern
 from torch import Tensor
 
+from aullm.models.base import ClassicalModel
+
 LBP_POINTS = 8
 LBP_RADIUS = 1
 LBP_BINS = LBP_POINTS * (LBP_POINTS - 1) + 3  # 59 for P=8 ('nri_uniform')
@@ -115,14 +117,12 @@ def lbptop_features(clips: np.ndarray, grid: int = 1, chunk: int = 64) -> np.nda
     return out.reshape(n, -1).astype(np.float32)
 
 
-class LBPTOPClassifier:
+class LBPTOPClassifier(ClassicalModel):
     """LBP-TOP features + one class-balanced linear SVM per AU; fits and predicts through the trainer.
 
-    Not a torch model (`is_torch = False`): the trainer calls `fit(clips, labels)` and `predict_proba(clips)` with
-    the same clip sampling as every other model, so the LBPTOP row shares data, folds and metrics with AU-LLM.
+    A ClassicalModel: the trainer calls `fit(clips, labels)` and `predict_proba(clips)` with the same clip sampling
+    as every other model, so the LBPTOP row shares data, folds and metrics with AU-LLM.
     """
-
-    is_torch = False
 
     def __init__(
         self,
@@ -230,13 +230,3 @@ class LBPTOPClassifier:
         self.mean, self.scale, self.coef, self.intercept = (
             state[k].detach().cpu().double().numpy() for k in ("mean", "scale", "coef", "intercept")
         )
-
-    def to(self, *args: object, **kwargs: object) -> LBPTOPClassifier:
-        """No-op so code that moves models to a device can treat this one uniformly."""
-        return self
-
-    def eval(self) -> LBPTOPClassifier:
-        return self
-
-    def train(self, mode: bool = True) -> LBPTOPClassifier:
-        return self

@@ -8,11 +8,11 @@ message saying how to provide it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from aullm.config import LLMConfig
 from aullm.console import logger
 from aullm.errors import UserError
 from aullm.hashing import sha256_file
+from aullm.io import atomic_dir, write_text
 from aullm.runtime import resolve_dtype
 
 # Paper LLMs (Qwen2 architecture), resolved to hub ids; they work wherever their weights are on disk.
@@ -202,13 +203,8 @@ def _sha256_cached(path: Path) -> str:
         return memo[key]
     value = sha256_file(path)
     memo[key] = value
-    try:
-        memo_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo_path.with_name(f"{memo_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(memo, indent=0))
-        tmp.replace(memo_path)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):  # a read-only cache only costs hashing again next time
+        write_text(memo_path, json.dumps(memo, indent=0))
     return value
 
 
@@ -309,16 +305,10 @@ def _convert_gguf(gguf: Path, sha: str, folder: Path) -> None:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.hf_quantizer = None
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    tokenizer.save_pretrained(str(tmp))
-    (tmp / "aullm-source.json").write_text(json.dumps({"source": str(gguf), "sha256": sha}, indent=2))
-    if folder.exists():  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
-    tmp.rename(folder)
+    with atomic_dir(folder, replace=False) as tmp:  # another process may finish first: keep its copy
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "aullm-source.json").write_text(json.dumps({"source": str(gguf), "sha256": sha}, indent=2))
     logger.info("converted %s in %.1fs", gguf.name, time.perf_counter() - start)
 
 
@@ -336,14 +326,8 @@ def smollm2_tokenizer() -> Any:
     folder = cache_root() / "tokenizers" / f"{gguf.stem}-{sha[:12]}"
     if not (folder / "tokenizer_config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tokenizer.save_pretrained(str(tmp))
-        if folder.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            tmp.rename(folder)
+        with atomic_dir(folder, replace=False) as tmp:
+            tokenizer.save_pretrained(str(tmp))
     return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 

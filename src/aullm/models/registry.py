@@ -1,7 +1,9 @@
-"""Model registry in the style of timm: `@register_model(name)` on a builder, `build_model(cfg, aus, llm)`.
+"""The one list of model names: `model.name` → its options class and the function that builds it (as timm keeps
+one registry of names).
 
-Model modules are imported lazily, by name, so `aullm` starts fast, a model with heavy dependencies costs
-nothing unless it is used, and a model whose issue has not landed fails with one clear line.
+The registry imports only the light option modules (no torch), so loading a config can validate the `model`
+section against the chosen model's own options. Builders are named by "module:function" and imported on first
+use, so `aullm` starts fast and a run imports only the model it trains.
 """
 
 from __future__ import annotations
@@ -11,70 +13,59 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from torch import nn
+from aullm.errors import ConfigError
+from aullm.models.au_llm_config import AULLMConfig
+from aullm.models.aullmpp_config import AULLMPPConfig
+from aullm.models.baselines_config import LBPTOPConfig, ResNetConfig, SSSNetLEDConfig
+from aullm.options import ModelConfig
 
-from aullm.errors import UserError
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type-only: config.py imports this registry at run time
     from aullm.config import Config
-    from aullm.models.llm import LoadedLLM
-
-# Builder signature: (cfg, aus, llm, seed) -> model. `seed` fixes the initial trainable weights (see base.py).
-Builder = Callable[["Config", list[str], Optional["LoadedLLM"], int], nn.Module]
 
 
 @dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    builder: Builder
-    needs_llm: bool
+class ModelSpec:
+    """A registered model: its options class and its builder `(cfg, aus, llm, seed) -> model`."""
+
+    options: type[ModelConfig]
+    builder: str  # "module:function"
+
+    def load_builder(self) -> Callable[[Config, list[str], Any, int], Any]:
+        module, function = self.builder.split(":")
+        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
-
-# Where each model of `model.name` is defined: imported on first use, so a run loads only what it needs.
-_MODEL_MODULES: dict[str, str] = {
-    "au_llm": "aullm.models.au_llm",
-    "aullmpp": "aullm.models.aullmpp",
-    "sssnet_led": "aullm.models.baselines",
-    "resnet18_led": "aullm.models.baselines",
-    "resnet18": "aullm.models.baselines",
-    "resnet34": "aullm.models.baselines",
-    "lbptop": "aullm.models.baselines",
+MODELS: dict[str, ModelSpec] = {
+    "au_llm": ModelSpec(AULLMConfig, "aullm.models.au_llm:build_au_llm"),
+    "aullmpp": ModelSpec(AULLMPPConfig, "aullm.models.aullmpp:build_aullmpp"),
+    "sssnet_led": ModelSpec(SSSNetLEDConfig, "aullm.models.baselines:build_sssnet_led"),
+    "resnet18_led": ModelSpec(ResNetConfig, "aullm.models.baselines:build_resnet"),
+    "resnet18": ModelSpec(ResNetConfig, "aullm.models.baselines:build_resnet"),
+    "resnet34": ModelSpec(ResNetConfig, "aullm.models.baselines:build_resnet"),
+    "lbptop": ModelSpec(LBPTOPConfig, "aullm.models.baselines:build_lbptop"),
 }
-
-
-def register_model(name: str, *, needs_llm: bool = False) -> Callable[[Builder], Builder]:
-    """Decorator: register `builder` under `name`; `needs_llm` tells the protocol to load the LLM first."""
-
-    def decorator(builder: Builder) -> Builder:
-        _REGISTRY[name] = ModelEntry(name=name, builder=builder, needs_llm=needs_llm)
-        return builder
-
-    return decorator
-
-
-def _entry(name: str) -> ModelEntry:
-    if name not in _REGISTRY and name in _MODEL_MODULES:
-        importlib.import_module(_MODEL_MODULES[name])
-    if name not in _REGISTRY:
-        known = ", ".join(sorted(set(_REGISTRY) | set(_MODEL_MODULES)))
-        raise UserError(f"unknown model.name {name!r} (known: {known})")
-    return _REGISTRY[name]
+DEFAULT_MODEL = "au_llm"
 
 
 def list_models() -> list[str]:
-    return sorted(set(_REGISTRY) | set(_MODEL_MODULES))
+    return sorted(MODELS)
 
 
-def model_needs_llm(name: str) -> bool:
-    return _entry(name).needs_llm
+def model_spec(name: str) -> ModelSpec:
+    """The registered model `name`; an unknown name is a ConfigError listing the known ones."""
+    if name not in MODELS:
+        raise ConfigError(f"invalid value for model.name: {name!r} (known: {', '.join(list_models())})")
+    return MODELS[name]
 
 
-def build_model(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], *, seed: Optional[int] = None) -> Any:
+def build_model(cfg: Config, aus: list[str], llm: Any, *, seed: Optional[int] = None) -> Any:
     """Build `cfg.model.name` for the AUs `aus`; its trainable weights start as `model.reset(seed)` would make them
-    (seed defaults to the config's first seed)."""
-    entry = _entry(cfg.model.name)
-    if entry.needs_llm and llm is None:
-        raise ValueError(f"model {entry.name!r} needs a loaded LLM (load_llm) and got None")
-    return entry.builder(cfg, list(aus), llm, int(cfg.seeds[0] if seed is None else seed))
+    (seed defaults to the config's first seed). `llm` is a loaded LLM (`models.llm.LoadedLLM`) or None; it is
+    typed loosely so that this config-layer module never imports the models."""
+    if cfg.model.needs_llm and llm is None:
+        raise ValueError(f"model {cfg.model.name!r} needs a loaded LLM (load_llm) and got None")
+    builder = model_spec(cfg.model.name).load_builder()
+    return builder(cfg, list(aus), llm, int(cfg.seeds[0] if seed is None else seed))
+
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "build_model", "list_models", "model_spec"]

@@ -17,6 +17,7 @@ from rich.table import Table
 from aullm.console import logger
 from aullm.errors import UserError
 from aullm.evaluation.metrics import HEADLINE, LABELS, METRICS, OPTIMISTIC, TRIVIAL, TRIVIAL_LABELS, load_metrics
+from aullm.io import write_text
 from aullm.reporting import paper, plots
 
 SHORT: dict[str, str] = {
@@ -166,7 +167,7 @@ def per_au_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_prefix
         tag = "paper " + table.source.split(", ")[-1].replace("Table ", "T")
         for run in runs:
             row = paper.matching_row(
-                table, run.info.get("model", ""), run.info.get("llm", ""), run.info.get("variant", "all")
+                table, run.info.get("model", ""), run.info.get("llm", ""), (run.info.get("variant") or "all")
             )
             if row is not None:
                 matched[run.label] = row
@@ -282,7 +283,7 @@ def conventions_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_p
 def ablation_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_prefix: str) -> list[str]:
     """Table 3 layout (variant × LLM, average F1) and the Fig. 2 chart, when the group holds AU-LLM variants."""
     ours = [r for r in runs if r.info.get("model") == "au_llm"]
-    variants = {r.info.get("variant", "all") for r in ours}
+    variants = {(r.info.get("variant") or "all") for r in ours}
     if not ours or variants == {"all"}:
         return []
     dataset = key[0]
@@ -292,7 +293,7 @@ def ablation_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_pref
     for run in ours:
         llm = paper.canonical_llm(run.info.get("llm", "?"))
         cell = ours_grid.setdefault(llm, {})
-        variant = run.info.get("variant", "all")
+        variant = run.info.get("variant") or "all"
         if variant in cell:
             notes.append(f"several runs for {variant} with {llm}; showing {run.label}")
         cell[variant] = (run.metrics["summary"][HEADLINE] or {}).get("avg")
@@ -343,7 +344,7 @@ def runs_table(runs: Sequence[RunScores]) -> str:
     for run in runs:
         info, m = run.info, run.metrics
         protocol = info.get("protocol", "?") + (f" → {info['target']}" if info.get("target") else "")
-        model = info.get("model", "?") + (f" ({info['variant']})" if info.get("variant", "all") != "all" else "")
+        model = info.get("model", "?") + (f" ({info['variant']})" if (info.get("variant") or "all") != "all" else "")
         model += " — reconstruction" if info.get("reconstruction") else ""
         unfinished = info.get("unfinished_folds") or []
         folds = f"{len(m.get('folds', []))}" + (f" ({len(unfinished)} unfinished)" if unfinished else "")
@@ -420,9 +421,7 @@ def write_report(run_dirs: Sequence[Path], out: Optional[Path] = None) -> Path:
     out = Path(out) if out is not None else Path(run_dirs[0])
     text = build_report(runs, out)
     path = out / "report.md"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, text)
     logger.info("wrote %s", path)
     return path
 

@@ -1,7 +1,8 @@
 """Train one model on one fold and predict held-out rows.
 
 The trainer knows nothing about LOSO or cross-domain: it gets row indices into a prepared dataset. Torch models
-train with Adam on the config's loss; non-torch models (`is_torch = False`, e.g. LBP-TOP + SVM) get `fit`.
+(`AUModel`) train with Adam on the config's loss; closed-form models (`ClassicalModel`, e.g. LBP-TOP + SVM) get
+`fit` on the whole fold at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aullm.config import Config
 from aullm.console import logger
 from aullm.data.cache import PreparedDataset
 from aullm.data.clips import sample_batch
+from aullm.models.base import AUModel, FoldModel
 from aullm.training.losses import build_loss
 
 
@@ -114,7 +116,7 @@ def _all_frames(data: PreparedDataset, rows: np.ndarray, cfg: Config) -> np.ndar
 
 
 def train_model(
-    model: nn.Module,
+    model: FoldModel,
     data: PreparedDataset,
     rows: np.ndarray,
     cfg: Config,
@@ -123,7 +125,7 @@ def train_model(
     description: str = "train",
 ) -> FoldHistory:
     """Dispatch on the model kind: gradient training, or `fit` for classical estimators."""
-    if getattr(model, "is_torch", True):
+    if isinstance(model, AUModel):
         return train_torch_model(model, data, rows, cfg, seed, device, description)
     start = time.perf_counter()
     model.fit(_all_frames(data, rows, cfg), data.labels[rows])
@@ -131,9 +133,10 @@ def train_model(
 
 
 def predict_model(
-    model: nn.Module, data: PreparedDataset, rows: np.ndarray, cfg: Config, device: torch.device
+    model: FoldModel, data: PreparedDataset, rows: np.ndarray, cfg: Config, device: torch.device
 ) -> np.ndarray:
-    if getattr(model, "is_torch", True):
+    """Probabilities [len(rows), K] on held-out rows, with test-time sampling."""
+    if isinstance(model, AUModel):
         return predict_torch_model(model, data, rows, cfg, device)
     probs = np.asarray(model.predict_proba(_all_frames(data, rows, cfg)), dtype=np.float32)
     if not np.all(np.isfinite(probs)):

@@ -2,6 +2,7 @@
 
 from aullm.data.synme.codes import ALL_AUS, DISTRACTOR_AUS, TARGET_AUS
 from aullm.data.synme.motion import SynMEParams, au_bumps, au_region
+from aullm.data.synme.presets import DEMO_PARAMS, DEMO_SYNME, PRESETS
 from aullm.data.synme.writer import (
     CASME2_SHEET,
     META_FILE,
@@ -15,8 +16,11 @@ from aullm.data.synme.writer import (
 __all__ = [
     "ALL_AUS",
     "CASME2_SHEET",
+    "DEMO_PARAMS",
+    "DEMO_SYNME",
     "DISTRACTOR_AUS",
     "META_FILE",
+    "PRESETS",
     "SAMM_SHEET",
     "TARGET_AUS",
     "TRUTH_FILE",

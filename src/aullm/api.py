@@ -1,0 +1,167 @@
+"""Workflows: the steps a command chains — run the protocol, train and bundle the final model, score, report.
+
+This is the top library layer: training, evaluation, reporting and bundling know nothing of one another; the
+functions here put them in order, and the command line (and Python users) call these functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from safetensors.torch import load_file
+
+from aullm.bundle import write_bundle
+from aullm.config import Config, load_config
+from aullm.errors import UserError
+from aullm.evaluation.metrics import read_predictions, score_run
+from aullm.evaluation.thresholds import run_thresholds
+from aullm.io import check_output_dir
+from aullm.models.llm import load_llm
+from aullm.reporting.tables import write_report
+from aullm.runtime import resolve_device
+from aullm.training import run_dir as rd
+from aullm.training.final import FINAL, final_dir, train_final
+from aullm.training.protocols import Session, default_run_dir, run_experiment, subject_key
+
+
+def train(cfg: Config, out: Optional[Path] = None) -> Path:
+    """Run (or resume) the config's protocol into `out`; once every fold is done, train and bundle the final model
+    (`train.save_final`), score every metric and write the report. Returns the run directory."""
+    out = default_run_dir(cfg, out)
+    rd.check_run_dir(cfg, out)
+    if cfg.train.save_final:
+        _check_bundle_target(out / "bundle")
+    session = Session.open(cfg)
+    status = run_experiment(cfg, out, session)
+    if not status.complete:
+        return out
+    if cfg.train.save_final:
+        export_final(out, session=session)
+    score_run(out)
+    write_report([out], out)
+    return out
+
+
+def _check_bundle_target(path: Path) -> None:
+    check_output_dir(path, "bundle folder")
+    if path.exists() and any(path.iterdir()) and not (path / "manifest.json").is_file():
+        raise UserError(f"{path} exists and is not a model bundle; refusing to overwrite it")
+
+
+def _run_config(run: Path) -> Config:
+    path = Path(run) / rd.CONFIG
+    if not path.is_file():
+        raise UserError(f"{run} is not a run directory: no config.yaml (written by aullm train)")
+    return load_config(path, resolved=True)
+
+
+def _bundle_seed(cfg: Config, seed: Optional[int], run: Path) -> int:
+    chosen = int(cfg.seeds[0] if seed is None else seed)
+    if chosen not in cfg.seeds:
+        raise UserError(f"--seed {chosen} was not trained in {run} (seeds: {cfg.seeds})")
+    return chosen
+
+
+def _validation_predictions(path: Path) -> Any:
+    return read_predictions(path) if path.is_file() else None
+
+
+def _llm_reference(cfg: Config, session: Optional[Session]) -> Optional[dict[str, str]]:
+    """What a bundle records of its base LLM (name, source, sha256); None for models without an LLM."""
+    if session is not None:
+        return session.llm.reference if session.llm is not None else None
+    return load_llm(cfg.llm, resolve_device(cfg.train.device)).reference if cfg.model.needs_llm else None
+
+
+def export_final(
+    run: Path, out: Optional[Path] = None, seed: Optional[int] = None, session: Optional[Session] = None
+) -> Path:
+    """Bundle the final model of a run (trained on every training subject now if the run lacks it)."""
+    run = Path(run)
+    cfg = session.cfg if session is not None else _run_config(run)
+    seed = _bundle_seed(cfg, seed, run)
+    target = Path(out) if out is not None else run / "bundle"
+    _check_bundle_target(target)
+    if not cfg.model.bundleable:
+        raise UserError(f"a model bundle holds torch weights; {cfg.model.name!r} cannot be saved as one")
+    folder = final_dir(run)
+    weights = folder / rd.weights_name(seed)
+    if not (rd.fold_is_done(folder) and weights.is_file()):
+        session = session or Session.open(cfg)
+        train_final(session, run, seed)
+    trained = rd.read_predictions(folder / rd.PREDICTIONS)
+    thresholds, source = run_thresholds(
+        _validation_predictions(run / rd.VAL_PREDICTIONS), cfg.data.aus, cfg.eval.threshold, seed=seed
+    )
+    trained_on = {
+        "run_dir": str(run.resolve()),
+        "fold": FINAL,
+        "seed": seed,
+        "dataset": cfg.data.dataset,
+        "clips": int(len(trained)),
+        "subjects": sorted(set(trained["subject"].tolist())),
+    }
+    return write_bundle(
+        target,
+        cfg,
+        load_file(str(weights)),
+        llm_reference=_llm_reference(cfg, session),
+        thresholds=thresholds,
+        threshold_source=source,
+        trained_on=trained_on,
+    )
+
+
+def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional[int] = None) -> Path:
+    """Bundle one fold's model of a finished fold (thresholds from that fold's own validation subjects)."""
+    run = Path(run)
+    cfg = _run_config(run)
+    seed = _bundle_seed(cfg, seed, run)
+    folds = run / rd.FOLDS
+    names = sorted(p.name for p in folds.iterdir()) if folds.is_dir() else []
+    match = next((n for n in names if subject_key(n) == subject_key(fold)), None)
+    if match is None:
+        raise UserError(f"fold {fold!r} not found in {run} (folds: {', '.join(names) or 'none'})")
+    folder = rd.fold_dir(run, match)
+    weights = folder / rd.weights_name(seed)
+    if not rd.fold_is_done(folder) or not weights.is_file():
+        raise UserError(f"fold {match} of {run} has no finished weights for seed {seed} ({weights.name})")
+    target = Path(out) if out is not None else run / f"bundle_fold{match}_seed{seed}"
+    _check_bundle_target(target)
+    reference = _llm_reference(cfg, None)
+    val_path = folder / rd.VAL_PREDICTIONS
+    thresholds, source = run_thresholds(
+        _validation_predictions(val_path if val_path.is_file() else run / rd.VAL_PREDICTIONS),
+        cfg.data.aus,
+        cfg.eval.threshold,
+        seed=seed,
+        fold=match,
+    )
+    test_subjects = sorted(set(rd.read_predictions(folder / rd.PREDICTIONS)["subject"].tolist()))
+    trained_on = {
+        "run_dir": str(run.resolve()),
+        "fold": match,
+        "seed": seed,
+        "dataset": cfg.data.dataset,
+        "held_out_subjects": test_subjects,
+    }
+    return write_bundle(
+        target,
+        cfg,
+        load_file(str(weights)),
+        llm_reference=reference,
+        thresholds=thresholds,
+        threshold_source=source,
+        trained_on=trained_on,
+    )
+
+
+def export(run: Path, out: Optional[Path] = None, fold: Optional[str] = None, seed: Optional[int] = None) -> Path:
+    """`aullm export`: one fold's model with `fold`, else the final model."""
+    if fold is None:
+        return export_final(run, out, seed)
+    return export_fold(run, fold, out, seed)
+
+
+__all__ = ["export", "export_final", "export_fold", "train"]

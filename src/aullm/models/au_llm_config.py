@@ -1,0 +1,41 @@
+"""Options of AU-LLM (`model.name: au_llm`), beside its modelling file `au_llm.py`.
+
+`variant` selects the paper's Table 3 ablations; `token_position` where the visual token goes relative to the
+prompt (`append` lets the constant prompt be shared across the batch); `prompt_vectors` is the soft prompt's
+length for the `prompt_learning` variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from aullm.options import ModelConfig, check
+
+Variant = Literal["all", "f_high", "f_mid", "efp_linear", "prompt_learning"]
+VARIANTS_ORDER: tuple[str, ...] = ("all", "f_high", "f_mid", "efp_linear", "prompt_learning")
+DEFAULT_PROMPT = "Analyze the facial features to classify action units:"
+
+
+@dataclass
+class AULLMConfig(ModelConfig):
+    """AU-LLM: backbone → Enhanced Fusion Projector → one visual token → LoRA LLM → last hidden state → head."""
+
+    name: str = "au_llm"
+    variant: Variant = "all"
+    dropout: float = 0.3
+    token_position: Literal["append", "prepend"] = "append"
+    prompt: str = DEFAULT_PROMPT
+    prompt_vectors: int = 8
+
+    def __post_init__(self) -> None:
+        check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "must be in [0, 1)")
+        check(self.prompt_vectors >= 1, "model.prompt_vectors", self.prompt_vectors, "must be at least 1")
+
+    @property
+    def needs_llm(self) -> bool:
+        return True
+
+    @property
+    def variant_label(self) -> Optional[str]:
+        return self.variant

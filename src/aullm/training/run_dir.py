@@ -1,0 +1,212 @@
+"""The run directory on disk: what `aullm train` writes and what `evaluate`, `report` and `export` read.
+
+    config.yaml          the fully resolved config (written once every check has passed)
+    data.json            fingerprint of the data the run was trained on (a resume on changed data is refused)
+    folds/<name>/        per fold: weights_seed<S>.safetensors, predictions.csv, val_predictions.csv,
+                         train_log.csv, and `done` (written last, listing the files and their sizes)
+    predictions.csv      every finished fold's predictions, concatenated (what metrics are computed on)
+    val_predictions.csv  the validation subjects' predictions (for honest threshold tuning), when any
+
+Every file is written atomically (`aullm.io`), so machines sharing one run directory never read half a file.
+A fold counts as done only when its `done` marker lists files that are all present with the sizes written and
+its predictions are readable; anything less and the fold is trained again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from aullm.config import Config, config_to_dict, load_config, save_config
+from aullm.console import logger
+from aullm.errors import UserError
+from aullm.io import check_output_dir, write_bytes, write_csv, write_text
+from aullm.training.fold import FoldResult
+
+CONFIG = "config.yaml"
+DATA = "data.json"
+FOLDS = "folds"
+DONE = "done"
+FAILED = "failed"
+PREDICTIONS = "predictions.csv"
+VAL_PREDICTIONS = "val_predictions.csv"
+TRAIN_LOG = "train_log.csv"
+#: What a run directory may hold besides its own files: the user's notes or a report written into it.
+_RUN_MARKERS = (CONFIG, FOLDS)
+
+
+def weights_name(seed: int) -> str:
+    return f"weights_seed{seed}.safetensors"
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """A predictions CSV with the id columns kept as text (subject "01" stays "01")."""
+    return pd.read_csv(path, dtype={"subject": str, "fold": str, "sample": str})
+
+
+# ------------------------------------------------------------------------------------------- the run
+
+
+def _comparable(cfg: Config) -> dict:
+    """The config without the keys that may differ between machines sharing one run (fold subsets)."""
+    raw = config_to_dict(cfg)
+    raw["protocol"] = {**raw["protocol"], "folds": None}
+    raw["train"] = {**raw["train"], "save_final": None}  # --save-final may be added when resuming a run
+    return raw
+
+
+def _diff_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            keys += _diff_keys(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / CONFIG).is_file()
+
+
+def check_run_dir(cfg: Config, out: Path) -> None:
+    """Refuse, before any work, an --out that is not usable: a file, not writable, a non-empty folder that is not
+    an aullm run directory (the user's files would be overwritten), or a run written by a different config."""
+    out = Path(out)
+    check_output_dir(out, "--out")
+    if out.is_dir() and not is_run_dir(out) and any(out.iterdir()):
+        raise UserError(
+            f"--out {out} is a folder that is not an aullm run directory and is not empty; refusing to write into "
+            "it (choose a new or empty folder)"
+        )
+    path = out / CONFIG
+    if path.is_file():
+        try:
+            previous = load_config(path, resolved=True)
+        except UserError as err:
+            raise UserError(f"{out} holds a config.yaml aullm cannot read ({err}); use another --out") from None
+        differing = _diff_keys(_comparable(previous), _comparable(cfg))
+        if differing:
+            raise UserError(
+                f"{out} was written by a different config (differs in {', '.join(differing[:5])}); "
+                "refusing to resume — use another --out"
+            )
+
+
+def init_run_dir(cfg: Config, out: Path) -> None:
+    """Write config.yaml into a new run directory (an existing one was already checked by `check_run_dir`)."""
+    if not (Path(out) / CONFIG).is_file():
+        save_config(cfg, Path(out) / CONFIG)
+
+
+def check_data(out: Path, fingerprint: dict) -> None:
+    """Record the data fingerprint of a new run; refuse to resume a run whose data has changed since."""
+    path = Path(out) / DATA
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if (previous.get("train"), previous.get("test")) != (fingerprint["train"], fingerprint["test"]):
+            now = fingerprint.get("samples", {}).get("train", "?")
+            then = previous.get("samples", {}).get("train", "?")
+            raise UserError(
+                f"{out} was trained on different data: the dataset's frames, labels or samples changed since "
+                f"(now {now} training samples, then {then}); refusing to resume — use another --out"
+            )
+        return
+    write_text(path, json.dumps(fingerprint, indent=1) + "\n")
+
+
+# ------------------------------------------------------------------------------------------- the folds
+
+
+def fold_dir(out: Path, name: str) -> Path:
+    return Path(out) / FOLDS / name
+
+
+def write_fold(folder: Path, result: FoldResult) -> None:
+    """Write a trained fold's files atomically, then `done` listing them with their sizes."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DONE).unlink(missing_ok=True)
+    (folder / FAILED).unlink(missing_ok=True)
+    written: dict[str, int] = {}
+    for seed in result.seeds:
+        if seed.weights is not None:
+            write_bytes(folder / weights_name(seed.seed), seed.weights)
+            written[weights_name(seed.seed)] = len(seed.weights)
+    frames = {PREDICTIONS: result.predictions(), VAL_PREDICTIONS: result.validation(), TRAIN_LOG: result.train_log()}
+    for name, frame in frames.items():
+        if frame is not None:
+            write_csv(frame, folder / name)
+            written[name] = (folder / name).stat().st_size
+    write_text(folder / DONE, json.dumps({"files": written}, indent=1) + "\n")
+
+
+def mark_failed(folder: Path, reason: str) -> None:
+    write_text(Path(folder) / FAILED, reason + "\n")
+
+
+def fold_is_done(folder: Path) -> bool:
+    """True when the fold's `done` marker exists, every file it lists is present with its size, and the
+    predictions parse. A fold whose predictions.csv was deleted (or truncated) after `done` is trained again."""
+    folder = Path(folder)
+    marker = folder / DONE
+    if not marker.is_file():
+        return False
+    try:
+        text = marker.read_text()
+        files = json.loads(text)["files"] if text.strip() != "ok" else {PREDICTIONS: None, TRAIN_LOG: None}
+        for name, size in files.items():
+            path = folder / name
+            if not path.is_file() or (size is not None and path.stat().st_size != size):
+                logger.warning(
+                    "fold %s: %s is missing or changed since it was written; training it again", folder.name, name
+                )
+                return False
+        read_predictions(folder / PREDICTIONS)
+    except (OSError, ValueError, KeyError, TypeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        logger.warning("fold %s: its files are unreadable (%s); training it again", folder.name, err)
+        return False
+    return True
+
+
+def collect_predictions(out: Path, fold_names: list[str]) -> list[str]:
+    """Concatenate finished folds' predictions into the run-level CSVs; return the folds still missing."""
+    frames, val_frames, missing = [], [], []
+    for name in fold_names:
+        folder = fold_dir(out, name)
+        if not fold_is_done(folder):
+            missing.append(name)
+            continue
+        frames.append(read_predictions(folder / PREDICTIONS))
+        if (folder / VAL_PREDICTIONS).exists():
+            val_frames.append(read_predictions(folder / VAL_PREDICTIONS))
+    if frames:
+        merged = pd.concat(frames, ignore_index=True).sort_values(["seed", "fold", "sample"], kind="stable")
+        write_csv(merged, Path(out) / PREDICTIONS)
+    if val_frames:
+        write_csv(pd.concat(val_frames, ignore_index=True), Path(out) / VAL_PREDICTIONS)
+    return missing
+
+
+__all__ = [
+    "CONFIG",
+    "DONE",
+    "FAILED",
+    "PREDICTIONS",
+    "TRAIN_LOG",
+    "VAL_PREDICTIONS",
+    "check_data",
+    "check_run_dir",
+    "collect_predictions",
+    "fold_dir",
+    "fold_is_done",
+    "init_run_dir",
+    "is_run_dir",
+    "mark_failed",
+    "read_predictions",
+    "weights_name",
+    "write_fold",
+]
