@@ -223,7 +223,7 @@ def _peak(cam: np.ndarray) -> tuple[float, float]:
 
 def write_explanation(ex: Explanation, out: Path) -> list[Path]:
     """The PNGs (gradcam_<AU>.png, gradcam_all.png, se_weights.png, led_matrix.png) and explain.json."""
-    from aullm.reporting.plots import plot_gradcam, plot_gradcam_grid, plot_led_matrix, plot_se_weights
+    from aullm.explain_plots import plot_gradcam, plot_gradcam_grid, plot_led_matrix, plot_se_weights
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
