@@ -1,4 +1,4 @@
-"""Baselines of the paper's Tables 1–2 (issue 8): ResNet layout, LBP-TOP features, learning, and full protocol runs.
+"""Baselines of the paper's Tables 1–2: ResNet layout, LBP-TOP features, learning, and full protocol runs.
 
 Torch work here runs single-threaded: on a 2-core machine shared with other jobs, two OpenMP threads that keep
 losing their core spin-wait on each other and make small CPU convolutions 10–20× slower.
@@ -243,7 +243,8 @@ def test_led_input_reaches_the_resnet_as_frame_channels(synme_root, tmp_path, tm
 
 
 def test_all_baselines_write_the_run_files(tmp_path, synme_root, tmp_path_factory):
-    """DESIGN §6 through run_experiment, for every baseline (ASL loss for the torch ones), then a side-by-side
+    """docs/design.md (Run directories) through run_experiment, for every baseline (ASL loss for the torch ones),
+    then a side-by-side
     report over all five runs."""
     from aullm.reporting.tables import write_report
 

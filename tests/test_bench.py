@@ -1,4 +1,4 @@
-"""`aullm bench step` (DESIGN §4 JSON contract) and the benchmark library, on tiny-random."""
+"""`aullm bench step` (JSON contract in docs/design.md, Command line) and the benchmark library, on tiny-random."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""AU-code parser: every form of DESIGN §3, Excel numbers, ambiguity, and properties (never raises, round trip)."""
+"""AU-code parser: every form of docs/design.md (Datasets), Excel numbers, ambiguity, and properties (never raises,
+round trip)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`aullm data stats` and `aullm prepare` (DESIGN §4), including the one-line exit-2 errors."""
+"""`aullm data stats` and `aullm prepare` (docs/design.md, Command line), including the one-line exit-2 errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Loaders: CASME II, SAMM (corrections, or_policy), CAS(ME)³-A, manifest, and every bad-input case of issue 3."""
+"""Loaders: CASME II, SAMM (corrections, or_policy), CAS(ME)³-A, manifest, and every bad-input case."""
 
 from __future__ import annotations
 

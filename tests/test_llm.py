@@ -1,4 +1,5 @@
-"""LLM loading (DESIGN §8): presets, clear errors, tiny-random determinism, process cache, real SmolLM2."""
+"""LLM loading (docs/design.md, The LLM): presets, clear errors, tiny-random determinism, process cache, real
+SmolLM2."""
 
 from __future__ import annotations
 

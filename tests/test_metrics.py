@@ -1,4 +1,5 @@
-"""Metrics of DESIGN §6: hand-computed values, aggregation rules, threshold tuning, trivial rows, `aullm evaluate`."""
+"""Metrics of docs/design.md (Run directories): hand-computed values, aggregation rules, threshold tuning, trivial
+rows, `aullm evaluate`."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ runner = CliRunner()
 
 
 def frame(rows: list[tuple], aus: tuple[str, ...] = ("AU1",)) -> pd.DataFrame:
-    """rows: (seed, fold, label..., prob...) → a predictions frame with DESIGN §6 columns."""
+    """rows: (seed, fold, label..., prob...) → a predictions frame with docs/design.md (Run directories) columns."""
     records = []
     for i, (seed, fold, *rest) in enumerate(rows):
         labels, probs = rest[: len(aus)], rest[len(aus) :]
@@ -88,7 +89,8 @@ def make_run_dir(
     threshold: float = 0.5,
     logs: bool = True,
 ) -> Path:
-    """A run directory as `aullm train` writes it (DESIGN §6), built from frames, for scoring tests."""
+    """A run directory as `aullm train` writes it (docs/design.md, Run directories), built from frames, for scoring
+    tests."""
     path.mkdir(parents=True, exist_ok=True)
     aus = [c[5:] for c in test.columns if c.startswith("prob_")]
     raw = {

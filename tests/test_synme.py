@@ -1,4 +1,4 @@
-"""SynME (issue 4): layout, determinism, loader round trip, AU localisation and difficulty.
+"""SynME: layout, determinism, loader round trip, AU localisation and difficulty.
 
 The difficulty test is the point of SynME: a model that sees one frame must stay near chance while a small motion
 model (optical flow onset→apex at 64×64 + logistic regression) clearly beats the per-AU prior, under
@@ -272,7 +272,7 @@ def test_demo_preset_is_milder_but_nuisances_still_exceed_the_signal() -> None:
 
 
 def _sampled_frames(gt: pd.DataFrame, size: int = 64, frames: int = 6) -> np.ndarray:
-    """6 frames onset..offset (the test-time sampling of DESIGN §3), grey, area-resized to 64×64."""
+    """6 frames onset..offset (the test-time sampling of docs/design.md (Datasets)), grey, area-resized to 64×64."""
     out = np.empty((len(gt), frames, size, size), np.uint8)
     for i, row in enumerate(gt.itertuples()):
         idx = np.round(np.linspace(row.onset, row.offset, frames)).astype(int)

@@ -1,4 +1,4 @@
-"""Speed benchmarks of the LLM side (issue 7): one training step, naive vs prefix-cached, and a whole fold.
+"""Speed benchmarks of the LLM side : one training step, naive vs prefix-cached, and a whole fold.
 
 "Naive" is the straightforward implementation — the full [prompt + token] sequence per sample, as the authors'
 reference code runs it; "fast" is the reasoner's prefix-cache path. Both run in one process on the same model,
@@ -44,7 +44,7 @@ class StepBench:
     load_s: float
 
     def contract(self) -> dict[str, Any]:
-        """The `aullm bench step --json` object (DESIGN §4): exactly these keys."""
+        """The `aullm bench step --json` object (docs/design.md, Command line): exactly these keys."""
         values = asdict(self)
         return {key: values[key] for key in CONTRACT_KEYS}
 

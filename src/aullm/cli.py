@@ -1,4 +1,4 @@
-"""The `aullm` command line (DESIGN §4). Thin: parse, load config, call library functions.
+"""The `aullm` command line (docs/design.md, Command line). Thin: parse, load config, call library functions.
 
 Each command group lives in `aullm.commands.<group>`; this module builds the app and maps errors to exit codes:
 0 success, 2 bad input or usage (one line, no traceback), 1 anything else.

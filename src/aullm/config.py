@@ -1,4 +1,4 @@
-"""The experiment config (DESIGN §5): typed dataclasses, YAML loading, `--set` overrides, validation.
+"""The experiment config (docs/design.md, Config files): typed dataclasses, YAML loading, `--set` overrides, validation.
 
 Every key has a default, so a config file only states what differs. Unknown keys and wrong types are errors
 that name the key, because a silently ignored typo in a research config wastes a GPU-day.

@@ -1,4 +1,5 @@
-"""`aullm bench step`: time one training step of the straightforward and the fast LLM path (DESIGN §4)."""
+"""`aullm bench step`: time one training step of the straightforward and the fast LLM path (docs/design.md, Command
+line)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`aullm data stats` and `aullm prepare`: inspect and preprocess a dataset (DESIGN §3)."""
+"""`aullm data stats` and `aullm prepare`: inspect and preprocess a dataset (docs/design.md, Datasets)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`aullm synth`: write the SynME synthetic benchmark (DESIGN §7)."""
+"""`aullm synth`: write the SynME synthetic benchmark (docs/design.md, SynME)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`aullm train`, `aullm evaluate`, `aullm report`: run an experiment and score it (DESIGN §4–§6)."""
+"""`aullm train`, `aullm evaluate`, `aullm report`: run an experiment and score it (docs/design.md, Command line, Run
+directories)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aullm.config import load_config
 
 
 def train(
-    config: Path = typer.Argument(..., help="Experiment config (YAML, DESIGN §5)."),
+    config: Path = typer.Argument(..., help="Experiment config (YAML, docs/design.md (Config files))."),
     overrides: Optional[list[str]] = SetOption,
     out: Optional[Path] = typer.Option(
         None, "--out", help="Run directory (default runs/<name>). Finished folds in it are kept and skipped."

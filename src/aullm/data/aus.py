@@ -1,4 +1,5 @@
-"""FACS Action Unit strings as written in the annotation sheets (DESIGN §3) → structured codes and AU sets.
+"""FACS Action Unit strings as written in the annotation sheets (docs/design.md, Datasets) → structured codes and AU
+sets.
 
 The official sheets are hand-typed: `4+L10`, `R2+15`, `7B`, `A/L12`, `10A/B`, `ref(7B)+43`, `R14+17+soft focus`,
 `(R6 or R12)+R15`, `?`, and Excel cells that are ints or floats (`12`, `12.0`). One bad cell must never crash a

@@ -1,4 +1,4 @@
-"""Preprocessed datasets on disk, so training never decodes a JPEG twice (DESIGN §3).
+"""Preprocessed datasets on disk, so training never decodes a JPEG twice (docs/design.md, Datasets).
 
 One compressed `.npz` per dataset and preprocessing settings, named by a hash of those settings and of the
 annotation file's bytes: editing the sheet or changing `size`, `input`, `face_crop`, … selects a new file, so a

@@ -1,4 +1,4 @@
-"""CASME II (`casme2`) and SynME (`synme`, written in CASME II's cropped layout) — DESIGN §3.
+"""CASME II (`casme2`) and SynME (`synme`, written in CASME II's cropped layout) (docs/design.md, Datasets).
 
 Sheet 1 of `CASME2-coding-*.xlsx`: `Subject, Filename, (blank), OnsetFrame, ApexFrame, OffsetFrame, (blank),
 Action Units, Estimated Emotion`. `Subject` is an int (1) or text ("01") depending on the file version; both

@@ -1,4 +1,4 @@
-"""CAS(ME)³ part A (`casme3a`, optional) — DESIGN §3.
+"""CAS(ME)³ part A (`casme3a`, optional) (docs/design.md, Datasets).
 
 Sheet `label` with `Subject, Filename, Onset, Apex, Offset, AU, Objective class, emotion`. Frames are looked up
 as `<frames root>/<Subject>/<Filename>/` (or its `color/` subfolder, as the release stores RGB and depth side by

@@ -1,4 +1,4 @@
-"""Frame discovery, decoding, clip sampling and batching (DESIGN §3).
+"""Frame discovery, decoding, clip sampling and batching (docs/design.md, Datasets).
 
 Decoding uses Pillow's JPEG draft mode (DCT-domain downscaling inside libjpeg) to no less than twice the target
 size, before an anti-aliased resize, so a 2040×1088 SAMM frame is decoded at 1/4 or 1/8 of its size: that is most
@@ -154,7 +154,7 @@ def video_first_frame(path: Path, start: int = 0) -> np.ndarray:
 
 
 def _positions(lengths: np.ndarray, frames: int, train: bool, rng: Optional[np.random.Generator]) -> np.ndarray:
-    """Fractional frame positions [B, frames] for clips of the given lengths (DESIGN §3).
+    """Fractional frame positions [B, frames] for clips of the given lengths (docs/design.md, Datasets).
 
     Test: evenly spaced over the whole clip, round(linspace(0, n-1, frames)). Train (the reference's random-end
     scheme): start at the onset, end drawn uniformly in [frames, n-2], then rounded linspace; clips too short for

@@ -102,7 +102,8 @@ def find_annotation(cfg: DataConfig) -> Path:
 
 
 def load_index(cfg: DataConfig, *, frames: bool = True) -> DatasetIndex:
-    """Read a dataset's annotation into the index of DESIGN §3; with `frames`, also check every frame folder.
+    """Read a dataset's annotation into the index of docs/design.md (Datasets); with `frames`, also check every frame
+    folder.
 
     Raises DataError for a missing root or annotation file or a sheet without a required column; a bad sample is
     skipped with a warning and listed in `.skipped`. An annotation with no usable row at all is a DataError.

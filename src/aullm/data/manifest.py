@@ -1,4 +1,4 @@
-"""Manifest (`manifest`): a CSV describing any other dataset or pre-computed input — DESIGN §3.
+"""Manifest (`manifest`): a CSV describing any other dataset or pre-computed input (docs/design.md, Datasets).
 
 Columns `subject, sample, path` plus `AU1`, `AU2`, … (0/1; `?` or blank = unknown) and optional
 `onset, apex, offset`. `path` (absolute, or relative to the CSV's folder, then to the root) is a folder of frames,

@@ -1,4 +1,4 @@
-"""SAMM (`samm`) — DESIGN §3.
+"""SAMM (`samm`) (docs/design.md, Datasets).
 
 Sheet `MICRO_ONLY` of `SAMM_Micro_FACS_Codes_v2.xlsx`: 13 rows of legend text, the header in row 14, subjects as
 text ("006"). Frames: `SAMM/006/006_1_2/006_05562.jpg`. The v2 sheet has a few ambiguous AU strings and apex
@@ -21,7 +21,8 @@ SHEET = "MICRO_ONLY"
 REQUIRED = ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units"]
 ANNOTATION = "SAMM_Micro_FACS_Codes_v2.xlsx"
 
-# The benchmark's standard corrections of the v2 sheet, exactly as tabulated in DESIGN §3, keyed by sample:
+# The benchmark's standard corrections of the v2 sheet, exactly as tabulated in docs/design.md (Datasets), keyed by
+# sample:
 # field -> (value in the v2 sheet, corrected value). Five ambiguous `X or Y` AU strings get one reading and
 # three apex frames (two of them outside their onset..offset clip in v2) get the corrected frame number.
 # Applied whatever the cell holds (a log line says when it differs from v2); `data.corrections: false` turns

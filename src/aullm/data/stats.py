@@ -16,7 +16,8 @@ def au_counts(df: pd.DataFrame) -> dict[str, int]:
 
 
 def dataset_stats(cfg: DataConfig, *, frames: bool) -> dict[str, Any]:
-    """`aullm data stats` (DESIGN §4): samples, usable samples, subjects, AU positives among usable, skipped.
+    """`aullm data stats` (docs/design.md, Command line): samples, usable samples, subjects, AU positives among
+    usable, skipped.
 
     With `frames=False` only the sheet is read. Samples with unknown AUs (`?`) stay in the index but are not
     usable unless `data.include_unknown`; they are listed under `skipped` with that reason.

@@ -1,4 +1,5 @@
-"""Scoring: pure functions of prediction files (DESIGN §6), so any run can be re-scored without retraining."""
+"""Scoring: pure functions of prediction files (docs/design.md, Run directories), so any run can be re-scored without
+retraining."""
 
 from aullm.evaluation.metrics import (
     LABELS,

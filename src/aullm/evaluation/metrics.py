@@ -1,4 +1,5 @@
-"""Metrics of DESIGN §6 as pure functions of prediction frames, and `score_run` that writes metrics.json.
+"""Metrics of docs/design.md (Run directories) as pure functions of prediction frames, and `score_run` that writes
+metrics.json.
 
 Conventions, fixed here once so every table and plot agrees:
 - Per seed, the predictions of all folds are concatenated and each AU is scored once on the whole set (never a
@@ -56,7 +57,8 @@ _DTYPES = {"subject": str, "fold": str, "sample": str}
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
-    """Read and check a predictions CSV (DESIGN §6); every problem is one UserError naming the file."""
+    """Read and check a predictions CSV (docs/design.md, Run directories); every problem is one UserError naming the
+    file."""
     path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=_DTYPES)

@@ -1,4 +1,5 @@
-"""AULLM++ — OUR RECONSTRUCTION from the paper's abstract and framework figure (arXiv 2603.08387; DESIGN §9).
+"""AULLM++ — OUR RECONSTRUCTION from the paper's abstract and framework figure (arXiv 2603.08387; docs/design.md,
+AULLM++).
 
 The AULLM++ paper's method section and code are not public. What is rebuilt here follows the figure's wiring;
 every layer size, loss detail and the counterfactual's exact form are our choices, documented where they are made

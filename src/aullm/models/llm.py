@@ -1,4 +1,5 @@
-"""Loading the reasoning LLM (DESIGN §8): presets, hub ids, local folders and GGUF files, once per process.
+"""Loading the reasoning LLM (docs/design.md, The LLM): presets, hub ids, local folders and GGUF files, once per
+process.
 
 The base model is frozen and shared: folds and seeds only re-initialise the small trainable parts around it, so
 loading (seconds for SmolLM2, tens of seconds for a 1.5B model) happens once per process, not once per fold.

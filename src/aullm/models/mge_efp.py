@@ -1,7 +1,8 @@
 """MGE-EFP: the Multi-Granularity Evidence-Enhanced Fusion Projector of AULLM++ — OUR RECONSTRUCTION.
 
 AULLM++ (arXiv 2603.08387) has no public code or method text; this module is rebuilt from its abstract and
-framework figure only (DESIGN §9). The figure shows, on the backbone's attended map `x_att`: two "Meso Conv"
+framework figure only (docs/design.md, AULLM++). The figure shows, on the backbone's attended map `x_att`: two "Meso
+Conv"
 branches, a "Global Conv" branch and a "Laplacian" branch → a "Harmonization Layer" → an "MoE Gate" weighting
 them → Σ (with `x_att` as a skip) = `x_fused` → "Mid-level Extraction" = F_mid → "High-level Extraction" = F_high
 → F_mid ⊕ F_high → Content Token. Every concrete choice below (kernel sizes, GCNet-style global context, BN as the

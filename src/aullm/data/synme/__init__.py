@@ -1,4 +1,5 @@
-"""SynME: synthetic micro-expressions with known AU ground truth (DESIGN §7), the project's default dataset."""
+"""SynME: synthetic micro-expressions with known AU ground truth (docs/design.md, SynME), the project's default
+dataset."""
 
 from aullm.data.synme.codes import ALL_AUS, DISTRACTOR_AUS, TARGET_AUS
 from aullm.data.synme.motion import SynMEParams, au_bumps, au_region

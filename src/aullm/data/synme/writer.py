@@ -78,7 +78,7 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 
 def _samm_subject(index: int) -> str:
     """SAMM-style participant id from 006 up, skipping the ids whose real samples carry the benchmark's
-    corrections (DESIGN §3), so the SAMM loader never rewrites a synthetic row."""
+    corrections (docs/design.md, Datasets), so the SAMM loader never rewrites a synthetic row."""
     ids = [i for i in range(6, 6 + index + 8) if i not in _SAMM_CORRECTED_SUBJECTS]
     return f"{ids[index]:03d}"
 
@@ -234,7 +234,8 @@ def generate_synme(
     layout: str = "casme2",
     params: SynMEParams | None = None,
 ) -> pd.DataFrame:
-    """Generate SynME under `out` and return its ground truth (one row per clip, DESIGN §3 index columns).
+    """Generate SynME under `out` and return its ground truth (one row per clip, docs/design.md (Datasets) index
+    columns).
 
     Returned columns: dataset, subject (as in the folder names: "01" / "006"), sample, onset, apex, offset,
     au_raw, au_unknown, clip_dir, AU1…AU25 (targets and distractors, 0/1), emotion, n_frames, blink,
@@ -321,7 +322,7 @@ def _row(
     clip_dir: Path,
     inducement: int,
 ) -> dict:
-    """One ground-truth row: the index columns of DESIGN §3 plus what only a generator knows."""
+    """One ground-truth row: the index columns of docs/design.md (Datasets) plus what only a generator knows."""
     present = {c.au for c in codes}
     row: dict = {
         "dataset": "synme",
