@@ -111,6 +111,7 @@ def make_run_dir(
     for fold in test["fold"].unique():
         fold_dir = path / "folds" / str(fold)
         fold_dir.mkdir(parents=True, exist_ok=True)
+        test[test["fold"] == fold].to_csv(fold_dir / "predictions.csv", index=False)
         if logs:
             epochs = np.arange(1, 11)
             log = pd.concat(

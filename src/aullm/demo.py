@@ -31,6 +31,9 @@ def ensure_synme(root: Path) -> Path:
 
 def run_demo(out: Path, data_root: Path) -> Path:
     from aullm.api import train
+    from aullm.training.run_dir import check_run_dir
 
-    cfg = demo_config(ensure_synme(data_root))
+    cfg = demo_config(data_root)
+    check_run_dir(cfg, out)  # before generating any data
+    ensure_synme(data_root)
     return train(cfg, out)

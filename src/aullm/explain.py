@@ -321,7 +321,9 @@ def explain(
     Returns {clip: written files} or {clip: "failed: reason"}.
     """
     from aullm.bundle import load_bundle
+    from aullm.io import check_output_dir
 
+    check_output_dir(Path(out), "--out")
     requests: list[ClipRequest] = collect_requests(input_path, onset, offset, apex)
     bundle = load_bundle(checkpoint, device=device, llm=llm)
     find_backbone(bundle.model)

@@ -53,11 +53,15 @@ def prepare(
     """Decode, sample and resize every clip once and store them in the cache, so training reads no JPEG."""
     import time
 
-    from aullm.data.cache import prepare_dataset
+    from aullm.data.cache import cache_dir, prepare_dataset
+    from aullm.io import check_output_dir
 
     cfg = _data_config({"dataset": dataset, "root": str(root)}, overrides_list(overrides))
+    check_output_dir(cache_dir(cfg), "cache folder (set data.cache_dir to another)")
     start = time.perf_counter()
     prepared = prepare_dataset(cfg)
+    if prepared.cache_path is None:
+        raise DataError(f"decoded {len(prepared)} samples but could not write the cache into {cache_dir(cfg)}")
     seconds = time.perf_counter() - start
     how = "read from the cache" if prepared.from_cache else "decoded and cached"
     typer.echo(

@@ -47,7 +47,14 @@ def predict(
     Columns: clip, AU<k>_prob, AU<k>, status (ok, or failed: reason), n_frames.
     """
     from aullm.console import logger
+    from aullm.errors import UserError
+    from aullm.io import check_output_file, write_text
     from aullm.predict import predict as run_predict
+
+    if batch_size < 1:
+        raise UserError(f"--batch must be at least 1, got {batch_size}")
+    if out is not None:
+        check_output_file(out, "--out")
 
     result = run_predict(
         input_path,
@@ -63,8 +70,7 @@ def predict(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        write_text(out, text)
         logger.info("wrote %s (%d clip(s), %d failed)", out, len(result.table), result.failed)
     if result.failed == len(result.table):
         typer.echo(f"error: every clip failed ({result.table['status'].iloc[0]})", err=True)

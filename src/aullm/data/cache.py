@@ -368,6 +368,7 @@ def prepare_dataset(cfg: DataConfig) -> PreparedDataset:
     start = time.perf_counter()
     arrays = read_cache(path, key)
     from_cache = arrays is not None
+    cached = from_cache
     if arrays is None:
         index = load_index(cfg, frames=True)
         arrays = _build(cfg, index)
@@ -375,6 +376,7 @@ def prepare_dataset(cfg: DataConfig) -> PreparedDataset:
             raise DataError(f"no usable samples in {cfg.dataset} at {cfg.root}: every clip failed to decode")
         try:
             write_cache(path, arrays, key)
+            cached = True
             logger.info(
                 "prepared %d %s samples in %.1fs; cached in %s",
                 len(arrays["index"]),
@@ -392,10 +394,10 @@ def prepare_dataset(cfg: DataConfig) -> PreparedDataset:
             path,
             time.perf_counter() - start,
         )
-    return _finalise(cfg, arrays, path, from_cache)
+    return _finalise(cfg, arrays, path if cached else None, from_cache)
 
 
-def _finalise(cfg: DataConfig, arrays: dict[str, Any], path: Path, from_cache: bool) -> PreparedDataset:
+def _finalise(cfg: DataConfig, arrays: dict[str, Any], path: Optional[Path], from_cache: bool) -> PreparedDataset:
     """Apply the settings that do not change pixels: drop unknown-AU samples, select label columns."""
     df: pd.DataFrame = arrays["index"]
     skipped = list(arrays["skipped"])

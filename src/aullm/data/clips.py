@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Protocol
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+from aullm.console import logger
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -26,6 +29,8 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m
 #: (x0, y0, x1, y1) in pixels of the original frame.
 Box = tuple[int, int, int, int]
 
+#: Frames smaller than this on either side cannot hold a face; they are a decoding or export error.
+MIN_FRAME_SIDE = 16
 _NUMBER = re.compile(r"(\d+)(?!.*\d)")
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG must fail, not decode half grey
 
@@ -69,44 +74,87 @@ def _resize(gray: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(gray).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None))
 
 
+def check_frame_size(width: int, height: int, where: object) -> None:
+    """A frame too small to hold a face (e.g. 1×1 px) is an error, not something to upscale and train on."""
+    if min(width, height) < MIN_FRAME_SIDE:
+        raise FrameError(
+            f"{where} is {width}×{height} px: too small to hold a face (at least {MIN_FRAME_SIDE}×{MIN_FRAME_SIDE})"
+        )
+
+
 def read_gray(path: Path, size: int, box: Optional[Box] = None) -> np.ndarray:
-    """Decode one image to gray uint8 [size, size], cropped to `box` first; raises FrameError if unreadable."""
+    """Decode one image to gray uint8 [size, size], cropped to `box` first; raises FrameError if unreadable, too
+    small to hold a face, or so large that Pillow suspects a decompression bomb."""
+    return _decode_gray(path, size, box)[0]
+
+
+def _decode_gray(path: Path, size: int, box: Optional[Box]) -> tuple[np.ndarray, tuple[int, int]]:
+    """`read_gray`, also returning the image's original (width, height)."""
     try:
-        with Image.open(path) as im:
-            width, height = im.size
-            bx0, by0, bx1, by1 = box if box is not None else (0, 0, width, height)
-            bw, bh = max(1, bx1 - bx0), max(1, by1 - by0)
-            if im.format == "JPEG":
-                # Decode at ≥ 2× the target size: large frames still decode at 1/4–1/8 scale, while the final
-                # resize does the anti-aliasing, so a frames folder and a video of the same clip agree.
-                im.draft("L", (math.ceil(2 * width * size / bw), math.ceil(2 * height * size / bh)))
-            sx, sy = im.size[0] / width, im.size[1] / height
-            gray = im.convert("L")
-            if box is not None:
-                gray = gray.crop((round(bx0 * sx), round(by0 * sy), round(bx1 * sx), round(by1 * sy)))
-            if gray.size != (size, size):
-                gray = gray.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(gray, dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _read_gray(path, size, box)
     except FileNotFoundError:
         raise FrameError(f"frame missing: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        raise FrameError(f"image {path} is too large to decode safely ({err})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise FrameError(f"unreadable image {path}: {err}") from None
 
 
+def _read_gray(path: Path, size: int, box: Optional[Box]) -> tuple[np.ndarray, tuple[int, int]]:
+    with Image.open(path) as im:
+        width, height = im.size
+        check_frame_size(width, height, f"frame {path}")
+        bx0, by0, bx1, by1 = box if box is not None else (0, 0, width, height)
+        bw, bh = max(1, bx1 - bx0), max(1, by1 - by0)
+        if im.format == "JPEG":
+            # Decode at ≥ 2× the target size: large frames still decode at 1/4–1/8 scale, while the final
+            # resize does the anti-aliasing, so a frames folder and a video of the same clip agree.
+            im.draft("L", (math.ceil(2 * width * size / bw), math.ceil(2 * height * size / bh)))
+        sx, sy = im.size[0] / width, im.size[1] / height
+        gray = im.convert("L")
+        if box is not None:
+            gray = gray.crop((round(bx0 * sx), round(by0 * sy), round(bx1 * sx), round(by1 * sy)))
+        if gray.size != (size, size):
+            gray = gray.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(gray, dtype=np.uint8), (width, height)
+
+
 def load_frames(paths: Sequence[Path], size: int, box: Optional[Box] = None) -> np.ndarray:
-    """Decode frames to one gray uint8 array [n, size, size] (used by prepare and by predict)."""
+    """Decode frames to one gray uint8 array [n, size, size] (used by prepare and by predict).
+
+    Frames of different sizes within one clip are each resized to `size`, with a warning naming the clip: a
+    face crop or a camera setting probably changed mid-clip, which the model's input no longer shows."""
     out = np.empty((len(paths), size, size), dtype=np.uint8)
+    sizes: set[tuple[int, int]] = set()
     for i, path in enumerate(paths):
-        out[i] = read_gray(path, size, box)
+        out[i], original = _decode_gray(path, size, box)
+        sizes.add(original)
+    if len(sizes) > 1:
+        shown = ", ".join(f"{w}×{h}" for w, h in sorted(sizes)[:4])
+        logger.warning(
+            "clip %s: its frames have different sizes (%s); each is resized to %d×%d",
+            Path(paths[0]).parent,
+            shown,
+            size,
+            size,
+        )
     return out
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image without decoding it."""
+    """(width, height) of an image from its header, without decoding it; raises FrameError if unreadable."""
     try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.size
+    except FileNotFoundError:
+        raise FrameError(f"frame missing: {path}") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        raise FrameError(f"image {path} is too large to decode safely ({err})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise FrameError(f"unreadable image {path}: {err}") from None
 
 
@@ -125,6 +173,8 @@ def read_video(
                 if stop is not None and i > stop:
                     break
                 gray = frame.to_ndarray(format="gray")
+                if not frames:
+                    check_frame_size(gray.shape[1], gray.shape[0], f"video {path}")
                 if box is not None:
                     gray = gray[box[1] : box[3], box[0] : box[2]]
                 frames.append(_resize(np.ascontiguousarray(gray), size))

@@ -169,14 +169,16 @@ def discover_frames(folder: Optional[Path], onset: int, offset: int) -> tuple[Op
         number = frame_number(path)
         if number is not None:
             by_number.setdefault(number, path)
-    wanted = range(onset, offset + 1)
-    missing = [n for n in wanted if n not in by_number]
-    if missing:
+    # Sized by the files on disk, never by the sheet: a typo like offset 1000000000 must cost nothing.
+    present = sorted(n for n in by_number if onset <= n <= offset)
+    span = offset - onset + 1
+    if len(present) < span:
+        first_missing = next((onset + i for i, n in enumerate(present) if n != onset + i), onset + len(present))
         return None, (
-            f"too few frames in {folder}: {len(wanted) - len(missing)} of {len(wanted)} frames "
-            f"{onset}..{offset} present (first missing: {missing[0]})"
+            f"too few frames in {folder}: {len(present)} of {span} frames "
+            f"{onset}..{offset} present (first missing: {first_missing})"
         )
-    return [by_number[n] for n in wanted], ""
+    return [by_number[n] for n in present], ""
 
 
 def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIndex:
@@ -226,12 +228,23 @@ def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIn
             apex = None
 
         if row.labels is not None:
-            labels, unknown, au_raw, reason = _manifest_labels(row.labels)
+            labels, unknown, au_raw, reason, label_warnings = _manifest_labels(row.labels)
+            for text in label_warnings:
+                logger.warning("%s: sample %s (%s): %s", cfg.dataset, sample_id(subject, sample), row.where, text)
             if reason:
                 _skip(skipped, cfg.dataset, subject, sample, reason)
                 continue
         else:
             parsed = parse_au_string(row.au)
+            if "empty term" in parsed.flags:  # `4++7`: a code may have been lost between the `+` signs
+                logger.warning(
+                    "%s: sample %s (%s): Action Units %r has an empty code between '+' signs; read as %s",
+                    cfg.dataset,
+                    sample_id(subject, sample),
+                    row.where,
+                    parsed.raw,
+                    "+".join(str(a) for a in sorted(parsed.aus)) or "no AU",
+                )
             au_raw = parsed.raw
             unknown = parsed.unknown
             chosen, reason = _resolve_aus(parsed, cfg.or_policy)
@@ -277,25 +290,33 @@ def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIn
     )
 
 
-def _manifest_labels(values: dict[str, Any]) -> tuple[dict[str, int], bool, str, str]:
-    """Manifest AU columns: 0/1 each; `?` or blank marks the sample's AUs unknown."""
+_ONE, _ZERO = {"1", "1.0"}, {"0", "0.0"}
+#: Words read as 0/1 in a manifest, with a warning: the format is 0/1, so a word may mean the file is not one.
+_YES, _NO = {"true", "yes"}, {"false", "no"}
+
+
+def _manifest_labels(values: dict[str, Any]) -> tuple[dict[str, int], bool, str, str, list[str]]:
+    """Manifest AU columns: 0/1 each; `?` or blank marks the sample's AUs unknown.
+
+    Returns (labels, unknown, au_raw, reason to skip or "", warnings)."""
     labels: dict[str, int] = {}
     unknown = False
+    warnings: list[str] = []
     for name, value in values.items():
         if is_blank(value) or (isinstance(value, str) and value.strip() == "?"):
             unknown = True
             continue
         text = cell_text(value).lower()
-        if text in {"1", "1.0", "true", "yes"}:
+        if text in _YES | _NO:
+            warnings.append(f"{name} value {value!r} read as {int(text in _YES)} (the manifest format is 0/1)")
+        if text in _ONE | _YES:
             labels[name] = 1
-        elif text in {"0", "0.0", "false", "no"}:
-            continue
-        else:
-            return {}, False, "", f"{name} value {value!r} is not 0 or 1"
+        elif text not in _ZERO | _NO:
+            return {}, False, "", f"{name} value {value!r} is not 0 or 1", warnings
     if unknown:
-        return {}, True, "?", ""
+        return {}, True, "?", "", warnings
     raw = "+".join(str(int(n[2:])) for n in sorted(labels, key=lambda c: int(c[2:])))
-    return labels, False, raw, ""
+    return labels, False, raw, "", warnings
 
 
 def _source(

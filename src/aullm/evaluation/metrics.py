@@ -30,6 +30,7 @@ from sklearn.metrics import roc_auc_score
 from aullm.console import logger
 from aullm.errors import UserError
 from aullm.evaluation.thresholds import THRESHOLD_GRID, binarize, class_f1, class_f1_columns, tune_per_au
+from aullm.evaluation.validate import check_predictions
 from aullm.io import write_text
 from aullm.provenance import reconstruction_note
 
@@ -436,15 +437,32 @@ def run_info(run_dir: Path) -> dict[str, Any]:
         "threshold": cfg.eval.threshold,
         "validation_subjects": cfg.eval.validation_subjects,
         "config_seeds": list(cfg.seeds),
+        "aus": list(cfg.data.aus),
     }
 
 
 def unfinished_folds(run_dir: Path) -> list[str]:
-    """Fold folders without their `done` marker (a run still going, or stopped)."""
+    """Fold folders without their `done` marker or predictions (a run still going, stopped, or damaged)."""
     folds = Path(run_dir) / "folds"
     if not folds.is_dir():
         return []
-    return sorted(p.name for p in folds.iterdir() if p.is_dir() and not (p / "done").exists())
+    return sorted(
+        p.name
+        for p in folds.iterdir()
+        if p.is_dir() and not ((p / "done").exists() and (p / "predictions.csv").is_file())
+    )
+
+
+def finished_fold_rows(run_dir: Path) -> Optional[dict[str, int]]:
+    """Rows per seed in each finished fold's own predictions.csv (None for a run without fold folders)."""
+    folds = Path(run_dir) / "folds"
+    if not folds.is_dir():
+        return None
+    rows: dict[str, int] = {}
+    for folder in sorted(p for p in folds.iterdir() if p.is_dir() and p.name not in unfinished_folds(run_dir)):
+        frame = read_predictions(folder / "predictions.csv")
+        rows[folder.name] = len(frame) // max(1, frame["seed"].nunique())
+    return rows
 
 
 def score_run(run_dir: Path) -> dict[str, Any]:
@@ -458,6 +476,10 @@ def score_run(run_dir: Path) -> dict[str, Any]:
     info = run_info(run_dir)
     test = read_predictions(pred_path)
     aus = prediction_aus(test, pred_path)
+    if (run_dir / "config.yaml").is_file():
+        check_predictions(
+            test, pred_path, aus=info["aus"], seeds=info["config_seeds"], fold_rows=finished_fold_rows(run_dir)
+        )
     val = None
     val_path = run_dir / "val_predictions.csv"
     if val_path.is_file():

@@ -1,9 +1,9 @@
 """R-AUGNN: the Relation-Aware AU Graph Neural Network of AULLM++ and its AU-relation priors — OUR RECONSTRUCTION.
 
 AULLM++ (arXiv 2603.08387) publishes only an abstract and a framework figure; this is rebuilt from them
-(docs/design.md, AULLM++). The figure: x_att → "AU Node Chunking" → K AU nodes → "AUs Relation Graph" (solid and dashed edges) with
-"Learned attention" / "Relational Reasoning" → "Structural Attention Pooling" → Instruction Token. The abstract:
-"we encode AU relationships as a sparse structural prior and learn interaction strengths".
+(docs/design.md, AULLM++). The figure: x_att → "AU Node Chunking" → K AU nodes → "AUs Relation Graph" (solid and
+dashed edges) with "Learned attention" / "Relational Reasoning" → "Structural Attention Pooling" → Instruction
+Token. The abstract: "we encode AU relationships as a sparse structural prior and learn interaction strengths".
 
 Our choices (each explained where it is made):
 - Nodes: one learned spatial attention map per AU over x_att (not channel chunks), then a per-AU projection.

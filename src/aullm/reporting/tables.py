@@ -17,7 +17,7 @@ from rich.table import Table
 from aullm.console import logger
 from aullm.errors import UserError
 from aullm.evaluation.metrics import HEADLINE, LABELS, METRICS, OPTIMISTIC, TRIVIAL, TRIVIAL_LABELS, load_metrics
-from aullm.io import write_text
+from aullm.io import check_output_dir, write_text
 from aullm.reporting import paper, plots
 
 SHORT: dict[str, str] = {
@@ -417,8 +417,9 @@ def write_report(run_dirs: Sequence[Path], out: Optional[Path] = None) -> Path:
     """Score the runs, write report.md and its PNGs into `out` (default: the first run directory)."""
     if not run_dirs:
         raise UserError("report needs at least one run directory")
-    runs = load_runs(run_dirs)
     out = Path(out) if out is not None else Path(run_dirs[0])
+    check_output_dir(out, "report folder")
+    runs = load_runs(run_dirs)
     text = build_report(runs, out)
     path = out / "report.md"
     write_text(path, text)

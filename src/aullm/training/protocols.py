@@ -81,7 +81,8 @@ def check_labels(data: PreparedDataset) -> None:
     if empty:
         present = [c for c in au_columns(data.index) if int(data.index[c].sum()) > 0]
         raise UserError(
-            f"{', '.join(empty)} has no positive sample among the {len(data)} usable {data.dataset} samples: "
+            f"{', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no positive sample among the {len(data)} "
+            f"usable {data.dataset} samples: "
             f"nothing to learn; remove it from data.aus (AUs with positives: {', '.join(present) or 'none'})"
         )
 

@@ -26,6 +26,7 @@ from aullm.data.synme.codes import ALL_AUS, TARGET_AUS, AUCode, casme2_string, s
 from aullm.data.synme.face import FaceIdentity, make_identity, render_face
 from aullm.data.synme.motion import ClipPlan, SynMEParams, plan_clip, render_clip
 from aullm.errors import UserError
+from aullm.io import check_output_dir
 
 SYNME_VERSION = 1
 CASME2_SHEET = "CASME2-coding-synme.xlsx"
@@ -166,8 +167,7 @@ def _write_samm_sheet(rows: list[dict], path: Path) -> None:
 
 def _prepare_out(out: Path) -> None:
     """Create `out`, or clear a previous SynME there; refuse to write into an unrelated non-empty folder."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder")
+    check_output_dir(out, "SynME output folder")
     if out.exists() and any(out.iterdir()):
         if not (out / META_FILE).is_file():
             raise UserError(f"{out} is not empty and holds no {META_FILE}: refusing to write SynME into it")
