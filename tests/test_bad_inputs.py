@@ -273,3 +273,35 @@ def test_config_paths_are_checked_before_work_in_python_too(tmp_path, synme_root
     blocker.write_text("x")
     with pytest.raises(UserError, match="is an existing file"):
         api.train(load_config(tiny_config(tmp_path, synme_root)), blocker)
+
+
+# ------------------------------------------------------------------- files a later command reads back
+
+
+def test_a_damaged_data_json_refuses_the_resume_with_one_line(tmp_path, synme_root):
+    config = tiny_config(tmp_path, synme_root)
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["train", str(config), "--out", str(out), "--set", "protocol.folds=['1']"]).exit_code == 0
+    (out / "data.json").write_bytes(b"\x00\xff garbage")
+    result = runner.invoke(app, ["train", str(config), "--out", str(out), "--set", "protocol.folds=['2']"])
+    one_error_line(result, "data.json is unreadable")
+
+
+def test_a_damaged_train_log_leaves_its_curve_out_of_the_report(tmp_path, warnings_log):
+    run = make_run_dir(tmp_path / "run", random_frame())
+    log = sorted(run.glob("folds/*/train_log.csv"))[0]
+    log.write_bytes(b"\xff\xfe\x00garbage")
+    from aullm.reporting.tables import write_report
+
+    assert write_report([run]).is_file()  # (the CLI would replace the log handler this test listens on)
+    assert any("train_log.csv is unreadable" in m for m in warnings_log)
+
+
+def test_a_damaged_synme_settings_file_means_regenerate(tmp_path):
+    from aullm.data.synme import written_with
+
+    root = tmp_path / "s"
+    generate_synme(root, subjects=1, clips_per_subject=1, seed=0, size=128)
+    assert written_with(root, subjects=1, clips_per_subject=1, seed=0, size=128)
+    (root / "synme.json").write_text("{not json")
+    assert not written_with(root, subjects=1, clips_per_subject=1, seed=0, size=128)

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from aullm.console import logger
 from aullm.figures import new_figure, save_figure
 
 #: A value with an optional error bar (mean, std).
@@ -146,9 +147,12 @@ def read_train_logs(run_dir: Path) -> pd.DataFrame:
     for log in sorted(Path(run_dir).glob("folds/*/train_log.csv")):
         try:
             frame = pd.read_csv(log)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            logger.warning("%s is unreadable (%s); its loss curve is left out of the report", log, err)
             continue
-        if {"seed", "epoch", "loss"} <= set(frame.columns) and not frame.empty:
+        if not {"seed", "epoch", "loss"} <= set(frame.columns):
+            logger.warning("%s is unreadable (no seed, epoch, loss columns); its loss curve is left out", log)
+        elif not frame.empty:
             frames.append(frame.assign(fold=log.parent.name))
     if not frames:
         return pd.DataFrame(columns=["seed", "epoch", "loss", "fold"])

@@ -106,7 +106,13 @@ def check_data(out: Path, fingerprint: dict) -> None:
     """Record the data fingerprint of a new run; refuse to resume a run whose data has changed since."""
     path = Path(out) / DATA
     if path.exists():
-        previous = json.loads(path.read_text())
+        try:
+            previous = json.loads(path.read_text())
+            previous.get("train")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+            raise UserError(
+                f"{path} is unreadable ({err}); cannot tell what data the finished folds used — use another --out"
+            ) from None
         if (previous.get("train"), previous.get("test")) != (fingerprint["train"], fingerprint["test"]):
             now = fingerprint.get("samples", {}).get("train", "?")
             then = previous.get("samples", {}).get("train", "?")

@@ -220,7 +220,12 @@ def written_with(
     sheet = out / (CASME2_SHEET if layout == "casme2" else SAMM_SHEET)
     if not sheet.is_file() or not (out / META_FILE).is_file():
         return False
-    stored = json.loads((out / META_FILE).read_text())
+    try:
+        stored = json.loads((out / META_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False  # a damaged settings file: the copy is regenerated rather than trusted
+    if not isinstance(stored, dict):
+        return False
     wanted = _settings(subjects, clips_per_subject, seed, size, layout, params or SynMEParams())
     return all(stored.get(k) == v for k, v in wanted.items())
 
