@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Protocol
 
@@ -111,9 +111,18 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def read_video(
-    path: Path, size: int, start: int = 0, stop: Optional[int] = None, box: Optional[Box] = None
+    path: Path,
+    size: int,
+    start: int = 0,
+    stop: Optional[int] = None,
+    box: Optional[Box] = None,
+    transform: Optional[Callable[[np.ndarray], np.ndarray]] = None,
 ) -> np.ndarray:
-    """Frames start..stop (0-based, inclusive) of a video as gray uint8 [n, size, size], decoded with PyAV."""
+    """Frames start..stop (0-based, inclusive) of a video as gray uint8 [n, size, size], decoded with PyAV.
+
+    Each full-resolution gray frame is cropped to `box` and resized, or given to `transform` (which returns it at
+    size×size) instead.
+    """
     import av
 
     frames: list[np.ndarray] = []
@@ -125,6 +134,9 @@ def read_video(
                 if stop is not None and i > stop:
                     break
                 gray = frame.to_ndarray(format="gray")
+                if transform is not None:
+                    frames.append(transform(gray))
+                    continue
                 if box is not None:
                     gray = gray[box[1] : box[3], box[0] : box[2]]
                 frames.append(_resize(np.ascontiguousarray(gray), size))
