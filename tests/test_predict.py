@@ -22,9 +22,11 @@ from aullm.cli import app
 from aullm.config import load_config
 from aullm.data import faces
 from aullm.data.clips import list_frames
+from aullm.data.decode import read_frame
 from aullm.data.synme import generate_synme
 from aullm.explain import cam_to_input, explain, explain_decoded
 from aullm.predict import ClipRequest, collect_requests, decode_request, predict, predict_clips
+from fixtures_faces import astronaut, on_canvas, rotated
 
 runner = CliRunner()
 
@@ -362,3 +364,27 @@ def test_explain_writes_the_pngs(run):
     assert isinstance(files, list) and files[0].parent.name == "a_b"
     info = json.loads((files[0].parent / "explain.json").read_text())
     assert info["apex_position"] == 4 and info["apex_estimated"] is False
+
+
+def test_explain_draws_on_the_aligned_frame(run):
+    """--align: the heatmaps are drawn on the frame cropped and rotated as the model's input was."""
+    folder = run["base"] / "tilted_face"
+    folder.mkdir(exist_ok=True)
+    tilted, _ = rotated(astronaut().gray, 12)
+    for i in range(6):
+        Image.fromarray(on_canvas(tilted, 640, 600, 60 + i, 40)).save(folder / f"img{i + 1}.jpg", quality=95)
+    bundle = load_bundle(run["bundle"], device="cpu")
+    decoded = decode_request(ClipRequest("tilted", folder, apex=3), bundle.size, bundle.frames, face_crop="align")
+    assert decoded.ok and decoded.crop is not None and abs(decoded.crop.angle + 12) < 4  # type: ignore[union-attr]
+    ex = explain_decoded(bundle, decoded)
+    assert ex.frame.shape == (256, 256) and ex.apex_pos == 2
+    assert np.array_equal(ex.frame, read_frame(decoded.source, 2, 256, decoded.crop))
+    out = run["base"] / "explain_aligned"
+    result = cli(["explain", str(folder), "-c", str(run["bundle"]), "--out", str(out), "--device", "cpu", "--align"])
+    assert result.exit_code == 0, result.output
+    blank = run["base"] / "blank_for_explain"
+    blank.mkdir(exist_ok=True)
+    for i in range(6):
+        Image.fromarray(np.full((100, 120), 100 + i, np.uint8)).save(blank / f"img{i + 1}.png")
+    result = cli(["explain", str(blank), "-c", str(run["bundle"]), "--out", str(out), "--align"])
+    assert result.exit_code == 2 and "no face found in" in result.output

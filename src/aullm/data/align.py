@@ -171,7 +171,7 @@ def find_alignment(onset: np.ndarray) -> Optional[Alignment]:
     if first is None:
         return None
     (lx, ly), (rx, ry) = first.eyes
-    centre = ((lx + rx) / 2, (ly + ry) / 2)
+    centre = (float(lx + rx) / 2, float(ly + ry) / 2)
     angle = eye_angle(first)
     height, width = onset.shape[:2]
     rotation = cv2.getRotationMatrix2D(centre, angle, 1.0)
