@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, str, int]] = [
     ("aullm.predict", "inference", 4),
     ("aullm.explain", "inference", 4),
     ("aullm.explain_plots", "inference", 4),
+    ("aullm.crop", "inference", 4),
     ("aullm.bench", "inference", 4),
     ("aullm.api", "workflows", 5),
     ("aullm.demo", "workflows", 5),

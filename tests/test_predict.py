@@ -22,9 +22,11 @@ from aullm.cli import app
 from aullm.config import load_config
 from aullm.data import faces
 from aullm.data.clips import list_frames
+from aullm.data.decode import read_frame
 from aullm.data.synme import generate_synme
 from aullm.explain import cam_to_input, explain, explain_decoded
 from aullm.predict import ClipRequest, collect_requests, decode_request, predict, predict_clips
+from fixtures_faces import astronaut, on_canvas, rotated
 
 runner = CliRunner()
 
@@ -231,7 +233,8 @@ def test_video_gives_the_frames_folders_result(run):
     videos = [_write_mp4(c, run["base"] / f"{c.parent.name}_{c.name}.mp4") for c in clips]
     bundle = load_bundle(run["bundle"], device="cpu")
     from_frames = predict_clips(bundle, [ClipRequest(c.name, c) for c in clips]).table
-    from_video = predict_clips(bundle, [ClipRequest(c.name, v) for c, v in zip(clips, videos)]).table
+    # SynME's drawn faces are not faces to MTCNN: the frames as they are (a video is aligned by default)
+    from_video = predict_clips(bundle, [ClipRequest(c.name, v) for c, v in zip(clips, videos)], face_crop="none").table
     assert (from_video["status"] == "ok").all()
     assert from_video["n_frames"].tolist() == from_frames["n_frames"].tolist()
     diff = np.abs(from_video[PROBS].to_numpy(float) - from_frames[PROBS].to_numpy(float))
@@ -239,7 +242,7 @@ def test_video_gives_the_frames_folders_result(run):
     # a frame range picks the same frames in both: file numbers for the folder, 0-based indices for the video
     first = int(list_frames(clips[0])[0].stem.replace("reg_img", ""))
     ranged_frames = predict_clips(bundle, [ClipRequest("f", clips[0], onset=first + 2, offset=first + 9)]).table
-    ranged_video = predict_clips(bundle, [ClipRequest("v", videos[0], onset=2, offset=9)]).table
+    ranged_video = predict_clips(bundle, [ClipRequest("v", videos[0], onset=2, offset=9)], face_crop="none").table
     assert ranged_frames["n_frames"].tolist() == ranged_video["n_frames"].tolist() == [8]
     assert np.abs(ranged_frames[PROBS].to_numpy(float) - ranged_video[PROBS].to_numpy(float)).max() < 0.02
     # explain reads its display frame from the video too
@@ -247,10 +250,15 @@ def test_video_gives_the_frames_folders_result(run):
     assert ex.frame.shape == (256, 256) and ex.cams.shape == (len(AUS), 32, 32) and ex.apex_pos == 5
     assert np.allclose(ex.probs, from_video[PROBS].to_numpy(float)[0], atol=1e-5)
     # the CLI on the video: CSV on stdout, the documented columns
-    result = cli(["predict", str(videos[0]), "--checkpoint", str(run["bundle"]), "--device", "cpu"])
+    result = cli(["predict", str(videos[0]), "--checkpoint", str(run["bundle"]), "--device", "cpu", "--no-align"])
     assert result.exit_code == 0, result.output
     header = result.stdout.splitlines()[0].split(",")
     assert header == ["clip", *PROBS, *AUS, "status", "n_frames"]
+    # by default a video is raw footage and is aligned: no face in a SynME drawing → that row fails, saying so
+    result = cli(["predict", str(videos[0]), "--checkpoint", str(run["bundle"]), "--device", "cpu"])
+    assert result.exit_code == 2 and "no face found in frame 0 of" in result.output, result.output
+    result = cli(["predict", str(videos[0]), "-c", str(run["bundle"]), "--crop-face", "--align"])
+    assert result.exit_code == 2 and "alternatives" in result.output
 
 
 def test_bad_inputs_fail_their_row_and_the_others_go_on(run):
@@ -297,10 +305,14 @@ def test_bad_inputs_fail_their_row_and_the_others_go_on(run):
     # --crop-face: no face → that row fails, a clip with a detectable face goes on
     with_face = next((c for c in clips if faces.face_box_from_file(list_frames(c)[0]) is not None), None)
     requests = [ClipRequest("blank", blank)] + ([ClipRequest("face", with_face)] if with_face else [])
-    table = predict_clips(load_bundle(run["bundle"], device="cpu"), requests, crop_face=True).table
+    table = predict_clips(load_bundle(run["bundle"], device="cpu"), requests, face_crop="detect").table
     assert table["status"].iloc[0].startswith("failed: no face found")
     if with_face is not None:
         assert table["status"].iloc[1] == "ok"
+    # --align: the same policy; the row names the frame it searched
+    table = predict_clips(load_bundle(run["bundle"], device="cpu"), [ClipRequest("blank", blank)], face_crop="align")
+    assert table.table["status"].iloc[0] == f"failed: no face found in {blank / '0.png'}"
+    assert table.table[PROBS].isna().all().all()
     # JSON output through the CLI: failed clips are null, the command still succeeds
     out = base / "bad.json"
     res = cli(
@@ -352,3 +364,27 @@ def test_explain_writes_the_pngs(run):
     assert isinstance(files, list) and files[0].parent.name == "a_b"
     info = json.loads((files[0].parent / "explain.json").read_text())
     assert info["apex_position"] == 4 and info["apex_estimated"] is False
+
+
+def test_explain_draws_on_the_aligned_frame(run):
+    """--align: the heatmaps are drawn on the frame cropped and rotated as the model's input was."""
+    folder = run["base"] / "tilted_face"
+    folder.mkdir(exist_ok=True)
+    tilted, _ = rotated(astronaut().gray, 12)
+    for i in range(6):
+        Image.fromarray(on_canvas(tilted, 640, 600, 60 + i, 40)).save(folder / f"img{i + 1}.jpg", quality=95)
+    bundle = load_bundle(run["bundle"], device="cpu")
+    decoded = decode_request(ClipRequest("tilted", folder, apex=3), bundle.size, bundle.frames, face_crop="align")
+    assert decoded.ok and decoded.crop is not None and abs(decoded.crop.angle + 12) < 4  # type: ignore[union-attr]
+    ex = explain_decoded(bundle, decoded)
+    assert ex.frame.shape == (256, 256) and ex.apex_pos == 2
+    assert np.array_equal(ex.frame, read_frame(decoded.source, 2, 256, decoded.crop))
+    out = run["base"] / "explain_aligned"
+    result = cli(["explain", str(folder), "-c", str(run["bundle"]), "--out", str(out), "--device", "cpu", "--align"])
+    assert result.exit_code == 0, result.output
+    blank = run["base"] / "blank_for_explain"
+    blank.mkdir(exist_ok=True)
+    for i in range(6):
+        Image.fromarray(np.full((100, 120), 100 + i, np.uint8)).save(blank / f"img{i + 1}.png")
+    result = cli(["explain", str(blank), "-c", str(run["bundle"]), "--out", str(out), "--align"])
+    assert result.exit_code == 2 and "no face found in" in result.output

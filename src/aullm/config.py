@@ -24,6 +24,11 @@ from aullm.options import ModelConfig, check
 
 CASME2_AUS = ["AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17"]
 SAMM_AUS = ["AU2", "AU4", "AU7", "AU12"]
+FaceCrop = Literal["none", "detect", "align"]
+# `data.face_crop` when a config leaves it out: `align` for footage shipped uncropped (CAS(ME)³-A's full colour
+# frames; a manifest, whose clips are usually new recordings), `none` elsewhere (CASME II ships aligned crops, SynME
+# is written as crops, and the AU-LLM reference read SAMM's whole frames, which its reproduction configs keep).
+FACE_CROP_DEFAULTS: dict[str, FaceCrop] = {"casme3a": "align", "manifest": "align"}
 
 # YAML keys that are Python keywords, stored under another attribute name.
 _KEY_ALIASES = {"lambda": "lambda_"}
@@ -38,7 +43,7 @@ class DataConfig:
     root: Optional[str] = None
     annotations: Optional[str] = None
     frames_dir: Optional[str] = None
-    face_crop: Literal["none", "detect"] = "none"
+    face_crop: Optional[FaceCrop] = None  # left out (None): the dataset's default, FACE_CROP_DEFAULTS
     input: Literal["clip", "flow"] = "clip"
     frames: int = 6
     size: int = 64
@@ -49,6 +54,8 @@ class DataConfig:
     cache_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.face_crop is None:
+            self.face_crop = FACE_CROP_DEFAULTS.get(self.dataset, "none")
         check(self.frames >= 2, "data.frames", self.frames, "must be at least 2")
         check(self.size >= 16, "data.size", self.size, "must be at least 16")
         check(len(self.aus) > 0, "data.aus", self.aus, "must name at least one AU")

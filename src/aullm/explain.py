@@ -21,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from aullm.config import FaceCrop
 from aullm.console import logger, track
-from aullm.data.clips import read_gray, read_video
+from aullm.data.decode import read_frame
 from aullm.errors import UserError
-from aullm.predict import ClipRequest, DecodedClip, collect_requests, decode_request, model_input
+from aullm.predict import ClipRequest, DecodedClip, collect_requests, decode_request, model_input, resolve_face_crop
 
 #: Pixels of the longer side of the frame the heatmaps are drawn on.
 DISPLAY_SIZE = 256
@@ -155,11 +156,9 @@ def estimate_apex(clip: np.ndarray) -> int:
 
 
 def _display_frame(decoded: DecodedClip, pos: int) -> np.ndarray:
-    req = decoded.request
-    if req.kind == "video":
-        index = decoded.start + pos
-        return read_video(req.path, DISPLAY_SIZE, index, index, decoded.box)[0]
-    return read_gray(decoded.paths[pos], DISPLAY_SIZE, decoded.box)
+    """The frame the heatmaps are drawn on, read and cropped as the model's input was, at DISPLAY_SIZE."""
+    assert decoded.source is not None
+    return read_frame(decoded.source, pos, DISPLAY_SIZE, decoded.crop)
 
 
 def _led(model: Any, frames: int) -> tuple[Optional[np.ndarray], Optional[np.ndarray], dict[str, float]]:
@@ -311,7 +310,7 @@ def explain(
     onset: Optional[int] = None,
     offset: Optional[int] = None,
     apex: Optional[int] = None,
-    crop_face: bool = False,
+    face_crop: Optional[FaceCrop] = None,
     device: str = "auto",
     llm: Optional[str] = None,
 ) -> dict[str, list[Path] | str]:
@@ -330,7 +329,8 @@ def explain(
     results: dict[str, list[Path] | str] = {}
     many = Path(input_path).suffix.lower() == ".csv"
     for req in track(requests, f"explaining {len(requests)} clip(s)"):
-        decoded = decode_request(req, bundle.size, bundle.frames, bundle.input_kind, crop_face)
+        crop = resolve_face_crop(face_crop, bundle.cfg.data.face_crop, req.kind)
+        decoded = decode_request(req, bundle.size, bundle.frames, bundle.input_kind, crop)
         if not decoded.ok:
             logger.warning("clip %s failed: %s", req.name, decoded.error)
             results[req.name] = f"failed: {decoded.error}"

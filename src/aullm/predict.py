@@ -1,9 +1,10 @@
 """Library side of `aullm predict`: AU probabilities and 0/1 decisions for new clips from a model bundle.
 
-Inputs are decoded exactly as `aullm prepare` decodes training data (same frame reader, resize, face crop) and
-sampled with the trainer's own test-time sampling (`sample_batch` on a small in-memory PreparedDataset), so a
-clip the run has seen gets the same probabilities here as in the run's predictions.csv. A bad input never stops
-the others: its row is marked `failed: <reason>`.
+Inputs are decoded by the function that decodes training data (`aullm.data.decode`: same frame reader, face crop,
+resize) and sampled with the trainer's own test-time sampling (`sample_batch` on a small in-memory
+PreparedDataset), so a clip the run has seen gets the same probabilities here as in the run's predictions.csv. A
+bad input never stops the others: its row is marked `failed: <reason>` — a clip in which the face crop finds no
+face too (`failed: no face found in …`).
 """
 
 from __future__ import annotations
@@ -18,19 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from aullm.config import FaceCrop
 from aullm.console import logger, track
-from aullm.data.clips import (
-    IMAGE_SUFFIXES,
-    VIDEO_SUFFIXES,
-    Box,
-    FrameError,
-    frame_number,
-    list_frames,
-    load_frames,
-    read_gray,
-    read_video,
-    video_first_frame,
-)
+from aullm.data.clips import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, frame_number, list_frames
+from aullm.data.decode import Crop, DecodeSettings, decode_clip
+from aullm.data.index import ClipSource
 from aullm.errors import UserError
 
 DEFAULT_BATCH = 32
@@ -52,8 +45,10 @@ class ClipRequest:
     apex: Optional[int] = None
 
     @property
-    def kind(self) -> Literal["frames", "video"]:
-        return "frames" if self.path.is_dir() else "video"
+    def kind(self) -> Literal["frames", "video", "flow_image"]:
+        if self.path.is_dir():
+            return "frames"
+        return "flow_image" if self.path.suffix.lower() in IMAGE_SUFFIXES else "video"
 
 
 @dataclass
@@ -65,9 +60,8 @@ class DecodedClip:
     flow: Optional[np.ndarray] = None  # float32 [3, size, size] (flow input)
     n_frames: int = 0
     apex_pos: Optional[int] = None  # position of the given apex inside the clip
-    paths: list[Path] = field(default_factory=list)  # frames folder: the selected files
-    start: int = 0  # video: first frame index
-    box: Optional[Box] = None
+    source: Optional[ClipSource] = None  # the files (or video range) the clip was read from
+    crop: Optional[Crop] = None  # what its onset frame gave: a face box or an alignment
     error: Optional[str] = None
     warning: Optional[str] = None
 
@@ -185,47 +179,48 @@ def _select_frames(req: ClipRequest) -> tuple[list[Path], Optional[int]]:
     return [p for p, _ in keep], apex_pos
 
 
-def _face(req: ClipRequest, paths: list[Path], start: int) -> Box:
-    from aullm.data import faces
+def clip_source(req: ClipRequest) -> ClipSource:
+    """The request as the data layer's clip source: a folder's frames in onset..offset, a video's frame range, or
+    a pre-computed flow image."""
+    if not req.path.exists():
+        raise FrameError(f"not found: {req.path}")
+    if req.kind == "frames":
+        paths, apex_pos = _select_frames(req)
+        return ClipSource("frames", paths, apex_pos=apex_pos)
+    if req.kind == "flow_image":
+        return ClipSource("flow_image", [req.path])
+    if req.path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise FrameError(f"{req.path} is neither a frames folder, a video nor an image")
+    start = req.onset or 0
+    apex_pos = None if req.apex is None else req.apex - start
+    return ClipSource("video", [req.path], start=start, stop=req.offset, apex_pos=apex_pos)
 
-    if req.kind == "video":
-        box = faces.face_box(video_first_frame(req.path, start))
-        where = f"frame {start} of {req.path}"
-    else:
-        box = faces.face_box_from_file(paths[0])
-        where = str(paths[0])
-    if box is None:
-        raise FrameError(f"no face found in {where} (--crop-face)")
-    return box
+
+def resolve_face_crop(asked: Optional[FaceCrop], trained_with: Optional[str], kind: str) -> FaceCrop:
+    """The crop for one clip: what was asked for; else what the model was trained with when that was a crop; else
+    `align` for a video (raw footage) and the frames as they are for a folder or a flow image. A folder of frames is
+    taken as the model's training data was, so a clip from that data predicts as it did in the run."""
+    if asked is not None:
+        return asked
+    if trained_with in ("detect", "align"):
+        return trained_with  # type: ignore[return-value]
+    return "align" if kind == "video" else "none"
 
 
 def decode_request(
-    req: ClipRequest, size: int, frames: int, input_kind: str = "clip", crop_face: bool = False
+    req: ClipRequest, size: int, frames: int, input_kind: str = "clip", face_crop: FaceCrop = "none"
 ) -> DecodedClip:
-    """Decode one clip as `prepare` would; any failure is returned as `error`, never raised."""
+    """Decode one clip exactly as `prepare` does (`aullm.data.decode`); any failure is returned as `error`."""
     out = DecodedClip(request=req)
     try:
-        if not req.path.exists():
-            raise FrameError(f"not found: {req.path}")
-        if req.kind == "frames":
-            out.paths, out.apex_pos = _select_frames(req)
-        else:
-            if req.path.suffix.lower() not in VIDEO_SUFFIXES:
-                raise FrameError(f"{req.path} is neither a frames folder nor a video")
-            out.start = req.onset or 0
-            if req.apex is not None:
-                out.apex_pos = req.apex - out.start
-        out.box = _face(req, out.paths, out.start) if crop_face else None
-        if input_kind == "clip":
-            if req.kind == "video":
-                out.clip = read_video(req.path, size, out.start, req.offset, out.box)
-            else:
-                out.clip = load_frames(out.paths, size, out.box)
-            out.n_frames = len(out.clip)
-        else:
-            out.flow, out.n_frames = _decode_flow(out, size)
+        out.source = clip_source(req)
+        out.apex_pos = out.source.apex_pos
+        decoded = decode_clip(out.source, DecodeSettings(input=input_kind, size=size, face_crop=face_crop))
+        out.clip, out.flow, out.n_frames, out.crop = decoded.clip, decoded.flow, decoded.n_frames, decoded.crop
     except FrameError as err:
         out.error = str(err)
+    except UserError:
+        raise
     except Exception as err:
         logger.debug("decoding %s failed", req.path, exc_info=True)
         out.error = f"{type(err).__name__}: {err}"
@@ -236,34 +231,24 @@ def decode_request(
     return out
 
 
-def _decode_flow(out: DecodedClip, size: int) -> tuple[np.ndarray, int]:
-    """onset→apex flow + strain, as `prepare` computes it for `data.input: flow` (apex: given, else the middle)."""
-    from aullm.data import flow
-
-    work = flow.working_size(size)
-    req = out.request
-    if req.kind == "video":
-        decoded = read_video(req.path, work, out.start, req.offset, out.box)
-        n = len(decoded)
-        apex = out.apex_pos if out.apex_pos is not None and 0 <= out.apex_pos < n else n // 2
-        return flow.flow_input(decoded[0], decoded[apex], size), n
-    n = len(out.paths)
-    apex = out.apex_pos if out.apex_pos is not None and 0 <= out.apex_pos < n else n // 2
-    onset_frame = read_gray(out.paths[0], work, out.box)
-    return flow.flow_input(onset_frame, read_gray(out.paths[apex], work, out.box), size), n
-
-
 def decode_all(
-    requests: list[ClipRequest], size: int, frames: int, input_kind: str, crop_face: bool, workers: Optional[int] = None
+    requests: list[ClipRequest],
+    size: int,
+    frames: int,
+    input_kind: str,
+    face_crops: list[FaceCrop],
+    workers: Optional[int] = None,
 ) -> list[DecodedClip]:
-    """Decode in threads (Pillow, PyAV and OpenCV release the GIL)."""
+    """Decode in threads (Pillow, PyAV and OpenCV release the GIL); `face_crops[i]` is request i's crop."""
     if len(requests) == 1:
-        return [decode_request(requests[0], size, frames, input_kind, crop_face)]
+        return [decode_request(requests[0], size, frames, input_kind, face_crops[0])]
     import os
 
     workers = workers or max(1, min(8, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda r: decode_request(r, size, frames, input_kind, crop_face), requests))
+        return list(
+            pool.map(lambda job: decode_request(job[0], size, frames, input_kind, job[1]), zip(requests, face_crops))
+        )
 
 
 # ----------------------------------------------------------------------------------------------- batching
@@ -360,9 +345,12 @@ def predict_probs(model: Any, x: torch.Tensor, device: torch.device) -> np.ndarr
 
 
 def predict_clips(
-    bundle: Any, requests: list[ClipRequest], crop_face: bool = False, batch_size: int = DEFAULT_BATCH
+    bundle: Any, requests: list[ClipRequest], face_crop: Optional[FaceCrop] = None, batch_size: int = DEFAULT_BATCH
 ) -> PredictionResult:
-    """Predict every request in batches with a progress bar; failures become rows marked failed."""
+    """Predict every request in batches with a progress bar; failures (no face found among them) become rows
+    marked failed. `face_crop` None: each clip's default (`resolve_face_crop`)."""
+    trained_with = bundle.cfg.data.face_crop
+    crops = [resolve_face_crop(face_crop, trained_with, r.kind) for r in requests]
     aus, k = bundle.aus, len(bundle.aus)
     probs = np.full((len(requests), k), np.nan)
     status = [STATUS_OK] * len(requests)
@@ -372,7 +360,7 @@ def predict_clips(
     starts = list(range(0, len(requests), batch_size))
     for start in track(starts, f"predicting {len(requests)} clip(s)", total=len(starts)):
         chunk = requests[start : start + batch_size]
-        decoded = decode_all(chunk, bundle.size, bundle.frames, bundle.input_kind, crop_face)
+        decoded = decode_all(chunk, bundle.size, bundle.frames, bundle.input_kind, crops[start : start + batch_size])
         good = []
         for i, d in enumerate(decoded):
             n_frames[start + i] = d.n_frames
@@ -402,7 +390,7 @@ def predict(
     *,
     onset: Optional[int] = None,
     offset: Optional[int] = None,
-    crop_face: bool = False,
+    face_crop: Optional[FaceCrop] = None,
     batch_size: int = DEFAULT_BATCH,
     device: str = "auto",
     llm: Optional[str] = None,
@@ -412,18 +400,20 @@ def predict(
 
     requests = collect_requests(input_path, onset, offset)
     bundle = load_bundle(checkpoint, device=device, llm=llm)
-    return predict_clips(bundle, requests, crop_face=crop_face, batch_size=batch_size)
+    return predict_clips(bundle, requests, face_crop=face_crop, batch_size=batch_size)
 
 
 __all__ = [
     "ClipRequest",
     "DecodedClip",
     "PredictionResult",
+    "clip_source",
     "collect_requests",
     "decode_request",
     "model_input",
     "predict",
     "predict_clips",
     "read_manifest",
+    "resolve_face_crop",
     "result_table",
 ]

@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from aullm.config import FaceCrop
+
 INPUT_HELP = (
     "A frames folder, a video (mp4/avi/…) or a manifest CSV of many clips (column path; optional clip, "
     "onset, offset, apex)."
@@ -20,8 +22,32 @@ RANGE_HELP = "frame number in the file names for a frames folder, 0-based index 
 CheckpointOption = typer.Option(..., "--checkpoint", "-c", help=CHECKPOINT_HELP)
 OnsetOption = typer.Option(None, "--onset", help=f"First frame of the clip ({RANGE_HELP}); default: the first.")
 OffsetOption = typer.Option(None, "--offset", help=f"Last frame of the clip ({RANGE_HELP}); default: the last.")
-CropOption = typer.Option(False, "--crop-face", help="Detect the face on the first frame and crop every frame to it.")
+CropOption = typer.Option(
+    False, "--crop-face", help="Crop every frame to the face box found on the first frame (data.face_crop: detect)."
+)
+AlignOption = typer.Option(
+    None,
+    "--align/--no-align",
+    help="--align: MEB's crop-and-align (data.face_crop: align): rotate so the eyes on the first frame are level, "
+    "crop the face, same transform for every frame. --no-align: the frames as they are. Default: the crop the "
+    "model was trained with if it had one, else align for a video and the frames as they are for a folder.",
+)
 DeviceOption = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
+
+
+def face_crop_option(crop_face: bool, align: Optional[bool]) -> Optional[FaceCrop]:
+    """--crop-face / --align / --no-align → the face crop asked for (None: each clip's default)."""
+    from aullm.errors import UserError
+
+    if crop_face and align is not None:
+        raise UserError("--crop-face and --align/--no-align are alternatives: give one")
+    if crop_face:
+        return "detect"
+    if align is None:
+        return None
+    return "align" if align else "none"
+
+
 LLMOption = typer.Option(
     None,
     "--llm",
@@ -38,13 +64,14 @@ def predict(
     onset: Optional[int] = OnsetOption,
     offset: Optional[int] = OffsetOption,
     crop_face: bool = CropOption,
+    align: Optional[bool] = AlignOption,
     batch_size: int = typer.Option(32, "--batch", help="Clips per forward pass."),
     device: str = DeviceOption,
     llm: Optional[str] = LLMOption,
 ) -> None:
     """Predict AU probabilities and 0/1 decisions (at the bundle's thresholds) for new clips; one row per clip.
 
-    Columns: clip, AU<k>_prob, AU<k>, status (ok, or failed: reason), n_frames.
+    Columns: clip, AU<k>_prob, AU<k>, status (ok, or failed: reason — no face found among them), n_frames.
     """
     from aullm.console import logger
     from aullm.errors import UserError
@@ -61,7 +88,7 @@ def predict(
         checkpoint,
         onset=onset,
         offset=offset,
-        crop_face=crop_face,
+        face_crop=face_crop_option(crop_face, align),
         batch_size=batch_size,
         device=device,
         llm=llm,
@@ -87,6 +114,7 @@ def explain(
         None, "--apex", help=f"Frame to draw the heatmaps on ({RANGE_HELP}); default: estimated from the motion."
     ),
     crop_face: bool = CropOption,
+    align: Optional[bool] = AlignOption,
     device: str = DeviceOption,
     llm: Optional[str] = LLMOption,
 ) -> None:
@@ -94,7 +122,15 @@ def explain(
     from aullm.explain import explain as run_explain
 
     results = run_explain(
-        input_path, checkpoint, out, onset=onset, offset=offset, apex=apex, crop_face=crop_face, device=device, llm=llm
+        input_path,
+        checkpoint,
+        out,
+        onset=onset,
+        offset=offset,
+        apex=apex,
+        face_crop=face_crop_option(crop_face, align),
+        device=device,
+        llm=llm,
     )
     failed = 0
     for clip, files in results.items():

@@ -26,8 +26,8 @@ import pandas as pd
 
 from aullm.config import DataConfig
 from aullm.console import logger, track
-from aullm.data import faces, flow
-from aullm.data.clips import FrameError, load_frames, read_gray, read_video, video_first_frame
+from aullm.data.clips import FrameError
+from aullm.data.decode import DecodeSettings, crop_signature, decode_clip
 from aullm.data.index import (
     BASE_COLUMNS,
     ClipSource,
@@ -44,7 +44,7 @@ from aullm.hashing import sha256_file
 from aullm.io import atomic_path
 
 #: Bump when the stored arrays' meaning changes, so old caches are not reused.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 CACHE_DIRNAME = ".aullm_cache"
 
 
@@ -108,7 +108,7 @@ def settings_key(cfg: DataConfig, annotation: Path) -> str:
         "root": str(Path(cfg.root).expanduser().resolve()) if cfg.root else None,
         "annotation_sha256": sha256_file(annotation),
         "frames_dir": cfg.frames_dir,
-        "face_crop": cfg.face_crop,
+        "face_crop": crop_signature(cfg.face_crop),
         "input": cfg.input,
         "size": cfg.size,
         "or_policy": cfg.or_policy,
@@ -143,50 +143,14 @@ class _Decoded:
     error: Optional[str] = None
 
 
-def _box_for(source: ClipSource, cfg: DataConfig, name: str) -> Optional[tuple[int, int, int, int]]:
-    if cfg.face_crop != "detect" or source.kind == "flow_image":
-        return None
-    if source.kind == "video":
-        first = video_first_frame(source.paths[0], source.start)
-        box = faces.face_box(first)
-    else:
-        box = faces.face_box_from_file(source.paths[0])
-    if box is None:
-        logger.warning("no face found in the first frame of %s; using the whole frame", name)
-    return box
-
-
-def _decode(source: ClipSource, cfg: DataConfig, name: str) -> _Decoded:
-    """Decode one sample for `cfg.input`; a corrupt file becomes an error message, never an exception."""
+def _decode(source: ClipSource, settings: DecodeSettings) -> _Decoded:
+    """Decode one sample (the one decoding path, `aullm.data.decode`); a failure becomes a message, never an
+    exception, so one bad clip — or one without a face — is skipped and the others go on."""
     try:
-        box = _box_for(source, cfg, name)
-        if cfg.input == "clip":
-            if source.kind == "video":
-                clip = read_video(source.paths[0], cfg.size, source.start, source.stop, box)
-            else:
-                clip = load_frames(source.paths, cfg.size, box)
-            return _Decoded(clip=clip)
-        if source.kind == "flow_image":
-            return _Decoded(flow=flow.read_flow_image(source.paths[0], cfg.size))
-        work = flow.working_size(cfg.size)
-        if source.kind == "video":
-            frames = read_video(source.paths[0], work, source.start, source.stop, box)
-            onset, n = frames[0], len(frames)
-            apex = frames[_apex_pos(source.apex_pos, n)]
-        else:
-            n = len(source.paths)
-            onset = read_gray(source.paths[0], work, box)
-            apex = read_gray(source.paths[_apex_pos(source.apex_pos, n)], work, box)
-        return _Decoded(flow=flow.flow_input(onset, apex, cfg.size))
+        decoded = decode_clip(source, settings)
     except FrameError as err:
         return _Decoded(error=str(err))
-
-
-def _apex_pos(pos: Optional[int], n: int) -> int:
-    """The apex frame's position; the clip's middle when the sheet does not know it (`/`)."""
-    if pos is None or not 0 <= pos < n:
-        return n // 2
-    return pos
+    return _Decoded(clip=decoded.clip, flow=decoded.flow)
 
 
 def source_files(sources: list[ClipSource]) -> list[str]:
@@ -225,10 +189,14 @@ def _build(cfg: DataConfig, index: DatasetIndex) -> dict[str, Any]:
     assert index.sources is not None
     df = index.df
     names = [sample_id(s, m) for s, m in zip(df["subject"], df["sample"])]
-    jobs = list(zip(index.sources, names))
+    settings = DecodeSettings.of(cfg)
     with ThreadPoolExecutor(max_workers=_workers()) as pool:
         results = list(
-            track(pool.map(lambda job: _decode(job[0], cfg, job[1]), jobs), f"decoding {cfg.dataset}", total=len(jobs))
+            track(
+                pool.map(lambda source: _decode(source, settings), index.sources),
+                f"decoding {cfg.dataset}",
+                total=len(names),
+            )
         )
     skipped = list(index.skipped)
     keep: list[int] = []

@@ -9,10 +9,11 @@ Truncated or garbage images raise `FrameError` (the loader skips that sample), n
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Protocol
 
@@ -82,18 +83,19 @@ def check_frame_size(width: int, height: int, where: object) -> None:
         )
 
 
-def read_gray(path: Path, size: int, box: Optional[Box] = None) -> np.ndarray:
-    """Decode one image to gray uint8 [size, size], cropped to `box` first; raises FrameError if unreadable, too
-    small to hold a face, or so large that Pillow suspects a decompression bomb."""
-    return _decode_gray(path, size, box)[0]
-
-
-def _decode_gray(path: Path, size: int, box: Optional[Box]) -> tuple[np.ndarray, tuple[int, int]]:
-    """`read_gray`, also returning the image's original (width, height)."""
+@contextlib.contextmanager
+def open_image(path: Path, *, face: bool = True) -> Iterator[Image.Image]:
+    """Open a frame for decoding. Every failure, while opening or while decoding in the `with` body, becomes a
+    FrameError naming the file: missing, unreadable, too small to hold a face, or so large that Pillow suspects a
+    decompression bomb (its warning is an error here, so no message ever goes out without the file's name).
+    `face=False` skips the minimum size, for images that are not frames of a face (pre-computed optical flow)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _read_gray(path, size, box)
+            with Image.open(path) as im:
+                if face:
+                    check_frame_size(im.size[0], im.size[1], f"frame {path}")
+                yield im
     except FileNotFoundError:
         raise FrameError(f"frame missing: {path}") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
@@ -102,10 +104,15 @@ def _decode_gray(path: Path, size: int, box: Optional[Box]) -> tuple[np.ndarray,
         raise FrameError(f"unreadable image {path}: {err}") from None
 
 
+def read_gray(path: Path, size: int, box: Optional[Box] = None) -> np.ndarray:
+    """Decode one image to gray uint8 [size, size], cropped to `box` first; raises FrameError (`open_image`)."""
+    return _read_gray(path, size, box)[0]
+
+
 def _read_gray(path: Path, size: int, box: Optional[Box]) -> tuple[np.ndarray, tuple[int, int]]:
-    with Image.open(path) as im:
+    """`read_gray`, also returning the image's original (width, height)."""
+    with open_image(path) as im:
         width, height = im.size
-        check_frame_size(width, height, f"frame {path}")
         bx0, by0, bx1, by1 = box if box is not None else (0, 0, width, height)
         bw, bh = max(1, bx1 - bx0), max(1, by1 - by0)
         if im.format == "JPEG":
@@ -129,7 +136,7 @@ def load_frames(paths: Sequence[Path], size: int, box: Optional[Box] = None) -> 
     out = np.empty((len(paths), size, size), dtype=np.uint8)
     sizes: set[tuple[int, int]] = set()
     for i, path in enumerate(paths):
-        out[i], original = _decode_gray(path, size, box)
+        out[i], original = _read_gray(path, size, box)
         sizes.add(original)
     if len(sizes) > 1:
         shown = ", ".join(f"{w}×{h}" for w, h in sorted(sizes)[:4])
@@ -159,9 +166,18 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def read_video(
-    path: Path, size: int, start: int = 0, stop: Optional[int] = None, box: Optional[Box] = None
+    path: Path,
+    size: int,
+    start: int = 0,
+    stop: Optional[int] = None,
+    box: Optional[Box] = None,
+    transform: Optional[Callable[[np.ndarray], np.ndarray]] = None,
 ) -> np.ndarray:
-    """Frames start..stop (0-based, inclusive) of a video as gray uint8 [n, size, size], decoded with PyAV."""
+    """Frames start..stop (0-based, inclusive) of a video as gray uint8 [n, size, size], decoded with PyAV.
+
+    Each full-resolution gray frame is cropped to `box` and resized, or given to `transform` (which returns it at
+    size×size) instead.
+    """
     import av
 
     frames: list[np.ndarray] = []
@@ -175,6 +191,9 @@ def read_video(
                 gray = frame.to_ndarray(format="gray")
                 if not frames:
                     check_frame_size(gray.shape[1], gray.shape[0], f"video {path}")
+                if transform is not None:
+                    frames.append(transform(gray))
+                    continue
                 if box is not None:
                     gray = gray[box[1] : box[3], box[0] : box[2]]
                 frames.append(_resize(np.ascontiguousarray(gray), size))

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from aullm.data.clips import Box, FrameError
+from aullm.data.clips import Box, open_image
 
 #: Detection runs on a copy whose longer side is at most this many pixels (speed; faces are large in ME data).
 DETECT_MAX_SIDE = 400
@@ -111,11 +111,8 @@ def face_box(gray: np.ndarray, margin: float = DEFAULT_MARGIN) -> Optional[Box]:
 
 def face_box_from_file(path: Path, margin: float = DEFAULT_MARGIN) -> Optional[Box]:
     """Detect on an image file (the clip's first frame); the box is in that file's full-resolution pixels."""
-    try:
-        with Image.open(path) as im:
-            gray = np.asarray(im.convert("L"))
-    except (OSError, ValueError) as err:
-        raise FrameError(f"unreadable image {path}: {err}") from None
+    with open_image(path) as im:
+        gray = np.asarray(im.convert("L"))
     return face_box(gray, margin)
 
 

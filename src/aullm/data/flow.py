@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from aullm.data.clips import FrameError
+from aullm.data.clips import open_image
 
 #: Displacements below this (pixels at the output size) are not amplified to full scale by normalisation.
 MIN_FLOW_SCALE = 0.25
@@ -60,12 +60,9 @@ def flow_input(onset: np.ndarray, apex: np.ndarray, size: int) -> np.ndarray:
 
 def read_flow_image(path: Path, size: int) -> np.ndarray:
     """A pre-computed flow image (u, v, strain as R, G, B) → float32 [3, size, size] in [0, 1]."""
-    try:
-        with Image.open(path) as im:
-            rgb = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-            arr = np.asarray(rgb, dtype=np.float32) / 255.0
-    except (OSError, ValueError) as err:
-        raise FrameError(f"unreadable flow image {path}: {err}") from None
+    with open_image(path, face=False) as im:
+        rgb = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+        arr = np.asarray(rgb, dtype=np.float32) / 255.0
     return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
 

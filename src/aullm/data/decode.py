@@ -1,0 +1,203 @@
+"""One decoding path: a clip's source (frames folder, video or flow image) → the model's input pixels.
+
+`aullm prepare` (the training cache), `aullm predict`, `aullm explain` and `aullm crop` all call `decode_clip`, so a
+clip gives the same array wherever it goes: the same frame reader, face crop and resize, and for `data.input: flow`
+the same onset→apex flow. Time sampling is not done here: a decoded clip keeps every frame onset..offset, and the
+trainer's `sample_batch` samples it for training and for prediction alike.
+
+Face crop (`data.face_crop`): `none` uses the frames as they are; `detect` crops every frame to the box of the face
+found on the onset frame (a bundled cascade, `aullm.data.faces`); `align` rotates and crops every frame with the
+transform found on the onset frame (MEB's crop-and-align, `aullm.data.align`). Pre-computed flow images are never
+cropped.
+
+A clip with no face (one policy for every command): with `detect` or `align`, a clip whose onset frame shows no
+face raises `NoFaceError`, a `FrameError`, instead of being decoded into something that is not a face. `prepare`
+therefore skips it with a warning naming it and lists it among the skipped samples; `predict` and `explain` mark
+its row `failed: no face found in …`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from aullm.config import DataConfig, FaceCrop
+from aullm.data import align, faces, flow
+from aullm.data.align import Alignment
+from aullm.data.clips import Box, FrameError, load_frames, open_image, read_gray, read_video, video_first_frame
+from aullm.data.index import ClipSource
+
+#: What a clip's onset frame gave: a face box (`detect`) or a rotate-and-crop transform (`align`).
+Crop = Union[Box, Alignment]
+
+
+class NoFaceError(FrameError):
+    """`detect` or `align` found no face on the clip's onset frame."""
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """The settings that decide a decoded clip's pixels."""
+
+    input: str = "clip"  # "clip" (frames) or "flow" (onset→apex flow)
+    size: int = 64
+    face_crop: FaceCrop = "none"
+
+    @classmethod
+    def of(cls, cfg: DataConfig) -> DecodeSettings:
+        return cls(input=cfg.input, size=cfg.size, face_crop=cfg.face_crop or "none")
+
+
+@dataclass
+class Decoded:
+    """A decoded clip: uint8 frames [n, size, size] (clip input) or float32 flow [3, size, size] (flow input), the
+    number of frames it was read from, and the crop its onset frame gave (for drawing frames the same way)."""
+
+    clip: Optional[np.ndarray] = None
+    flow: Optional[np.ndarray] = None
+    n_frames: int = 0
+    crop: Optional[Crop] = None
+
+
+def crop_signature(face_crop: Optional[str]) -> str:
+    """The crop mode and the version of what implements it, for cache keys: a new detector means new pixels."""
+    if face_crop == "detect":
+        return f"detect:{faces.detector_name()}"
+    if face_crop == "align":
+        return f"align:mtcnn:v{align.VERSION}"
+    return "none"
+
+
+# ----------------------------------------------------------------------------------------------- the face
+
+
+def _onset_where(source: ClipSource) -> str:
+    return f"frame {source.start} of {source.paths[0]}" if source.kind == "video" else str(source.paths[0])
+
+
+def _decode_for_detection(path: Path) -> tuple[np.ndarray, float]:
+    """An image file as gray at about the detector's working size (JPEG draft mode), and that size's scale."""
+    with open_image(path) as im:
+        width = im.size[0]
+        if im.format == "JPEG":
+            im.draft("L", (align.DETECT_MAX_SIDE, align.DETECT_MAX_SIDE))
+        gray = np.asarray(im.convert("L"), dtype=np.uint8)
+    return gray, gray.shape[1] / width
+
+
+def locate_face(source: ClipSource, face_crop: Optional[str]) -> Optional[Crop]:
+    """The clip's crop from its onset frame: None for `none` and for flow images; raises NoFaceError."""
+    if face_crop in (None, "none") or source.kind == "flow_image":
+        return None
+    if face_crop == "detect":
+        if source.kind == "video":
+            box = faces.face_box(video_first_frame(source.paths[0], source.start))
+        else:
+            box = faces.face_box_from_file(source.paths[0])
+        if box is None:
+            raise NoFaceError(f"no face found in {_onset_where(source)}")
+        return box
+    if source.kind == "video":
+        onset, scale = video_first_frame(source.paths[0], source.start), 1.0
+    else:
+        onset, scale = _decode_for_detection(source.paths[0])
+    found = align.find_alignment(onset)
+    if found is None:
+        raise NoFaceError(f"no face found in {_onset_where(source)}")
+    return found.rescaled(1 / scale)
+
+
+# ----------------------------------------------------------------------------------------------- frames
+
+
+def read_aligned(path: Path, size: int, alignment: Alignment) -> np.ndarray:
+    """One image file, rotated and cropped by `alignment`, as gray uint8 [size, size].
+
+    JPEGs decode in draft mode at no less than twice the crop's target resolution, as `read_gray` does for boxes.
+    """
+    with open_image(path) as im:
+        width, height = im.size
+        if im.format == "JPEG":
+            ratio = 2 * size / alignment.side
+            im.draft("L", (math.ceil(width * ratio), math.ceil(height * ratio)))
+        gray = np.asarray(im.convert("L"), dtype=np.uint8)
+    return alignment.apply(gray, gray.shape[1] / width, size)
+
+
+def read_image(path: Path, size: int, crop: Optional[Crop]) -> np.ndarray:
+    """One image file as gray uint8 [size, size] with the clip's crop."""
+    if isinstance(crop, Alignment):
+        return read_aligned(path, size, crop)
+    return read_gray(path, size, crop)
+
+
+def read_frames(source: ClipSource, size: int, crop: Optional[Crop]) -> np.ndarray:
+    """Every frame of a frames folder or video clip, gray uint8 [n, size, size], with the clip's crop."""
+    if source.kind == "video":
+        if isinstance(crop, Alignment):
+            aligned = crop
+
+            def transform(gray: np.ndarray) -> np.ndarray:
+                return aligned.apply(gray, 1.0, size)
+
+            return read_video(source.paths[0], size, source.start, source.stop, transform=transform)
+        return read_video(source.paths[0], size, source.start, source.stop, crop)
+    if isinstance(crop, Alignment):
+        return np.stack([read_aligned(p, size, crop) for p in source.paths])
+    return load_frames(source.paths, size, crop)
+
+
+def read_frame(source: ClipSource, pos: int, size: int, crop: Optional[Crop]) -> np.ndarray:
+    """Frame `pos` of the clip at any size, cropped as the clip is (explain draws its heatmaps on it)."""
+    if source.kind == "video":
+        index = source.start + pos
+        return read_frames(ClipSource("video", source.paths, start=index, stop=index), size, crop)[0]
+    return read_image(source.paths[min(pos, len(source.paths) - 1)], size, crop)
+
+
+def _apex_pos(pos: Optional[int], n: int) -> int:
+    """The apex frame's position; the clip's middle when it is not known (`/` in a sheet, or not given)."""
+    if pos is None or not 0 <= pos < n:
+        return n // 2
+    return pos
+
+
+def decode_clip(source: ClipSource, settings: DecodeSettings) -> Decoded:
+    """Decode one clip for `settings`; raises FrameError (NoFaceError when the crop finds no face)."""
+    if source.kind == "flow_image":
+        if settings.input != "flow":
+            raise FrameError(f"{source.paths[0]} is a pre-computed flow image; it needs a model with data.input: flow")
+        return Decoded(flow=flow.read_flow_image(source.paths[0], settings.size), n_frames=1)
+    crop = locate_face(source, settings.face_crop)
+    if settings.input == "clip":
+        clip = read_frames(source, settings.size, crop)
+        return Decoded(clip=clip, n_frames=len(clip), crop=crop)
+    work = flow.working_size(settings.size)
+    if source.kind == "video":
+        frames = read_frames(source, work, crop)
+        n, onset = len(frames), frames[0]
+        apex = frames[_apex_pos(source.apex_pos, n)]
+    else:
+        n = len(source.paths)
+        onset = read_image(source.paths[0], work, crop)
+        apex = read_image(source.paths[_apex_pos(source.apex_pos, n)], work, crop)
+    return Decoded(flow=flow.flow_input(onset, apex, settings.size), n_frames=n, crop=crop)
+
+
+__all__ = [
+    "Crop",
+    "DecodeSettings",
+    "Decoded",
+    "NoFaceError",
+    "crop_signature",
+    "decode_clip",
+    "locate_face",
+    "read_aligned",
+    "read_frame",
+    "read_frames",
+    "read_image",
+]
