@@ -282,7 +282,7 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
         "loaded bundle %s: %s (%s), %d AUs, thresholds from %s",
         folder,
         cfg.model.name,
-        cfg.model.variant,
+        cfg.model.variant_label,
         len(aus),
         meta.get("threshold_source", "?"),
     )

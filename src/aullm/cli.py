@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -21,11 +20,11 @@ from aullm.errors import UserError
 class AullmGroup(TyperGroup):
     """Turns every UserError raised below into `error: <message>` on stderr and exit code 2."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click Context; `Any` accepts whichever it passes
         try:
             return super().invoke(ctx)
         except UserError as err:
-            click.echo(f"error: {err}", err=True)
+            typer.echo(f"error: {err}", err=True)
             ctx.exit(2)
 
 
@@ -69,7 +68,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        typer.echo("interrupted", err=True)
         sys.exit(130)
 
 

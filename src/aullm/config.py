@@ -164,13 +164,10 @@ def _known_keys(cls: type) -> dict[str, Any]:
 
 
 def _nested_dataclass(tp: Any) -> Optional[type]:
-    """The dataclass inside `tp` (plain or Optional[...]), if any."""
-    if dataclasses.is_dataclass(tp):
-        return tp
-    if get_origin(tp) is Union:
-        for arg in get_args(tp):
-            if dataclasses.is_dataclass(arg):
-                return arg
+    """The dataclass type inside `tp` (plain or Optional[...]), if any."""
+    for candidate in (tp, *get_args(tp)) if get_origin(tp) is Union else (tp,):
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            return candidate
     return None
 
 

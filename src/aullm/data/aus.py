@@ -230,21 +230,21 @@ def _parse(value: Any) -> ParsedAUs:
             if all(c is not None for c in options_codes):
                 positions.extend((c,) for c in options_codes if c is not None)
                 continue
-        alternatives: list[AUCode] = []
+        choices: list[AUCode] = []
         bad = False
         for option in options:
             code = parse_code(_strip_parens(option))
             if code is None:
                 bad = True
                 break
-            alternatives.append(code)
+            choices.append(code)
         if bad:
             if _looks_like_code(term):
                 errors.append(f"bad AU code {term!r}")
             else:
                 flags.append(f"free text ignored: {term!r}")
             continue
-        positions.append(tuple(alternatives))
+        positions.append(tuple(choices))
 
     aus = frozenset(c.au for pos in positions for c in pos)
     ambiguous = any(len({c.au for c in pos}) > 1 for pos in positions)

@@ -217,14 +217,13 @@ def _build(cfg: DataConfig, index: DatasetIndex) -> dict[str, Any]:
         "sources_digest": digest,
     }
     if cfg.input == "clip":
-        clips = [results[i].clip for i in keep]
-        lengths = np.array([len(c) for c in clips], dtype=np.int64)  # type: ignore[arg-type]
+        clips = [clip for i in keep if (clip := results[i].clip) is not None]
         arrays["frames"] = np.concatenate(clips) if clips else np.zeros((0, cfg.size, cfg.size), np.uint8)
-        arrays["lengths"] = lengths
+        arrays["lengths"] = np.array([len(c) for c in clips], dtype=np.int64)
         arrays["flow"] = None
     else:
         arrays["flow"] = (
-            np.stack([results[i].flow for i in keep]).astype(np.float32)
+            np.stack([flow for i in keep if (flow := results[i].flow) is not None]).astype(np.float32)
             if keep
             else np.zeros((0, 3, cfg.size, cfg.size), np.float32)
         )

@@ -197,7 +197,7 @@ def read_video(
                 if box is not None:
                     gray = gray[box[1] : box[3], box[0] : box[2]]
                 frames.append(_resize(np.ascontiguousarray(gray), size))
-    except (av.error.FFmpegError, OSError, ValueError) as err:  # type: ignore[attr-defined]
+    except (av.error.FFmpegError, OSError, ValueError) as err:
         raise FrameError(f"unreadable video {path}: {err}") from None
     expected = None if stop is None else stop - start + 1
     if not frames or (expected is not None and len(frames) < expected):
@@ -214,7 +214,7 @@ def video_first_frame(path: Path, start: int = 0) -> np.ndarray:
             for i, frame in enumerate(container.decode(video=0)):
                 if i >= start:
                     return frame.to_ndarray(format="gray")
-    except (av.error.FFmpegError, OSError, ValueError) as err:  # type: ignore[attr-defined]
+    except (av.error.FFmpegError, OSError, ValueError) as err:
         raise FrameError(f"unreadable video {path}: {err}") from None
     raise FrameError(f"video {path} has no frame {start}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from PIL import Image
@@ -41,7 +41,7 @@ def _opencv_cascade_path() -> Optional[str]:
     return str(path) if path.is_file() else None
 
 
-def _detector() -> object:
+def _detector() -> Any:  # cv2.CascadeClassifier or skimage.feature.Cascade: two APIs, told apart below
     """One detector per thread (the cascades are not documented as thread-safe)."""
     det = getattr(_local, "detector", None)
     if det is None:
@@ -49,7 +49,7 @@ def _detector() -> object:
         if cascade is not None:
             import cv2
 
-            det = cv2.CascadeClassifier(cascade)
+            det = cv2.CascadeClassifier(cascade)  # type: ignore[attr-defined]  # absent from OpenCV 5 stubs
         else:
             from skimage.data import lbp_frontal_face_cascade_filename
             from skimage.feature import Cascade

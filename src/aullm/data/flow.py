@@ -27,9 +27,19 @@ def working_size(size: int) -> int:
 
 def dense_flow(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
     """Farneback flow from `onset` to `apex` (gray uint8, same shape) → float32 [H, W, 2] (u, v) in pixels."""
-    return cv2.calcOpticalFlowFarneback(
-        onset, apex, None, pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0
+    flow: np.ndarray = cv2.calcOpticalFlowFarneback(
+        onset,
+        apex,
+        None,  # type: ignore[call-overload]  # OpenCV's stubs omit the documented "no initial flow" None
+        pyr_scale=0.5,
+        levels=3,
+        winsize=15,
+        iterations=3,
+        poly_n=5,
+        poly_sigma=1.2,
+        flags=0,
     )
+    return flow
 
 
 def optical_strain(u: np.ndarray, v: np.ndarray) -> np.ndarray:

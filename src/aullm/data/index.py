@@ -247,9 +247,9 @@ def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIn
                 )
             au_raw = parsed.raw
             unknown = parsed.unknown
-            chosen, reason = _resolve_aus(parsed, cfg.or_policy)
+            chosen, why = _resolve_aus(parsed, cfg.or_policy)
             if chosen is None:
-                _skip(skipped, cfg.dataset, subject, sample, reason or "bad Action Units")
+                _skip(skipped, cfg.dataset, subject, sample, why or "bad Action Units")
                 continue
             labels = {au_name(a): 1 for a in chosen}
 

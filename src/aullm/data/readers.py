@@ -78,8 +78,8 @@ def get_reader(dataset: str) -> DatasetReader:
     if dataset not in READERS:
         raise DataError(f"unknown dataset {dataset!r} ({', '.join(READERS)})")
     module, name = READERS[dataset].split(":")
-    reader: Any = getattr(importlib.import_module(module), name)
-    return reader()  # type: ignore[no-any-return]
+    reader: DatasetReader = getattr(importlib.import_module(module), name)()
+    return reader
 
 
 __all__ = ["READERS", "DatasetReader", "RawRow", "SheetRows", "configured_frames_dir", "get_reader"]

@@ -36,7 +36,7 @@ def to_int(value: Any) -> Optional[int]:
         if math.isnan(float(value)):
             return None
         if float(value).is_integer():
-            return int(value)
+            return int(float(value))
         raise ValueError(f"not a whole frame number: {value!r}")
     text = str(value).strip()
     if text.lower() in _BLANK_MARKS:

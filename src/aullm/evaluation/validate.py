@@ -47,17 +47,17 @@ def check_predictions(
             f"{path} holds {int(duplicated.sum())} duplicated rows (e.g. seed {first['seed']}, sample "
             f"{first['subject']}/{first['sample']}): every sample must appear once per seed; refusing to score it"
         )
-    present = sorted(int(s) for s in frame["seed"].unique())
+    present = sorted(int(s) for s in frame["seed"].astype(int).unique())
     if seeds is not None and present != sorted(int(s) for s in seeds):
         raise UserError(f"{path} holds seeds {present}, the run's config {sorted(seeds)}; refusing to score it")
-    samples = {int(seed): set(zip(block["subject"], block["sample"])) for seed, block in frame.groupby("seed")}
+    samples = {int(str(seed)): set(zip(block["subject"], block["sample"])) for seed, block in frame.groupby("seed")}
     reference = next(iter(samples.values()))
     for seed, found in samples.items():
         if found != reference:
             raise UserError(f"{path}: seed {seed} covers {len(found)} samples, another seed {len(reference)}")
     if fold_rows is not None:
-        counts = frame.groupby("fold").size().to_dict() if len(frame) else {}
-        per_seed = {fold: n // max(1, len(samples)) for fold, n in counts.items()}
+        counts = frame.groupby("fold").size()
+        per_seed = {str(fold): int(n) // max(1, len(samples)) for fold, n in counts.items()}
         wrong = [f for f in sorted(set(per_seed) | set(fold_rows)) if per_seed.get(f) != fold_rows.get(f)]
         if wrong:
             fold = wrong[0]

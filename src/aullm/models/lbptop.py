@@ -192,7 +192,7 @@ class LBPTOPClassifier(ClassicalModel):
         return self
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
-        if self.coef is None:
+        if self.coef is None or self.mean is None or self.scale is None or self.intercept is None:
             raise RuntimeError("LBPTOPClassifier.predict_proba called before fit")
         z = (self.features(x).astype(np.float64) - self.mean) / self.scale
         return z @ self.coef.T + self.intercept

@@ -32,7 +32,8 @@ class ModelSpec:
 
     def load_builder(self) -> Callable[[Config, list[str], Any, int], Any]:
         module, function = self.builder.split(":")
-        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+        builder: Callable[[Config, list[str], Any, int], Any] = getattr(importlib.import_module(module), function)
+        return builder
 
 
 MODELS: dict[str, ModelSpec] = {

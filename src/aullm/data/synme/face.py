@@ -101,7 +101,7 @@ def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarr
     """Zero-mean, unit-std Gaussian-filtered white noise: the building block of skin and brow texture."""
     n = rng.standard_normal((size, size)).astype(np.float32)
     if sigma > 0:
-        n = cv2.GaussianBlur(n, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        n = np.asarray(cv2.GaussianBlur(n, (0, 0), sigma, borderType=cv2.BORDER_REFLECT), dtype=np.float32)
     n -= n.mean()
     return n / (n.std() + 1e-6)
 

@@ -239,7 +239,7 @@ def render_clip(
         img *= light[..., None]
         if not face.colour:
             img = img[..., :1]
-        img += noise_rng.normal(0.0, p.noise_sigma, img.shape).astype(np.float32)
+        img += np.asarray(noise_rng.normal(0.0, p.noise_sigma, img.shape), dtype=np.float32)
         frames.append(
             np.clip(np.rint(img), 0, 255).astype(np.uint8).squeeze(-1)
             if not face.colour
