@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from typing import Optional, TypeVar
 
 from rich.console import Console
@@ -38,8 +38,8 @@ def setup_logging(verbosity: int = 0) -> None:
 
 def track(items: Iterable[T], description: str, total: Optional[int] = None) -> Iterator[T]:
     """Iterate with progress: a live bar on a terminal, a log line every ~10% otherwise."""
-    if total is None:
-        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+    if total is None and isinstance(items, Sized):
+        total = len(items)
     quiet = logger.level > logging.INFO
     if is_interactive() and not quiet:
         columns = (

@@ -9,7 +9,7 @@ frame and the same transform on every frame as `prepare` and `predict` use, only
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 from PIL import Image
 
@@ -25,7 +25,7 @@ JPEG_QUALITY = 95
 def crop_clip(
     input_path: Path,
     out: Path,
-    mode: Literal["align", "detect"] = "align",
+    mode: str = "align",
     size: Optional[int] = None,
     onset: Optional[int] = None,
     offset: Optional[int] = None,

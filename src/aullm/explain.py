@@ -185,16 +185,15 @@ def _led(model: Any, frames: int) -> tuple[Optional[np.ndarray], Optional[np.nda
 def explain_decoded(bundle: Any, decoded: DecodedClip) -> Explanation:
     """Grad-CAM, SE weights and LED matrix for one decoded clip."""
     backbone = find_backbone(bundle.model)
-    x = model_input([decoded], bundle.size, bundle.frames, bundle.aus)
+    x = model_input([decoded], bundle.size, bundle.frames)
     probs, cams, se_weights = gradcam(bundle.model, x, bundle.device)
     offset, stride = _geometry(backbone)
     on_input = np.stack([cam_to_input(c.mean(axis=0), offset, stride, bundle.size) for c in cams])
     n = decoded.n_frames
-    estimated = decoded.apex_pos is None or not 0 <= decoded.apex_pos < n
-    if decoded.clip is not None:
-        apex = estimate_apex(decoded.clip) if estimated else int(decoded.apex_pos)  # type: ignore[arg-type]
-    else:
-        apex = n // 2 if estimated else int(decoded.apex_pos)  # type: ignore[arg-type]
+    given = decoded.apex_pos if decoded.apex_pos is not None and 0 <= decoded.apex_pos < n else None
+    # No apex given: estimated from the motion (or the middle, for optical-flow input).
+    apex = int(given) if given is not None else estimate_apex(decoded.clip) if decoded.clip is not None else n // 2
+    estimated = given is None
     learned, initial, params = _led(bundle.model, bundle.frames)
     return Explanation(
         clip=decoded.request.name,

@@ -170,7 +170,7 @@ def _select_frames(req: ClipRequest) -> tuple[list[Path], Optional[int]]:
         numbers = list(range(len(paths)))
     lo = req.onset if req.onset is not None else -math.inf
     hi = req.offset if req.offset is not None else math.inf
-    keep = [(p, n) for p, n in zip(paths, numbers) if lo <= n <= hi]  # type: ignore[operator]
+    keep = [(p, n) for p, n in zip(paths, numbers) if n is not None and lo <= n <= hi]
     if not keep:
         raise FrameError(f"no frame of {req.path} in {req.onset}..{req.offset} (it has {numbers[0]}..{numbers[-1]})")
     apex_pos = None
@@ -202,9 +202,11 @@ def resolve_face_crop(asked: Optional[FaceCrop], trained_with: Optional[str], ki
     taken as the model's training data was, so a clip from that data predicts as it did in the run."""
     if asked is not None:
         return asked
-    if trained_with in ("detect", "align"):
-        return trained_with  # type: ignore[return-value]
-    return "align" if kind == "video" else "none"
+    if trained_with == "detect":
+        return "detect"
+    if trained_with == "align" or kind == "video":
+        return "align"
+    return "none"
 
 
 def decode_request(
@@ -254,39 +256,16 @@ def decode_all(
 # ----------------------------------------------------------------------------------------------- batching
 
 
-def model_input(decoded: list[DecodedClip], size: int, frames: int, aus: list[str]) -> torch.Tensor:
+def model_input(decoded: list[DecodedClip], size: int, frames: int) -> torch.Tensor:
     """The model's input batch, built by the trainer's own `sample_batch` (test-time sampling, interpolation of
     short clips), so prediction and training see identically prepared clips."""
-    from aullm.data.cache import PreparedDataset
-    from aullm.data.clips import sample_batch
+    from aullm.data.clips import PackedClips, sample_batch
 
     n = len(decoded)
-    is_flow = decoded[0].flow is not None
-    if is_flow:
-        pixels = np.zeros((0, size, size), np.uint8)
-        lengths = np.zeros(n, np.int64)
-        flow_arr: Optional[np.ndarray] = np.stack([d.flow for d in decoded]).astype(np.float32)  # type: ignore[misc]
-    else:
-        clips = [d.clip for d in decoded]
-        lengths = np.array([len(c) for c in clips], dtype=np.int64)  # type: ignore[arg-type]
-        pixels = np.concatenate(clips)  # type: ignore[arg-type]
-        flow_arr = None
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    prepared = PreparedDataset(
-        index=pd.DataFrame({"sample": [d.request.name for d in decoded]}),
-        frames=pixels,
-        offsets=offsets,
-        lengths=lengths,
-        flow=flow_arr,
-        labels=np.zeros((n, len(aus)), np.float32),
-        subjects=np.array([""] * n),
-        aus=list(aus),
-        skipped=[],
-        size=size,
-        input="flow" if is_flow else "clip",
-        dataset="predict",
-    )
-    return sample_batch(prepared, np.arange(n), train=False, rng=None, frames=frames)
+    flows = [d.flow for d in decoded if d.flow is not None]
+    clips = [d.clip for d in decoded if d.clip is not None]
+    packed = PackedClips.of_flow(np.stack(flows).astype(np.float32), size) if flows else PackedClips.of_clips(clips)
+    return sample_batch(packed, np.arange(n), train=False, rng=None, frames=frames)
 
 
 # ----------------------------------------------------------------------------------------------- prediction
@@ -373,7 +352,7 @@ def predict_clips(
                 logger.warning("%s", d.warning)
             good.append(i)
         if good:
-            x = model_input([decoded[i] for i in good], bundle.size, bundle.frames, aus)
+            x = model_input([decoded[i] for i in good], bundle.size, bundle.frames)
             probs[[start + i for i in good]] = predict_probs(bundle.model, x, bundle.device)
     table = result_table([r.name for r in requests], probs, status, n_frames, aus, bundle.thresholds)
     return PredictionResult(

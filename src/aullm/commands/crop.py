@@ -25,7 +25,7 @@ def crop(
     and see what the model sees. A frames folder keeps its file names; a video's frames become frame<index>.jpg."""
     from aullm.crop import crop_clip
 
-    written = crop_clip(input_path, out, mode=mode, size=size, onset=onset, offset=offset)  # type: ignore[arg-type]
+    written = crop_clip(input_path, out, mode=mode, size=size, onset=onset, offset=offset)
     with_size = ""
     if written:
         from PIL import Image

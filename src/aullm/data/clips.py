@@ -14,6 +14,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Protocol
 
@@ -48,6 +49,30 @@ class ClipStore(Protocol):
     offsets: np.ndarray
     lengths: np.ndarray
     flow: Optional[np.ndarray]
+
+
+@dataclass
+class PackedClips:
+    """A `ClipStore` for clips held in memory (new clips to predict on)."""
+
+    frames: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    flow: Optional[np.ndarray] = None
+
+    @classmethod
+    def of_clips(cls, clips: Sequence[np.ndarray]) -> PackedClips:
+        """Gray clips [n_i, H, W] stored back to back."""
+        lengths = np.array([len(c) for c in clips], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return cls(np.concatenate(clips), offsets, lengths)
+
+    @classmethod
+    def of_flow(cls, flow: np.ndarray, size: int) -> PackedClips:
+        """Optical-flow inputs [N, 3, size, size]."""
+        n = len(flow)
+        empty = np.zeros(n, np.int64)
+        return cls(np.zeros((0, size, size), np.uint8), empty, empty.copy(), flow)
 
 
 def frame_number(path: Path) -> Optional[int]:

@@ -87,7 +87,10 @@ def detect_faces(gray: np.ndarray) -> list[Box]:
         )
         boxes = [(d["c"], d["r"], d["c"] + d["width"], d["r"] + d["height"]) for d in found]
     boxes.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
-    return [tuple(int(round(v / scale)) for v in b) for b in boxes]  # type: ignore[misc]
+    return [
+        (int(round(x0 / scale)), int(round(y0 / scale)), int(round(x1 / scale)), int(round(y1 / scale)))
+        for x0, y0, x1, y1 in boxes
+    ]
 
 
 def expand_box(box: Box, width: int, height: int, margin: float = DEFAULT_MARGIN) -> Box:
