@@ -234,23 +234,53 @@ def _stroke(xx: np.ndarray, yy: np.ndarray, pts: np.ndarray, radii: np.ndarray) 
     return best
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """Pixel-centre coordinates of the canvas and the scale relative to a 128 px face."""
+
+    xx: np.ndarray
+    yy: np.ndarray
+    s: float
+
+
 def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Render the neutral face (float32 BGR, 0..255) with eyelid closure `blink` (image-left, image-right) in [0, 1].
 
     Rendered once per subject (and again only for blink frames); AU motion and head motion are applied later as
-    warps of this image, so the skin texture moves with the muscles exactly as the displacement field says.
+    warps of this image, so the skin texture moves with the muscles exactly as the displacement field says. The
+    layers are painted back to front, each by its own function below.
     """
     n = face.size
-    s = n / 128.0
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
     xx += 0.5
     yy += 0.5
+    g = _Grid(xx, yy, n / 128.0)
     img = np.empty((n, n, 3), np.float32)
+    _paint_background(img, face, g)
+    head, dx, r = _paint_head(img, face, g)
+    _paint_relief(img, face, g, head, r)
+    _paint_hair(img, face, g, head, dx)
+    _paint_creases(img, face, g)
+    _paint_wrinkles(img, face, g)
+    _paint_nose(img, face, g)
+    _paint_mouth(img, face, g)
+    _paint_eyes(img, face, g, blink)
+    _paint_brows(img, face, g)
+    return img
+
+
+def _paint_background(img: np.ndarray, face: FaceIdentity, g: _Grid) -> None:
+    """Background colour with a linear light gradient."""
+    n = face.size
     gx, gy = face.background_gradient
-    bg_gain = 1.0 + gx * (xx / n - 0.5) + gy * (yy / n - 0.5)
+    bg_gain = 1.0 + gx * (g.xx / n - 0.5) + gy * (g.yy / n - 0.5)
     img[:] = face.background[None, None, :]
     _shade(img, bg_gain)
 
+
+def _paint_head(img: np.ndarray, face: FaceIdentity, g: _Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neck, ears and the head silhouette; returns the head mask, |x| in half-widths and the superellipse radius."""
+    xx, yy, s = g.xx, g.yy, g.s
     # Neck, then head silhouette: a superellipse with a separate jaw exponent (chin shape).
     neck = _cover(np.maximum(np.abs(xx - face.cx) - face.half_w * 0.55, face.cy - yy), 1.2 * s)
     _blend(img, neck, face.skin * 0.72)
@@ -274,6 +304,12 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         )
         _blend(img, ear, face.skin * 0.85)
     _blend(img, head, face.skin)
+    return head, dx, r
+
+
+def _paint_relief(img: np.ndarray, face: FaceIdentity, g: _Grid, head: np.ndarray, r: np.ndarray) -> None:
+    """Shading that gives the head a 3-D look, then the skin texture (stronger where the AUs act)."""
+    xx, yy = g.xx, g.yy
     # 3-D look: darker towards the silhouette, eye sockets, cheek highlights, nose-side shadows.
     shade = 1.0 - 0.28 * np.clip(r, 0, 1.2) ** 4
     for sgn in (-1.0, 1.0):
@@ -298,8 +334,7 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         )
     shade += 0.07 * _gauss(xx, yy, face.cx, face.nose_y - 0.12 * face.half_w, 0.08 * face.half_w, 0.1 * face.half_w)
     shade -= 0.10 * _gauss(xx, yy, face.cx, face.chin_y + 0.25 * face.half_w, 0.5 * face.half_w, 0.12 * face.half_w)
-    skin_mask = head
-    _shade(img, 1.0 + skin_mask * (shade - 1.0))
+    _shade(img, 1.0 + head * (shade - 1.0))
     # Stronger skin texture where the lower-face AUs and AU7 act (chin, mouth corners, lower lids): real skin
     # there is creased and pitted, and it gives the motion something to show.
     boost = 1.0 + 1.2 * _gauss(xx, yy, face.cx, face.chin_y - 0.05 * face.half_w, 0.3 * face.half_w, 0.15 * face.half_w)
@@ -320,14 +355,22 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
             0.9 * face.eye_w,
             0.08 * face.half_w,
         )
-    _shade(img, 1.0 + skin_mask * (face.texture - 1.0) * boost)
+    _shade(img, 1.0 + head * (face.texture - 1.0) * boost)
 
+
+def _paint_hair(img: np.ndarray, face: FaceIdentity, g: _Grid, head: np.ndarray, dx: np.ndarray) -> None:
+    """Hair above the hairline."""
+    yy, s = g.yy, g.s
     # Hair above the hairline (follows the head outline), darker near the top.
     hl = face.cy - face.half_h_top * face.hairline
     hair_edge = hl - 0.25 * face.half_w * (1.0 - np.clip(dx, 0, 1) ** 2)
     hair = np.clip(_cover(yy - hair_edge, 2.5 * s) * (head + (1 - head) * _cover(yy - face.cy, 1.0)), 0, 1)
     _blend(img, hair * 0.95, face.hair)
 
+
+def _paint_creases(img: np.ndarray, face: FaceIdentity, g: _Grid) -> None:
+    """Nasolabial folds, the mentolabial sulcus and the chin highlight."""
+    xx, yy, s = g.xx, g.yy, g.s
     # Creases: nasolabial folds and the mentolabial sulcus (texture for AU12/14/15/17 to move).
     for sgn in (-1.0, 1.0):
         pts = np.array(
@@ -348,6 +391,11 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
     )
     _shade(img, 1.0 - face.crease_contrast * _cover(_stroke(xx, yy, sulcus, np.array([0.5, 1.1, 0.5]) * s), 2.0 * s))
     _shade(img, 1.0 + 0.08 * _gauss(xx, yy, face.cx, face.chin_y, 0.16 * face.half_w, 0.08 * face.half_w))
+
+
+def _paint_wrinkles(img: np.ndarray, face: FaceIdentity, g: _Grid) -> None:
+    """Forehead and glabella lines."""
+    xx, yy, s = g.xx, g.yy, g.s
     # Forehead lines (moved by AU1/AU2) and glabella lines (moved by AU4).
     for k in range(face.forehead_lines):
         y0 = face.brow_y - (0.16 + 0.1 * k) * face.half_w
@@ -365,6 +413,10 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         )
         _shade(img, 1.0 - face.wrinkle_contrast * _cover(_stroke(xx, yy, pts, np.array([0.2, 0.5]) * s), 1.5 * s))
 
+
+def _paint_nose(img: np.ndarray, face: FaceIdentity, g: _Grid) -> None:
+    """Nostrils and alar creases."""
+    xx, yy, s = g.xx, g.yy, g.s
     # Nose: nostrils and alar creases.
     for sgn in (-1.0, 1.0):
         nx = face.cx + sgn * face.nose_w * 0.5
@@ -385,6 +437,10 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         )
         _shade(img, 1.0 - 0.2 * wing * (yy < face.nose_y + 0.1 * face.nose_w))
 
+
+def _paint_mouth(img: np.ndarray, face: FaceIdentity, g: _Grid) -> None:
+    """Lips, the mouth line and the texture around the mouth corners."""
+    xx, yy, s = g.xx, g.yy, g.s
     # Mouth: upper and lower lip shapes with a dark line between them.
     mx = (xx - face.cx) / face.mouth_w
     inside = np.clip(1.0 - mx**2, 0.0, 1.0)
@@ -428,6 +484,10 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         line = _cover(_stroke(xx, yy, pts, np.array([0.6, 0.3]) * s), 1.5 * s)
         _shade(img, 1.0 - face.crease_contrast * line)
 
+
+def _paint_eyes(img: np.ndarray, face: FaceIdentity, g: _Grid, blink: tuple[float, float]) -> None:
+    """Both eyes, closed from above by `blink` (image-left, image-right)."""
+    xx, yy, s = g.xx, g.yy, g.s
     # Eyes: almond opening (sclera, iris, pupil) closed from above by the blink, lash line, lid crease.
     for i, sgn in enumerate((-1.0, 1.0)):
         ex = face.cx + sgn * face.eye_x
@@ -481,6 +541,10 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         crease = _cover(np.abs(yy - crease_y) - 0.3 * s, 1.5 * s) * _cover((np.abs(ux) - 1.0) * face.eye_w, 1.0)
         _shade(img, 1.0 - 0.15 * crease)
 
+
+def _paint_brows(img: np.ndarray, face: FaceIdentity, g: _Grid) -> None:
+    """Tapered arched brow strokes with hair-like opacity."""
+    xx, yy, s = g.xx, g.yy, g.s
     # Brows: tapered arched strokes with hair-like opacity.
     for sgn in (-1.0, 1.0):
         t = np.linspace(0.0, 1.0, 9)
@@ -490,4 +554,3 @@ def render_face(face: FaceIdentity, blink: tuple[float, float] = (0.0, 0.0)) -> 
         radii = face.brow_thickness * (1.0 - 0.55 * t**1.5)
         brow = _cover(_stroke(xx, yy, pts, radii), 1.2 * s) * face.brow_texture * face.brow_darkness
         _blend(img, brow, face.hair * 0.9 + face.skin * 0.1)
-    return img
