@@ -25,6 +25,7 @@ from aullm.config import FaceCrop
 from aullm.console import logger, track
 from aullm.data.decode import read_frame
 from aullm.errors import UserError
+from aullm.models.backbone import AUBackbone, FrameSqueezeExcitation
 from aullm.predict import ClipRequest, DecodedClip, collect_requests, decode_request, model_input, resolve_face_crop
 
 #: Pixels of the longer side of the frame the heatmaps are drawn on.
@@ -81,10 +82,10 @@ class Explanation:
     led_params: dict[str, float]
 
 
-def find_backbone(model: Any) -> Any:
+def find_backbone(model: Any) -> AUBackbone:
     """The LED/3D-CNN backbone Grad-CAM hooks into (au_llm, aullmpp, sssnet_led have one)."""
     backbone = getattr(model, "backbone", None)
-    if backbone is None or not hasattr(backbone, "capture_activations"):
+    if not isinstance(backbone, AUBackbone):
         raise UserError(
             f"explain needs a model with the LED 3D-CNN backbone (au_llm, aullmpp, sssnet_led); "
             f"this bundle holds {type(model).__name__}"
@@ -136,7 +137,7 @@ def gradcam(model: Any, x: torch.Tensor, device: torch.device) -> tuple[np.ndarr
                 (grad,) = torch.autograd.grad(logits[k], acts, retain_graph=k + 1 < logits.shape[0])
                 weights = grad[0].float().mean(dim=(1, 2, 3))
                 cams.append(F.relu((weights[:, None, None, None] * acts[0].float()).sum(0)).detach().cpu().numpy())
-        se = getattr(getattr(backbone, "se", None), "last_weights", None)
+        se = backbone.se.last_weights if isinstance(backbone.se, FrameSqueezeExcitation) else None
         se_weights = se[0].float().cpu().numpy() if se is not None else None
         probs = torch.sigmoid(logits.detach()).cpu().numpy()
     finally:
@@ -162,7 +163,7 @@ def _display_frame(decoded: DecodedClip, pos: int) -> np.ndarray:
 
 
 def _led(model: Any, frames: int) -> tuple[Optional[np.ndarray], Optional[np.ndarray], dict[str, float]]:
-    led = getattr(find_backbone(model), "led", None)
+    led = find_backbone(model).led
     if led is None:
         return None, None, {}
     from aullm.models.led import led_matrix
