@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, str, int]] = [
     ("aullm.bundle", "inference", 4),
     ("aullm.predict", "inference", 4),
     ("aullm.explain", "inference", 4),
+    ("aullm.detector", "inference", 4),
     ("aullm.explain_plots", "inference", 4),
     ("aullm.crop", "inference", 4),
     ("aullm.bench", "inference", 4),

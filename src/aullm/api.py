@@ -17,7 +17,7 @@ from aullm.errors import UserError
 from aullm.evaluation.metrics import read_predictions, score_run
 from aullm.evaluation.thresholds import run_thresholds
 from aullm.io import check_output_dir
-from aullm.models.llm import load_llm
+from aullm.models.llm import LoadedLLM, load_llm
 from aullm.reporting.tables import write_report
 from aullm.runtime import resolve_device
 from aullm.training import run_dir as rd
@@ -67,11 +67,11 @@ def _validation_predictions(path: Path) -> Any:
     return read_predictions(path) if path.is_file() else None
 
 
-def _llm_reference(cfg: Config, session: Optional[Session]) -> Optional[dict[str, str]]:
-    """What a bundle records of its base LLM (name, source, sha256); None for models without an LLM."""
+def _base_llm(cfg: Config, session: Optional[Session]) -> Optional[LoadedLLM]:
+    """The run's base LLM (a bundle records its name, source and sha256); None for models without an LLM."""
     if session is not None:
-        return session.llm.reference if session.llm is not None else None
-    return load_llm(cfg.llm, resolve_device(cfg.train.device)).reference if cfg.model.needs_llm else None
+        return session.llm
+    return load_llm(cfg.llm, resolve_device(cfg.train.device)) if cfg.model.needs_llm else None
 
 
 def export_final(
@@ -91,6 +91,7 @@ def export_final(
         session = session or Session.open(cfg)
         train_final(session, run, seed)
     trained = rd.read_predictions(folder / rd.PREDICTIONS)
+    llm = _base_llm(cfg, session)
     thresholds, source = run_thresholds(
         _validation_predictions(run / rd.VAL_PREDICTIONS), cfg.data.aus, cfg.eval.threshold, seed=seed
     )
@@ -106,10 +107,11 @@ def export_final(
         target,
         cfg,
         load_file(str(weights)),
-        llm_reference=_llm_reference(cfg, session),
+        llm_reference=llm.reference if llm is not None else None,
         thresholds=thresholds,
         threshold_source=source,
         trained_on=trained_on,
+        adapter_llm=llm,
     )
 
 
@@ -129,7 +131,7 @@ def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional
         raise UserError(f"fold {match} of {run} has no finished weights for seed {seed} ({weights.name})")
     target = Path(out) if out is not None else run / f"bundle_fold{match}_seed{seed}"
     _check_bundle_target(target)
-    reference = _llm_reference(cfg, None)
+    llm = _base_llm(cfg, None)
     val_path = folder / rd.VAL_PREDICTIONS
     thresholds, source = run_thresholds(
         _validation_predictions(val_path if val_path.is_file() else run / rd.VAL_PREDICTIONS),
@@ -150,10 +152,11 @@ def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional
         target,
         cfg,
         load_file(str(weights)),
-        llm_reference=reference,
+        llm_reference=llm.reference if llm is not None else None,
         thresholds=thresholds,
         threshold_source=source,
         trained_on=trained_on,
+        adapter_llm=llm,
     )
 
 

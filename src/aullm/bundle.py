@@ -7,6 +7,8 @@ A bundle is a folder:
     bundle.json          AU list, per-AU decision thresholds and where they came from, the base LLM reference
                          (name = preset / hub id / path, source, sha256), input settings, what it was trained on
     manifest.json        sha256 of every other file
+    adapter/             the LoRA adapter in PEFT's format (adapter_config.json + adapter_model.safetensors), for
+                         `peft.PeftModel.from_pretrained(base_llm, "bundle/adapter")` outside aullm
 
 The base LLM is referenced, never copied: a 1.5B model is gigabytes while the trained part is megabytes, and the
 reference's sha256 makes sure the LoRA weights are applied to the very weights they were trained on. The manifest
@@ -32,6 +34,8 @@ from aullm.errors import UserError
 from aullm.hashing import sha256_file
 from aullm.io import atomic_dir
 from aullm.models.base import AUModel
+from aullm.models.llm import LoadedLLM
+from aullm.models.peft_export import write_peft_adapter
 from aullm.version import __version__
 
 BUNDLE_FORMAT = "aullm-bundle"
@@ -40,6 +44,7 @@ CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "bundle.json"
 MANIFEST_FILE = "manifest.json"
+ADAPTER_DIR = "adapter"
 REQUIRED_FILES = (CONFIG_FILE, WEIGHTS_FILE, META_FILE)
 
 
@@ -138,6 +143,7 @@ def write_bundle(
     thresholds: dict[str, float],
     threshold_source: str,
     trained_on: dict[str, Any],
+    adapter_llm: Optional[LoadedLLM] = None,
 ) -> Path:
     """Write a bundle folder atomically (built beside `out`, then renamed); an existing bundle there is replaced,
     any other existing folder is refused."""
@@ -176,6 +182,8 @@ def write_bundle(
             "trained_on": trained_on,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if adapter_llm is not None:  # the LoRA adapter again, in PEFT's format, for tools outside aullm
+            write_peft_adapter(tmp / ADAPTER_DIR, tensors, cfg.llm.lora, adapter_llm, base_name=cfg.llm.name)
         write_manifest(tmp)
     logger.info("wrote model bundle %s (%s, %d AUs, thresholds: %s)", out, cfg.model.name, len(aus), threshold_source)
     return out

@@ -325,9 +325,23 @@ def explain(
     check_output_dir(Path(out), "--out")
     requests: list[ClipRequest] = collect_requests(input_path, onset, offset, apex)
     bundle = load_bundle(checkpoint, device=device, llm=llm)
+    return explain_requests(
+        bundle, requests, out, face_crop=face_crop, per_clip_folders=Path(input_path).suffix.lower() == ".csv"
+    )
+
+
+def explain_requests(
+    bundle: Any,
+    requests: list[ClipRequest],
+    out: Path,
+    *,
+    face_crop: Optional[FaceCrop] = None,
+    per_clip_folders: bool = False,
+) -> dict[str, list[Path] | str]:
+    """PNGs for each clip into `out` (into out/<clip>/ with `per_clip_folders`); a loaded bundle's model."""
     find_backbone(bundle.model)
     results: dict[str, list[Path] | str] = {}
-    many = Path(input_path).suffix.lower() == ".csv"
+    many = per_clip_folders
     for req in track(requests, f"explaining {len(requests)} clip(s)"):
         crop = resolve_face_crop(face_crop, bundle.cfg.data.face_crop, req.kind)
         decoded = decode_request(req, bundle.size, bundle.frames, bundle.input_kind, crop)
@@ -350,6 +364,7 @@ __all__ = [
     "estimate_apex",
     "explain",
     "explain_decoded",
+    "explain_requests",
     "find_backbone",
     "gradcam",
     "write_explanation",

@@ -32,20 +32,24 @@ STATUS_OK = "ok"
 
 @dataclass
 class ClipRequest:
-    """One clip to predict: a frames folder or a video, with an optional frame range and apex.
+    """One clip to predict: a frames folder, a video, a flow image or frames in memory (`array`, uint8
+    [T, H, W] gray or [T, H, W, 3] RGB), with an optional frame range and apex.
 
     For a frames folder onset/offset/apex are the frame numbers in the file names (`img46.jpg` → 46, as in the
-    datasets' coding sheets); for a video they are 0-based frame indices.
+    datasets' coding sheets); for a video or an array they are 0-based frame indices.
     """
 
     name: str
-    path: Path
+    path: Optional[Path] = None
     onset: Optional[int] = None
     offset: Optional[int] = None
     apex: Optional[int] = None
+    array: Optional[np.ndarray] = None
 
     @property
-    def kind(self) -> Literal["frames", "video", "flow_image"]:
+    def kind(self) -> Literal["frames", "video", "flow_image", "array"]:
+        if self.array is not None or self.path is None:
+            return "array"
         if self.path.is_dir():
             return "frames"
         return "flow_image" if self.path.suffix.lower() in IMAGE_SUFFIXES else "video"
@@ -161,6 +165,7 @@ def collect_requests(
 
 def _select_frames(req: ClipRequest) -> tuple[list[Path], Optional[int]]:
     """The folder's frames in onset..offset (by the numbers in their names) and the apex's position among them."""
+    assert req.path is not None
     paths = list_frames(req.path)
     if not paths:
         raise FrameError(f"no image files in {req.path}")
@@ -181,7 +186,17 @@ def _select_frames(req: ClipRequest) -> tuple[list[Path], Optional[int]]:
 
 def clip_source(req: ClipRequest) -> ClipSource:
     """The request as the data layer's clip source: a folder's frames in onset..offset, a video's frame range, or
-    a pre-computed flow image."""
+    a pre-computed flow image, or the requested range of frames in memory."""
+    if req.kind == "array":
+        if req.array is None:
+            raise FrameError("no frames given")
+        start = req.onset or 0
+        stop = len(req.array) - 1 if req.offset is None else req.offset
+        if not 0 <= start <= stop < len(req.array):
+            raise FrameError(f"frames {start}..{stop} are not in the array's 0..{len(req.array) - 1}")
+        apex_pos = None if req.apex is None else req.apex - start
+        return ClipSource("array", [], start=start, stop=stop, apex_pos=apex_pos, array=req.array[start : stop + 1])
+    assert req.path is not None
     if not req.path.exists():
         raise FrameError(f"not found: {req.path}")
     if req.kind == "frames":
@@ -198,13 +213,14 @@ def clip_source(req: ClipRequest) -> ClipSource:
 
 def resolve_face_crop(asked: Optional[FaceCrop], trained_with: Optional[str], kind: str) -> FaceCrop:
     """The crop for one clip: what was asked for; else what the model was trained with when that was a crop; else
-    `align` for a video (raw footage) and the frames as they are for a folder or a flow image. A folder of frames is
-    taken as the model's training data was, so a clip from that data predicts as it did in the run."""
+    `align` for a video or frames in memory (raw footage) and the frames as they are for a folder or a flow image.
+    A folder of frames is taken as the model's training data was, so a clip from that data predicts as it did in
+    the run."""
     if asked is not None:
         return asked
     if trained_with == "detect":
         return "detect"
-    if trained_with == "align" or kind == "video":
+    if trained_with == "align" or kind in ("video", "array"):
         return "align"
     return "none"
 

@@ -93,7 +93,7 @@ def list_frames(folder: Path) -> list[Path]:
     return sorted(files, key=key)
 
 
-def _resize(gray: np.ndarray, size: int) -> np.ndarray:
+def resize_gray(gray: np.ndarray, size: int) -> np.ndarray:
     """Anti-aliased resize (Pillow's convolution resize widens its kernel when shrinking)."""
     if gray.shape == (size, size):
         return gray
@@ -221,7 +221,7 @@ def read_video(
                     continue
                 if box is not None:
                     gray = gray[box[1] : box[3], box[0] : box[2]]
-                frames.append(_resize(np.ascontiguousarray(gray), size))
+                frames.append(resize_gray(np.ascontiguousarray(gray), size))
     except (av.error.FFmpegError, OSError, ValueError) as err:
         raise FrameError(f"unreadable video {path}: {err}") from None
     expected = None if stop is None else stop - start + 1
@@ -319,6 +319,7 @@ __all__ = [
     "load_frames",
     "read_gray",
     "read_video",
+    "resize_gray",
     "sample_batch",
     "sample_indices",
     "video_first_frame",

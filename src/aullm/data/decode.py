@@ -24,11 +24,22 @@ from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
+from PIL import Image
 
 from aullm.config import DataConfig, FaceCrop
 from aullm.data import align, faces, flow
 from aullm.data.align import Alignment
-from aullm.data.clips import Box, FrameError, load_frames, open_image, read_gray, read_video, video_first_frame
+from aullm.data.clips import (
+    Box,
+    FrameError,
+    check_frame_size,
+    load_frames,
+    open_image,
+    read_gray,
+    read_video,
+    resize_gray,
+    video_first_frame,
+)
 from aullm.data.index import ClipSource
 
 #: What a clip's onset frame gave: a face box (`detect`) or a rotate-and-crop transform (`align`).
@@ -76,7 +87,25 @@ def crop_signature(face_crop: Optional[str]) -> str:
 
 
 def _onset_where(source: ClipSource) -> str:
+    if source.kind == "array":
+        return "the first frame of the array"
     return f"frame {source.start} of {source.paths[0]}" if source.kind == "video" else str(source.paths[0])
+
+
+def gray_frames(array: np.ndarray) -> np.ndarray:
+    """Frames in memory → gray uint8 [T, H, W]. RGB frames become gray as Pillow converts an image file's (ITU-R
+    601 luma), so an array and the JPEGs it came from give the same pixels. A malformed array is a FrameError."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise FrameError(f"frames must be uint8 (0..255), got {array.dtype}")
+    if array.ndim == 4 and array.shape[-1] == 3:
+        array = np.stack([np.asarray(Image.fromarray(frame).convert("L")) for frame in array])
+    elif array.ndim != 3:
+        raise FrameError(f"frames must be [T, H, W] gray or [T, H, W, 3] RGB, got shape {tuple(array.shape)}")
+    if len(array) == 0:
+        raise FrameError("the array holds no frame")
+    check_frame_size(array.shape[2], array.shape[1], "each frame of the array")
+    return array
 
 
 def _decode_for_detection(path: Path) -> tuple[np.ndarray, float]:
@@ -93,6 +122,13 @@ def locate_face(source: ClipSource, face_crop: Optional[str]) -> Optional[Crop]:
     """The clip's crop from its onset frame: None for `none` and for flow images; raises NoFaceError."""
     if face_crop in (None, "none") or source.kind == "flow_image":
         return None
+    if source.kind == "array":
+        assert source.array is not None
+        onset_gray = gray_frames(source.array[:1])[0]
+        found_face = faces.face_box(onset_gray) if face_crop == "detect" else align.find_alignment(onset_gray)
+        if found_face is None:
+            raise NoFaceError(f"no face found in {_onset_where(source)}")
+        return found_face
     if face_crop == "detect":
         if source.kind == "video":
             box = faces.face_box(video_first_frame(source.paths[0], source.start))
@@ -135,8 +171,20 @@ def read_image(path: Path, size: int, crop: Optional[Crop]) -> np.ndarray:
     return read_gray(path, size, crop)
 
 
+def crop_frame(gray: np.ndarray, size: int, crop: Optional[Crop]) -> np.ndarray:
+    """One decoded gray frame at full resolution → [size, size] with the clip's crop (as a video's frames are)."""
+    if isinstance(crop, Alignment):
+        return crop.apply(gray, 1.0, size)
+    if crop is not None:
+        gray = np.ascontiguousarray(gray[crop[1] : crop[3], crop[0] : crop[2]])
+    return resize_gray(gray, size)
+
+
 def read_frames(source: ClipSource, size: int, crop: Optional[Crop]) -> np.ndarray:
-    """Every frame of a frames folder or video clip, gray uint8 [n, size, size], with the clip's crop."""
+    """Every frame of a frames folder, video or in-memory clip, gray uint8 [n, size, size], with the clip's crop."""
+    if source.kind == "array":
+        assert source.array is not None
+        return np.stack([crop_frame(gray, size, crop) for gray in gray_frames(source.array)])
     if source.kind == "video":
         if isinstance(crop, Alignment):
             aligned = crop
@@ -153,6 +201,9 @@ def read_frames(source: ClipSource, size: int, crop: Optional[Crop]) -> np.ndarr
 
 def read_frame(source: ClipSource, pos: int, size: int, crop: Optional[Crop]) -> np.ndarray:
     """Frame `pos` of the clip at any size, cropped as the clip is (explain draws its heatmaps on it)."""
+    if source.kind == "array":
+        assert source.array is not None
+        return crop_frame(gray_frames(source.array[min(pos, len(source.array) - 1)][None])[0], size, crop)
     if source.kind == "video":
         index = source.start + pos
         return read_frames(ClipSource("video", source.paths, start=index, stop=index), size, crop)[0]
@@ -177,7 +228,7 @@ def decode_clip(source: ClipSource, settings: DecodeSettings) -> Decoded:
         clip = read_frames(source, settings.size, crop)
         return Decoded(clip=clip, n_frames=len(clip), crop=crop)
     work = flow.working_size(settings.size)
-    if source.kind == "video":
+    if source.kind in ("video", "array"):
         frames = read_frames(source, work, crop)
         n, onset = len(frames), frames[0]
         apex = frames[_apex_pos(source.apex_pos, n)]
@@ -193,8 +244,10 @@ __all__ = [
     "DecodeSettings",
     "Decoded",
     "NoFaceError",
+    "crop_frame",
     "crop_signature",
     "decode_clip",
+    "gray_frames",
     "locate_face",
     "read_aligned",
     "read_frame",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import numpy as np
 import pandas as pd
 
 from aullm.config import DataConfig
@@ -30,13 +31,15 @@ _BLANK_MARKS = {"", "/", "-", "?", "nan", "none", "n/a", "na"}
 
 @dataclass
 class ClipSource:
-    """Where one sample's pixels are: frame files onset..offset, a video (0-based frame range) or a flow image."""
+    """Where one sample's pixels are: frame files onset..offset, a video (0-based frame range), a flow image, or
+    frames already in memory (`array`: uint8 [T, H, W] gray or [T, H, W, 3] RGB, the clip's frames only)."""
 
-    kind: Literal["frames", "video", "flow_image"]
+    kind: Literal["frames", "video", "flow_image", "array"]
     paths: list[Path]
     start: int = 0
     stop: Optional[int] = None
     apex_pos: Optional[int] = None  # position of the apex frame inside the clip, None when unknown
+    array: Optional[np.ndarray] = None
 
 
 @dataclass
