@@ -88,6 +88,7 @@ def _bundle_copy(run: dict, name: str) -> Path:
 def test_bundle_layout_and_reference(run):
     bundle = run["bundle"]
     assert sorted(p.name for p in bundle.iterdir()) == [
+        "adapter",  # the LoRA adapter in PEFT's format (tests/test_peft_export.py)
         "bundle.json",
         "config.yaml",
         "manifest.json",
