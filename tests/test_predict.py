@@ -103,7 +103,13 @@ def test_bundle_layout_and_reference(run):
     assert meta["trained_on"]["fold"] == "final"
     assert meta["trained_on"]["subjects"] == sorted(set(run["truth"]["subject"])) == ["01", "02", "03"]
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"bundle.json", "config.yaml", "weights.safetensors"}
+    assert set(manifest["files"]) == {
+        "bundle.json",
+        "config.yaml",
+        "weights.safetensors",
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+    }
     # the trained weights are the final model's, and no base-LLM weight is in the bundle
     final = load_file(str(run["out"] / "final" / "weights_seed1.safetensors"))
     weights = load_file(str(bundle / "weights.safetensors"))
