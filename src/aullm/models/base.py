@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 import torch
@@ -51,7 +51,17 @@ def _fan_in(weight: Tensor) -> int:
     return int(weight.shape[1] * math.prod(weight.shape[2:])) if weight.dim() > 1 else int(weight.shape[0])
 
 
-def _init_linear_or_conv(module: nn.Module, generator: torch.Generator) -> None:
+LinearLike = Union[nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d]
+
+
+@runtime_checkable
+class OwnInit(Protocol):
+    """A module with parameters of its own kind (e.g. the LED filter's log-rates) that it re-initialises itself."""
+
+    def init_own_parameters(self, generator: torch.Generator) -> None: ...
+
+
+def _init_linear_or_conv(module: LinearLike, generator: torch.Generator) -> None:
     # PyTorch's default: kaiming_uniform_(a=√5) gives bound 1/√fan_in for the weight; the bias uses the same bound.
     bound = 1.0 / math.sqrt(max(1, _fan_in(module.weight)))
     fill_uniform_(module.weight, bound, generator)
@@ -72,7 +82,7 @@ def init_module_(module: nn.Module, generator: torch.Generator) -> None:
     """
     for sub in module.modules():
         own = list(sub.parameters(recurse=False))
-        if hasattr(sub, "init_own_parameters"):
+        if isinstance(sub, OwnInit):
             sub.init_own_parameters(generator)
         elif isinstance(sub, _LINEAR_LIKE):
             _init_linear_or_conv(sub, generator)
@@ -85,6 +95,15 @@ def init_module_(module: nn.Module, generator: torch.Generator) -> None:
                 f"init_module_ does not know how to initialise {type(sub).__name__}; "
                 "give it an init_own_parameters(generator) method"
             )
+
+
+@runtime_checkable
+class OwnState(Protocol):
+    """A child module that says itself what of it is trained (the LLM reasoner: its LoRA, not the frozen base)."""
+
+    def trainable_state_dict(self) -> dict[str, Tensor]: ...
+
+    def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None: ...
 
 
 class AUModel(nn.Module):
@@ -104,10 +123,10 @@ class AUModel(nn.Module):
         """Called after `reset` with the fold's TRAINING labels [N, K] only (e.g. to count an AU co-occurrence
         prior); held-out labels never reach a model. Does nothing unless a model needs it."""
 
-    def _state_sources(self) -> tuple[dict[str, Tensor], dict[str, nn.Module]]:
+    def _state_sources(self) -> tuple[dict[str, Tensor], dict[str, OwnState]]:
         """Live tensors owned here, and children (by dotted prefix) that report their own trainable state."""
         tensors: dict[str, Tensor] = {}
-        delegates: dict[str, nn.Module] = {}
+        delegates: dict[str, OwnState] = {}
 
         def walk(module: nn.Module, prefix: str) -> None:
             for name, param in module.named_parameters(recurse=False):
@@ -116,7 +135,7 @@ class AUModel(nn.Module):
                 if buf is not None and name not in module._non_persistent_buffers_set:
                     tensors[prefix + name] = buf
             for name, child in module.named_children():
-                if callable(getattr(child, "trainable_state_dict", None)):
+                if isinstance(child, OwnState):
                     delegates[prefix + name] = child
                 else:
                     walk(child, f"{prefix}{name}.")

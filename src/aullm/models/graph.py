@@ -263,6 +263,8 @@ class RAUGNN(nn.Module):
     data-free part (what a fresh build has).
     """
 
+    prior_mask: Tensor  # registered buffer [K, K] bool
+
     def __init__(
         self,
         channels: int,

@@ -58,6 +58,8 @@ class LaplacianHighPass(nn.Module):
     """Depthwise 3×3 Laplacian on every frame of every channel; the kernel is a non-persistent buffer, so it is
     neither trained nor saved (it is a constant of the architecture). Replicate padding avoids fake border edges."""
 
+    kernel: Tensor  # non-persistent buffer [C, 1, 1, 3, 3]
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.channels = channels

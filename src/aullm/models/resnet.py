@@ -23,7 +23,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from aullm.models.base import fill_normal_, fill_uniform_
+from aullm.models.base import OwnInit, fill_normal_, fill_uniform_
 
 RESNET_LAYERS: dict[int, tuple[int, int, int, int]] = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
@@ -134,7 +134,7 @@ def init_resnet_(module: nn.Module, generator: torch.Generator) -> None:
                 fill_uniform_(sub.bias, bound, generator)
         elif isinstance(sub, nn.modules.batchnorm._BatchNorm):
             sub.reset_parameters()
-        elif hasattr(sub, "init_own_parameters"):
+        elif isinstance(sub, OwnInit):
             sub.init_own_parameters(generator)
         elif own:
             raise TypeError(f"init_resnet_ does not know how to initialise {type(sub).__name__}")

@@ -13,6 +13,7 @@ from rich.table import Table
 from torch import nn
 
 from aullm.console import logger, stderr_console
+from aullm.models.base import AUModel
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ def parameter_report(model: nn.Module) -> list[PartCount]:
 
     Shared (tied) parameters are counted once.
     """
-    if callable(getattr(model, "parameter_parts", None)):
+    if isinstance(model, AUModel):
         parts = model.parameter_parts()
     else:
         parts = {}
