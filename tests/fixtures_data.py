@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -198,13 +200,62 @@ def write_samm(
     return sheet
 
 
-def write_casme3a(root: Path, clips: list[Clip], *, size: int = 32) -> Path:
+CASME3_SHEET = "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
+
+
+def casme3_pixels(subject: str, video: str, number: int, size: int) -> np.ndarray:
+    """Frame `number` of one CAS(ME)³ video: the same pixels whichever layout it is written in."""
+    return frame_pixels(size, number % 8, seed=zlib.crc32(f"{subject}/{video}".encode()) % 1000)
+
+
+def write_casme3a(
+    root: Path,
+    clips: list[Clip],
+    *,
+    size: int = 32,
+    layout: Optional[str] = "videos",
+    pixels: Optional[Callable[[str, str, int], np.ndarray]] = None,
+) -> Path:
+    """CAS(ME)³ part A: the `label` sheet (one row per ME, `Filename` naming the video) and frames `<n>.jpg`.
+
+    `layout`: `videos` as the release ships them, every ME of a video in one `<subject>/<video>/color/` holding
+    the union of their frames; `meb`, the MEB benchmark's per-ME copies `<subject>/<folder>/color/`, the folder
+    given by hand in `clip.extra["meb"]` (default: the video's name); `clips`, the release's per-ME clips
+    `Part_A_ME_clip/frame/<subject>_<video>_<onset>/`; None, the sheet only. A clip's `frames` mode (short,
+    corrupt, none, …) applies to its own frame range. `pixels(subject, video, n)` draws frame n (default: texture
+    that depends on the video and n only, so every layout holds the same pixels).
+    """
     rows = [CASME3_HEADER] + [
         [c.subject, c.filename, c.onset, c.apex, c.offset, c.aus, "Class 1", c.emotion] for c in clips
     ]
-    sheet = _write_xlsx(root / "CAS(ME)3_part_A_ME_label_JpgIndex_v2.xlsx", [("label", rows)])
-    for i, c in enumerate(clips):
-        _frames_for(c, root / str(c.subject) / c.filename / "color", "{}.jpg", size, seed=i)
+    sheet = _write_xlsx(root / CASME3_SHEET, [("label", rows)])
+    draw = pixels or (lambda subject, video, n: casme3_pixels(subject, video, n, size))
+    files: dict[Path, dict[int, tuple[str, str, bool]]] = {}
+    for c in clips:
+        subject, video = str(c.subject), str(c.filename)
+        if layout is None or c.frames in ("none", "skip"):
+            continue
+        if layout == "videos":
+            folder = root / subject / video / "color"
+        elif layout == "meb":
+            folder = root / subject / c.extra.get("meb", video) / "color"
+        elif layout == "clips":
+            folder = root / "Part_A_ME_clip" / "frame" / f"{subject}_{video}_{c.onset}"
+        else:
+            raise ValueError(f"unknown layout {layout!r}")
+        folder.mkdir(parents=True, exist_ok=True)
+        if c.frames == "empty":
+            continue
+        numbers = list(range(int(c.onset), int(c.offset) + 1))
+        if c.frames == "short":
+            numbers = numbers[:-1]
+        corrupt = numbers[len(numbers) // 2] if c.frames == "corrupt" else None
+        for n in numbers:
+            files.setdefault(folder, {})[n] = (subject, video, n == corrupt)
+    for folder, frames in files.items():
+        for n, (subject, video, corrupt) in frames.items():
+            data = jpeg_bytes(draw(subject, video, n))
+            (folder / f"{n}.jpg").write_bytes(data[: len(data) // 3] if corrupt else data)
     return sheet
 
 

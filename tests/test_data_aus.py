@@ -38,6 +38,10 @@ from aullm.data.aus import AUCode, format_codes, parse_au_string
         ("12.0", {12}, ["12"]),
         (4, {4}, ["4"]),
         ("AU4+AU7", {4, 7}, ["4", "7"]),
+        ("AU12R", {12}, ["R12"]),  # MEB reads a side written after the number
+        ("12L+4", {4, 12}, ["L12", "4"]),
+        ("4，7", {4, 7}, ["4", "7"]),  # the full-width comma MEB corrects in a CAS(ME)³ sheet
+        ("１２＋Ｌ４", {4, 12}, ["12", "L4"]),  # typed with a CJK input method
     ],
 )
 def test_every_documented_form(value, aus, codes):
@@ -79,6 +83,11 @@ def test_free_text_is_flagged_not_fatal():
     assert any("soft focus" in f for f in parsed.flags)
 
 
+def test_full_width_characters_flagged_and_raw_kept():
+    parsed = parse_au_string("4，7")
+    assert parsed.raw == "4，7" and "full-width characters" in parsed.flags
+
+
 def test_trailing_space_flagged():
     assert "stray whitespace" in parse_au_string("12+15 ").flags
 
@@ -102,7 +111,7 @@ def test_or_is_ambiguous_with_alternatives(value, alternatives, union):
     assert parsed.resolve("first") == frozenset(alternatives[0])
 
 
-@pytest.mark.parametrize("value", ["L12Z", "120", "abc", "", None, math.nan, True, "4+12x", 0, -3])
+@pytest.mark.parametrize("value", ["L12Z", "120", "abc", "", None, math.nan, True, "4+12x", 0, -3, "L12R"])
 def test_bad_values_are_reported_not_raised(value):
     parsed = parse_au_string(value)
     assert not parsed.ok

@@ -28,7 +28,8 @@ def test_stats_samm_annotations_only_json(tmp_path):
     result = runner.invoke(app, ["data", "stats", "samm", "--annotations", str(sheet), "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)
-    assert list(stats) == ["dataset", "samples", "usable", "subjects", "au_counts", "skipped"]
+    assert list(stats)[:6] == ["dataset", "samples", "usable", "subjects", "au_counts", "skipped"]  # the contract
+    assert (stats["folders_checked"], stats["frames_checked"]) == (False, False)
     assert stats["dataset"] == "samm"
     for key, value in SAMM_EXPECTED.items():
         assert stats[key] == value, key
@@ -44,6 +45,31 @@ def test_stats_casme2_with_frames_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "usable    4" in result.stdout and "samples   5" in result.stdout
     assert "09/EP_gone: frame folder missing" in result.stdout
+    assert "checked   sheet and frame folders, no clip decoded: prepare may skip more" in result.stdout
+
+
+def test_stats_check_frames_decodes_what_the_plain_stats_cannot_see(tmp_path):
+    """A corrupt JPEG passes the folder check; only decoding finds it, as prepare would."""
+    clips = casme2_clips(4, frames=6)
+    clips[2].frames = "corrupt"
+    sheet = write_casme2(tmp_path, clips)
+    plain = json.loads(runner.invoke(app, ["data", "stats", "casme2", "--root", str(tmp_path), "--json"]).stdout)
+    assert (plain["usable"], plain["skipped"], plain["frames_checked"]) == (4, [], False)
+    args = ["data", "stats", "casme2", "--root", str(tmp_path), "--check-frames"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    checked = json.loads(result.stdout)
+    assert (checked["samples"], checked["usable"], checked["frames_checked"]) == (4, 3, True)
+    ((bad,),) = [[s for s in checked["skipped"]]]
+    assert bad["sample"] == f"{clips[2].subject:02d}/{clips[2].filename}" and "unreadable image" in bad["reason"]
+    prepared = runner.invoke(app, ["prepare", "casme2", "--root", str(tmp_path)])
+    assert "3 casme2 samples" in prepared.stdout and "read from the cache" in prepared.stdout  # same settings
+    human = runner.invoke(app, args)
+    assert "usable    3" in human.stdout and "checked   every clip decoded as prepare does" in human.stdout
+    sheet_only = runner.invoke(app, ["data", "stats", "casme2", "--annotations", str(sheet)])
+    assert "checked   the sheet only, no frame read" in sheet_only.stdout
+    no_root = runner.invoke(app, ["data", "stats", "casme2", "--annotations", "x.xlsx", "--check-frames"])
+    assert no_root.exit_code == 2 and "--check-frames decodes the frames: give --root DIR" in no_root.output
 
 
 def test_prepare_command_caches(tmp_path):

@@ -98,7 +98,11 @@ def test_annotations_only_needs_no_frames(tmp_path):
 def test_samm_stats_with_standard_corrections(tmp_path):
     sheet = write_samm(tmp_path, samm_correction_clips(), with_frames=False)
     stats = dataset_stats(DataConfig(dataset="samm", annotations=str(sheet)), frames=False)
-    assert set(stats) == {"dataset", "samples", "usable", "subjects", "au_counts", "skipped"}
+    assert list(stats) == [
+        *("dataset", "samples", "usable", "subjects", "au_counts", "skipped"),
+        *("folders_checked", "frames_checked"),
+    ]
+    assert (stats["folders_checked"], stats["frames_checked"]) == (False, False)
     for key, value in SAMM_EXPECTED.items():
         assert stats[key] == value, key
     assert [s["sample"] for s in stats["skipped"]] == ["023/023_1_1"]
@@ -169,6 +173,7 @@ def test_casme3a(tmp_path):
     write_casme3a(tmp_path, [Clip("spNO.1", "a", 0, 2, 5, "L4+7"), Clip("spNO.2", "b", 3, "/", 6, "12")])
     index = load_index(DataConfig(dataset="casme3a", root=str(tmp_path)))
     assert index.df["subject"].tolist() == ["spNO.1", "spNO.2"]
+    assert index.df["sample"].tolist() == ["a_0", "b_3"]  # video + onset: a video holds several MEs
     assert index.df[["AU4", "AU7", "AU12"]].values.tolist() == [[1, 1, 0], [0, 0, 1]]
     assert index.sources[0].paths[0] == tmp_path / "spNO.1" / "a" / "color" / "0.jpg"
 

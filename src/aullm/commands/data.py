@@ -21,6 +21,11 @@ def stats(
     annotations: Optional[Path] = typer.Option(
         None, "--annotations", help="Annotation sheet; with only this, the sheet is parsed and no frames are read."
     ),
+    check_frames: bool = typer.Option(
+        False,
+        "--check-frames",
+        help="Decode every clip as prepare does (and cache them), so `usable` is what training will use.",
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Count samples, usable samples, subjects and AU positives; list skipped samples and why."""
@@ -30,8 +35,10 @@ def stats(
 
     if root is None and annotations is None:
         raise DataError("give --root DIR (frames and sheet) or --annotations FILE (sheet only)")
+    if check_frames and root is None:
+        raise DataError("--check-frames decodes the frames: give --root DIR")
     cfg = _data_config({"dataset": dataset, "root": _path_text(root), "annotations": _path_text(annotations)}, [])
-    result = dataset_stats(cfg, frames=root is not None)
+    result = dataset_stats(cfg, frames=root is not None, check_frames=check_frames)
     if json_out:
         typer.echo(json.dumps(result))
         return
@@ -40,9 +47,20 @@ def stats(
     typer.echo(f"usable    {result['usable']}")
     typer.echo(f"subjects  {result['subjects']}")
     typer.echo("AU counts " + ", ".join(f"{au} {n}" for au, n in result["au_counts"].items()))
+    typer.echo(f"checked   {_what_was_checked(result)}")
     typer.echo(f"skipped   {len(result['skipped'])}")
     for item in result["skipped"]:
         typer.echo(f"  {item['sample']}: {item['reason']}")
+
+
+def _what_was_checked(result: dict) -> str:
+    """One line saying how far `usable` can be trusted: the sheet, the frame folders, or every decoded clip."""
+    if result["frames_checked"]:
+        return "every clip decoded as prepare does: usable is what training will use"
+    not_decoded = "prepare may skip more (corrupt image, no face found); --check-frames decodes every clip"
+    if result["folders_checked"]:
+        return f"sheet and frame folders, no clip decoded: {not_decoded}"
+    return f"the sheet only, no frame read (--root DIR checks the frame folders): {not_decoded}"
 
 
 def prepare(

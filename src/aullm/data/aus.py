@@ -2,9 +2,11 @@
 sets.
 
 The official sheets are hand-typed: `4+L10`, `R2+15`, `7B`, `A/L12`, `10A/B`, `ref(7B)+43`, `R14+17+soft focus`,
-`(R6 or R12)+R15`, `?`, and Excel cells that are ints or floats (`12`, `12.0`). One bad cell must never crash a
-run, so `parse_au_string` never raises: problems come back in `.errors` (the sample is then skipped by the loader)
-and harmless notes (free text ignored, a stray space) in `.flags`.
+`(R6 or R12)+R15`, `?`, and Excel cells that are ints or floats (`12`, `12.0`). The MEB benchmark also reads a
+side written after the number (`AU12R`) and the full-width comma of a CAS(ME)³ part C row (`4，7`); full-width
+characters are read as their ASCII forms. One bad cell must never crash a run, so `parse_au_string` never raises:
+problems come back in `.errors` (the sample is then skipped by the loader) and harmless notes (free text ignored, a
+stray space) in `.flags`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import math
 import numbers
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -30,6 +33,7 @@ _CODE = re.compile(
     r"""^(?:AU)?\s*
         (?P<prefix>(?:[LRATB]\s*/\s*)*[LRATB])?\s*
         (?P<num>\d{1,3})
+        (?P<side>[LR])?
         (?P<intensity>[A-E](?:\s*/\s*[A-E])?)?$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -174,6 +178,11 @@ def parse_code(token: str) -> Optional[AUCode]:
         return None
     prefix_text = match.group("prefix") or ""
     prefix = tuple(p.strip().upper() for p in prefix_text.split("/") if p.strip())
+    side_after = (match.group("side") or "").upper()
+    if side_after:  # `12R`: the side written after the number
+        if any(p in SIDES for p in prefix):
+            return None  # two sides (`L12R`): not a code
+        prefix = (*prefix, side_after)
     intensity = match.group("intensity")
     if intensity:
         intensity = "/".join(p.strip().upper() for p in intensity.split("/"))
@@ -205,6 +214,10 @@ def _parse(value: Any) -> ParsedAUs:
     raw = text if text is not None else _safe_repr(value)
     if text is None:
         return ParsedAUs(raw=raw, flags=flags, errors=errors)
+    wide = unicodedata.normalize("NFKC", text)
+    if wide != text:  # full-width `，` `＋` `１２` typed with a CJK input method read as `,` `+` `12`
+        flags.append("full-width characters")
+        text = wide
     if text != text.strip():
         flags.append("stray whitespace")
     stripped = text.strip()

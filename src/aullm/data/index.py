@@ -189,14 +189,20 @@ def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIn
     skipped: list[dict[str, str]] = list(sheet.extra_skipped)
     records: list[dict[str, Any]] = []
     sources: list[ClipSource] = []
-    seen: set[tuple[str, str]] = set()
+    seen: dict[tuple[str, str], str] = {}  # a kept sample → where it was read
     for row in sheet.rows:
         subject, sample = row.subject, row.sample
         if not sample:
             _skip(skipped, cfg.dataset, subject, f"({row.where})", "no sample name")
             continue
-        if (subject, sample) in seen:
-            _skip(skipped, cfg.dataset, subject, sample, f"duplicate sample ({row.where})")
+        if (subject, sample) in seen:  # the same sample twice is a data error: keep the first, name both
+            _skip(
+                skipped,
+                cfg.dataset,
+                subject,
+                sample,
+                f"duplicate sample ({row.where}; first in {seen[subject, sample]})",
+            )
             continue
         try:
             onset = to_int(row.onset)
@@ -265,7 +271,7 @@ def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIn
             if source.kind == "frames":
                 onset = onset if onset is not None else frame_number(source.paths[0])
                 offset = offset if offset is not None else frame_number(source.paths[-1])
-        seen.add((subject, sample))
+        seen[subject, sample] = row.where
         records.append(
             {
                 "dataset": cfg.dataset,

@@ -15,13 +15,19 @@ def au_counts(df: pd.DataFrame) -> dict[str, int]:
     return {au: int(df[au].sum()) for au in au_columns(df)}
 
 
-def dataset_stats(cfg: DataConfig, *, frames: bool) -> dict[str, Any]:
+def dataset_stats(cfg: DataConfig, *, frames: bool, check_frames: bool = False) -> dict[str, Any]:
     """`aullm data stats` (docs/design.md, Command line): samples, usable samples, subjects, AU positives among
     usable, skipped.
 
-    With `frames=False` only the sheet is read. Samples with unknown AUs (`?`) stay in the index but are not
-    usable unless `data.include_unknown`; they are listed under `skipped` with that reason.
+    With `frames=False` only the sheet is read; with `frames=True` every frame folder is listed but no image is
+    decoded, so `prepare` may still skip samples (a corrupt image, no face found, too few frames once decoded).
+    `check_frames` decodes every clip exactly as `prepare` does (and caches them, so the next `prepare` is free):
+    `usable` is then what training will use. `folders_checked` and `frames_checked` say which was done.
+    Samples with unknown AUs (`?`) stay in the index but are not usable unless `data.include_unknown`; they are
+    listed under `skipped` with that reason.
     """
+    if check_frames:
+        return _decoded_stats(cfg)
     index = load_index(cfg, frames=frames)
     df = index.df
     skipped = list(index.skipped)
@@ -42,6 +48,26 @@ def dataset_stats(cfg: DataConfig, *, frames: bool) -> dict[str, Any]:
         "subjects": int(usable["subject"].nunique()),
         "au_counts": au_counts(usable),
         "skipped": skipped,
+        "folders_checked": frames,
+        "frames_checked": False,
+    }
+
+
+def _decoded_stats(cfg: DataConfig) -> dict[str, Any]:
+    """The counts of the prepared dataset itself, so they cannot disagree with what `prepare` keeps."""
+    from aullm.data.cache import prepare_dataset
+
+    prepared = prepare_dataset(cfg)
+    usable = prepared.index
+    return {
+        "dataset": cfg.dataset,
+        "samples": int(len(usable) + len(prepared.skipped)),
+        "usable": int(len(usable)),
+        "subjects": int(usable["subject"].nunique()),
+        "au_counts": au_counts(usable),
+        "skipped": list(prepared.skipped),
+        "folders_checked": True,
+        "frames_checked": True,
     }
 
 

@@ -45,13 +45,20 @@ class Experiment:
     all_fold_names: list[str] = field(default_factory=list)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What `data.json` records: the train and test data fingerprints and their sizes."""
+        """What `data.json` records: the train and test data fingerprints and their sizes, and the samples left
+        out of each (so a user can see what a run did not use, even when its data came from the cache). A resume
+        compares only the fingerprints."""
         train = data_fingerprint(self.train_data)
-        test = train if self.test_data is self.train_data else data_fingerprint(self.test_data)
+        same = self.test_data is self.train_data
+        test = train if same else data_fingerprint(self.test_data)
+        skipped = {"train": list(self.train_data.skipped)}
+        if not same:
+            skipped["test"] = list(self.test_data.skipped)
         return {
             "train": train,
             "test": test,
             "samples": {"train": len(self.train_data), "test": len(self.test_data)},
+            "skipped": skipped,
         }
 
 
@@ -87,9 +94,19 @@ def check_labels(data: PreparedDataset) -> None:
         )
 
 
+def report_cached_skips(data: PreparedDataset) -> None:
+    """Data read from the cache decodes nothing now, so nothing warns about the samples its build left out: say
+    again what they were, so every run reports what it does not use."""
+    if not data.from_cache:
+        return
+    for item in data.skipped:
+        logger.warning("%s: sample %s left out: %s", data.dataset, item["sample"], item["reason"])
+
+
 def build_experiment(cfg: Config) -> Experiment:
     """Prepare the data and cut it into the protocol's folds."""
     train_data = prepare_dataset(cfg.data)
+    report_cached_skips(train_data)
     check_labels(train_data)
     if cfg.protocol.name == "loso":
         subjects = train_data.subjects
@@ -103,6 +120,7 @@ def build_experiment(cfg: Config) -> Experiment:
         return Experiment(train_data, train_data, folds, names)
     target_cfg = target_config(cfg)
     test_data = prepare_dataset(target_cfg)
+    report_cached_skips(test_data)
     name = f"{cfg.data.dataset}_to_{target_cfg.dataset}"
     fold = Fold(name, np.arange(len(train_data.index)), np.arange(len(test_data.index)))
     return Experiment(train_data, test_data, [fold], [name])

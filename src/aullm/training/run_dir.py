@@ -2,6 +2,7 @@
 
     config.yaml          the fully resolved config (written once every check has passed)
     data.json            fingerprint of the data the run was trained on (a resume on changed data is refused)
+                         and the samples it left out (`skipped`, with reasons)
     folds/<name>/        per fold: weights_seed<S>.safetensors, predictions.csv, val_predictions.csv,
                          train_log.csv, and `done` (written last, listing the files and their sizes)
     predictions.csv      every finished fold's predictions, concatenated (what metrics are computed on)
@@ -103,7 +104,9 @@ def init_run_dir(cfg: Config, out: Path) -> None:
 
 
 def check_data(out: Path, fingerprint: dict) -> None:
-    """Record the data fingerprint of a new run; refuse to resume a run whose data has changed since."""
+    """Record the data fingerprint of a new run; refuse to resume a run whose data has changed since.
+
+    Only the `train` and `test` fingerprints are compared: the rest (sizes, the skipped samples) is for people."""
     path = Path(out) / DATA
     if path.exists():
         try:
