@@ -44,7 +44,7 @@ from aullm.hashing import sha256_file
 from aullm.io import atomic_path
 
 #: Bump when the stored arrays' meaning changes, so old caches are not reused.
-CACHE_VERSION = 4
+CACHE_VERSION = 5  # 5: CAS(ME)³ samples named <video>_<onset>; AU sides after the number, full-width text
 CACHE_DIRNAME = ".aullm_cache"
 
 
