@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, str, int]] = [
     ("aullm.bench", "inference", 4),
     ("aullm.api", "workflows", 5),
     ("aullm.demo", "workflows", 5),
+    ("aullm.tracking", "workflows", 5),
     ("aullm.commands", "commands", 6),
     ("aullm.cli", "commands", 6),
     ("aullm.__main__", "commands", 6),

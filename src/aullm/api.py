@@ -6,6 +6,8 @@ functions here put them in order, and the command line (and Python users) call t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,27 +22,150 @@ from aullm.io import check_output_dir
 from aullm.models.llm import LoadedLLM, load_llm
 from aullm.reporting.tables import write_report
 from aullm.runtime import resolve_device
+from aullm.tracking import Trackers, open_trackers
 from aullm.training import run_dir as rd
+from aullm.training.execution import Executor, LocalExecutor, execute
 from aullm.training.final import FINAL, final_dir, train_final
-from aullm.training.protocols import Session, default_run_dir, run_experiment, subject_key
+from aullm.training.protocols import RunFailed, Session, default_run_dir, finish_run, plan_run, subject_key
 
 
-def train(cfg: Config, out: Optional[Path] = None) -> Path:
-    """Run (or resume) the config's protocol into `out`; once every fold is done, train and bundle the final model
-    (`train.save_final`), score every metric and write the report. Returns the run directory."""
+def train(
+    cfg: Config,
+    out: Optional[Path] = None,
+    *,
+    executor: Optional[Executor] = None,
+    track: Sequence[str] = (),
+) -> Path:
+    """Run (or resume) the config's protocol into `out`; once every fold is done, bundle the final model
+    (`train.save_final`), score every metric and write the report. Returns the run directory.
+
+    `executor` decides where the folds train (default: in this process); `track` names experiment trackers
+    (`mlflow`, `tensorboard`) that mirror the run as it goes."""
     out = default_run_dir(cfg, out)
     rd.check_run_dir(cfg, out)
     if cfg.train.save_final:
         _check_bundle_target(out / "bundle")
-    session = Session.open(cfg)
-    status = run_experiment(cfg, out, session)
-    if not status.complete:
-        return out
+    trackers = open_trackers(track)
+    executor = executor or LocalExecutor()
+    # In this process the session (LLM, model) is loaded once and reused for the final bundle; elsewhere only the
+    # data is prepared here and the tasks load what they need.
+    session = Session.open(cfg) if isinstance(executor, LocalExecutor) else None
+    plan = plan_run(cfg, out, session)
+    trackers.start(plan.cfg, plan.out)
+    try:
+        outcome = execute([plan], executor, on_fold=trackers.log_fold)[0]
+        status = finish_run(plan, outcome)
+        if status.complete:
+            _finish(out, cfg, session, trackers)
+    finally:
+        trackers.end()
+    return out
+
+
+def _finish(out: Path, cfg: Config, session: Optional[Session], trackers: Trackers) -> None:
+    """A complete run: bundle the final model (when asked), score, report, and send the metrics to the trackers."""
     if cfg.train.save_final:
         export_final(out, session=session)
-    score_run(out)
+    metrics = score_run(out)
     write_report([out], out)
-    return out
+    trackers.log_metrics(metrics)
+
+
+@dataclass
+class SweepResult:
+    """Where each config of a sweep ran, which runs are complete, which failed (and why), and the report."""
+
+    runs: dict[str, Path]
+    complete: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    report: Optional[Path] = None
+
+
+def sweep(
+    cfgs: Sequence[Config],
+    out_root: Path,
+    *,
+    executor: Optional[Executor] = None,
+    track: Sequence[str] = (),
+    report_dir: Optional[Path] = None,
+) -> SweepResult:
+    """Run several configs as one batch of tasks: each into `out_root/<config name>/` (the same run directory as
+    `train`), so on a cluster the whole sweep takes about as long as its slowest fold. Every run directory and
+    dataset is checked before any training; a run whose folds failed does not stop the others. Complete runs are
+    scored and reported one by one, then together in `report_dir` (default `out_root`)."""
+    names = [cfg.name for cfg in cfgs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"the sweep names {', '.join(twice)} more than once: config names must be unique")
+    out_root = Path(out_root)
+    runs = {cfg.name: out_root / cfg.name for cfg in cfgs}
+    for cfg in cfgs:
+        rd.check_run_dir(cfg, runs[cfg.name])
+        if cfg.train.save_final:
+            _check_bundle_target(runs[cfg.name] / "bundle")
+    report_dir = Path(report_dir) if report_dir is not None else out_root
+    check_output_dir(report_dir, "report folder")
+    plans = [plan_run(cfg, runs[cfg.name], label=cfg.name) for cfg in cfgs]
+    trackers = {plan.out: open_trackers(track) for plan in plans}
+    result = SweepResult(runs)
+    try:
+        for plan in plans:
+            trackers[plan.out].start(plan.cfg, plan.out)
+        outcomes = execute(
+            plans, executor or LocalExecutor(), on_fold=lambda plan, fold: trackers[plan.out].log_fold(plan, fold)
+        )
+        for plan, outcome in zip(plans, outcomes):
+            try:
+                status = finish_run(plan, outcome)
+            except RunFailed as err:
+                result.failed[plan.cfg.name] = str(err)
+                continue
+            if status.complete:
+                _finish(plan.out, plan.cfg, None, trackers[plan.out])
+                result.complete.append(plan.cfg.name)
+    finally:
+        for tracker in trackers.values():
+            tracker.end()
+    if result.complete:
+        result.report = write_report([runs[name] for name in result.complete], report_dir)
+    return result
+
+
+def make_executor(
+    kind: str = "local",
+    *,
+    address: Optional[str] = None,
+    cpus_per_task: Optional[float] = None,
+    gpus_per_task: Optional[float] = None,
+    max_retries: Optional[int] = None,
+) -> Executor:
+    """`local` (this process) or `ray` (one Ray task per seed and fold); resources apply to Ray only."""
+    if kind == "local":
+        given = [
+            name
+            for name, value in (
+                ("--address", address),
+                ("--cpus-per-task", cpus_per_task),
+                ("--gpus-per-task", gpus_per_task),
+                ("--max-retries", max_retries),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UserError(f"{', '.join(given)} only apply with --executor ray")
+        return LocalExecutor()
+    if kind != "ray":
+        raise UserError(f"--executor {kind!r}: choose local or ray")
+    try:
+        from aullm.training.ray_executor import DEFAULT_MAX_RETRIES, RayExecutor
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'aullm[ray]'") from None
+    return RayExecutor(
+        address=address,
+        cpus_per_task=1.0 if cpus_per_task is None else cpus_per_task,
+        gpus_per_task=gpus_per_task,
+        max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+    )
 
 
 def _check_bundle_target(path: Path) -> None:
@@ -167,4 +292,4 @@ def export(run: Path, out: Optional[Path] = None, fold: Optional[str] = None, se
     return export_fold(run, fold, out, seed)
 
 
-__all__ = ["export", "export_final", "export_fold", "train"]
+__all__ = ["SweepResult", "export", "export_final", "export_fold", "make_executor", "sweep", "train"]

@@ -55,9 +55,9 @@ def _root(
 
 
 def _register() -> None:
-    from aullm.commands import bench, crop, data, demo, predict, synth, train
+    from aullm.commands import bench, crop, data, demo, predict, sweep, synth, train
 
-    for module in (synth, data, train, predict, crop, bench, demo):
+    for module in (synth, data, train, sweep, predict, crop, bench, demo):
         module.register(app)
 
 

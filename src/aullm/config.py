@@ -104,9 +104,13 @@ class TrainConfig:
     device: str = "auto"
     loss: LossConfig = field(default_factory=LossConfig)
     save_final: bool = False
+    # torch CPU threads per fold (0: leave torch's setting as it is). It changes the order of floating-point sums,
+    # so two runs give byte-identical numbers only with the same count; a Ray task uses --cpus-per-task when 0.
+    threads: int = 0
 
     def __post_init__(self) -> None:
         check(self.epochs >= 1, "train.epochs", self.epochs, "must be at least 1")
+        check(self.threads >= 0, "train.threads", self.threads, "must be >= 0 (0: torch's default)")
         check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be at least 1")
         check(self.lr > 0, "train.lr", self.lr, "must be > 0")
         check(

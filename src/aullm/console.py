@@ -10,7 +10,15 @@ from typing import Optional, TypeVar
 
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 T = TypeVar("T")
 logger = logging.getLogger("aullm")
@@ -62,3 +70,124 @@ def track(items: Iterable[T], description: str, total: Optional[int] = None) -> 
         if done % step == 0 or done == total:
             of = f"/{total}" if total else ""
             logger.info("%s: %d%s (%.1fs)", description, done, of, time.perf_counter() - start)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class RunProgress:
+    """Progress of a run or a sweep: tasks (seed × fold) done out of all, the running ones' epochs, elapsed, ETA.
+
+    On a terminal: one live bar (the log lines scroll above it). Otherwise (logs, CI, pipes): one line per finished
+    task. Progress counts finished tasks plus the finished share of the running ones' epochs, so the estimate moves
+    during a long fold, not only between folds.
+    """
+
+    def __init__(self, total: int, description: str = "training") -> None:
+        self.total = total
+        self.description = description
+        self.done = 0
+        self.failed = 0
+        self.running: dict[str, tuple[int, int]] = {}
+        self.start = time.perf_counter()
+        self._live: Optional[Progress] = None
+        self._bar: Optional[TaskID] = None
+
+    # --- the numbers ------------------------------------------------------------------------------------------
+
+    def completed(self) -> float:
+        partial = sum(epoch / epochs for epoch, epochs in self.running.values() if epochs)
+        return self.done + self.failed + partial
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def eta(self) -> Optional[float]:
+        completed = self.completed()
+        if completed <= 0 or self.total <= 0:
+            return None
+        return self.elapsed() / completed * (self.total - completed)
+
+    def running_text(self, limit: int = 3) -> str:
+        items = [f"{label} ep {e}/{n}" for label, (e, n) in list(self.running.items())[:limit]]
+        more = len(self.running) - limit
+        return ", ".join(items) + (f" +{more} more" if more > 0 else "")
+
+    # --- events -----------------------------------------------------------------------------------------------
+
+    def started(self, label: str) -> None:
+        self.running.setdefault(label, (0, 0))
+        self._refresh()
+
+    def epoch(self, label: str, epoch: int, epochs: int) -> None:
+        self.running[label] = (epoch, epochs)
+        self._refresh()
+
+    def finished(self, label: str, ok: bool = True) -> None:
+        self.running.pop(label, None)
+        if ok:
+            self.done += 1
+        else:
+            self.failed += 1
+        self._refresh()
+        if self._live is None:
+            eta = self.eta()
+            logger.info(
+                "%s: %s %s (%d/%d tasks%s, %s elapsed%s)",
+                self.description,
+                label,
+                "done" if ok else "FAILED",
+                self.done + self.failed,
+                self.total,
+                f", {self.failed} failed" if self.failed else "",
+                _duration(self.elapsed()),
+                f", ETA {_duration(eta)}" if eta is not None and self.done + self.failed < self.total else "",
+            )
+
+    # --- display ----------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> RunProgress:
+        self.start = time.perf_counter()
+        if is_interactive() and logger.level <= logging.INFO:
+            self._live = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[count]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA {task.fields[eta]}"),
+                TextColumn("{task.fields[running]}"),
+                console=stderr_console,
+                transient=True,
+            )
+            self._live.start()
+            self._bar = self._live.add_task(self.description, total=self.total, count="", eta="-", running="")
+            self._refresh()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        logger.info(
+            "%s: %d of %d tasks finished%s in %s",
+            self.description,
+            self.done,
+            self.total,
+            f", {self.failed} failed" if self.failed else "",
+            _duration(self.elapsed()),
+        )
+
+    def _refresh(self) -> None:
+        if self._live is None or self._bar is None:
+            return
+        eta = self.eta()
+        self._live.update(
+            self._bar,
+            completed=self.completed(),
+            count=f"{self.done}/{self.total} tasks" + (f" ({self.failed} failed)" if self.failed else ""),
+            eta=_duration(eta) if eta is not None else "-",
+            running=self.running_text(),
+        )

@@ -8,6 +8,15 @@ from typing import Optional
 
 import typer
 
+from aullm.commands.execution import (
+    AddressOption,
+    CpusOption,
+    ExecutorOption,
+    GpusOption,
+    RetriesOption,
+    TrackOption,
+    executor_from_options,
+)
 from aullm.commands.options import JsonOption, SetOption, overrides_list
 from aullm.config import load_config
 
@@ -19,6 +28,12 @@ def train(
         None, "--out", help="Run directory (default runs/<name>). Finished folds in it are kept and skipped."
     ),
     save_final: bool = typer.Option(False, "--save-final", help="Also train on all subjects and save a bundle."),
+    executor: str = ExecutorOption,
+    address: Optional[str] = AddressOption,
+    gpus_per_task: Optional[float] = GpusOption,
+    cpus_per_task: Optional[float] = CpusOption,
+    max_retries: Optional[int] = RetriesOption,
+    track: Optional[list[str]] = TrackOption,
 ) -> None:
     """Train and evaluate under the config's protocol (LOSO or cross-domain); resumes an interrupted run."""
     from aullm.api import train as run_train
@@ -27,8 +42,9 @@ def train(
     cfg = load_config(config, overrides_list(overrides))
     if save_final:
         cfg.train.save_final = True
+    chosen = executor_from_options(executor, address, gpus_per_task, cpus_per_task, max_retries)
     try:
-        run_dir = run_train(cfg, out)
+        run_dir = run_train(cfg, out, executor=chosen, track=track or [])
     except RunFailed as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None

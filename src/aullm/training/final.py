@@ -16,7 +16,7 @@ from aullm.training import run_dir
 from aullm.training.fold import FoldResult, train_seed
 from aullm.training.protocols import Session
 
-FINAL = "final"
+FINAL = run_dir.FINAL
 
 
 def final_dir(out: Path) -> Path:

@@ -23,7 +23,7 @@ from aullm.data.cache import PreparedDataset
 from aullm.errors import UserError
 from aullm.models.base import FoldModel
 from aullm.runtime import seed_everything
-from aullm.training.trainer import predict_model, train_model
+from aullm.training.trainer import EpochCallback, predict_model, train_model
 
 
 @dataclass
@@ -129,6 +129,7 @@ def train_seed(
     fold: str,
     device: torch.device,
     validation_subjects: int = 0,
+    on_epoch: Optional[EpochCallback] = None,
 ) -> SeedResult:
     """Reset `model` from (seed, fold), train it on `train_rows` and predict `test_rows`."""
     aus = list(cfg.data.aus)
@@ -137,7 +138,7 @@ def train_seed(
     model.reset(s)
     fit_rows, val_rows = validation_split(train_data, train_rows, validation_subjects, s)
     model.on_fold_start(train_data.labels[fit_rows])
-    history = train_model(model, train_data, fit_rows, cfg, s, device, f"fold {fold} seed {seed}")
+    history = train_model(model, train_data, fit_rows, cfg, s, device, f"fold {fold} seed {seed}", on_epoch)
     probs = predict_model(model, test_data, test_rows, cfg, device)
     predictions = prediction_frame(test_data, test_rows, probs, seed, fold, aus)
     validation = None

@@ -9,6 +9,7 @@ and bundling are not done here: the caller (`aullm.api`) chains them once the ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -27,8 +28,8 @@ from aullm.models.registry import build_model
 from aullm.models.summary import log_parameter_report
 from aullm.runtime import resolve_device
 from aullm.training import run_dir
+from aullm.training.execution import Executor, FoldJob, LocalExecutor, RunOutcome, RunPlan, execute
 from aullm.training.fold import Fold, FoldResult, train_fold
-from aullm.training.trainer import TrainingDiverged
 
 
 class RunFailed(RuntimeError):
@@ -148,8 +149,9 @@ class Session:
     model: FoldModel
 
     @classmethod
-    def open(cls, cfg: Config) -> Session:
-        experiment = build_experiment(cfg)
+    def open(cls, cfg: Config, experiment: Optional[Experiment] = None) -> Session:
+        """Load everything for `cfg`; `experiment` (already prepared, e.g. shipped to a Ray worker) is reused."""
+        experiment = experiment if experiment is not None else build_experiment(cfg)
         device = resolve_device(cfg.train.device)
         llm = load_llm(cfg.llm, device) if cfg.model.needs_llm else None
         model = build_model(cfg, list(cfg.data.aus), llm)
@@ -177,36 +179,54 @@ class RunStatus:
         return not self.missing
 
 
-def run_experiment(cfg: Config, out: Path, session: Optional[Session] = None) -> RunStatus:
-    """Run (or resume) the experiment into `out`: every check first, then the run directory, then the folds.
+def plan_run(
+    cfg: Config, out: Path, session: Optional[Session] = None, experiment: Optional[Experiment] = None, label: str = ""
+) -> RunPlan:
+    """Check and set up the run directory, and list the folds (and the final model, with `train.save_final`) it
+    still lacks. Only the data is prepared here; the LLM and model are loaded where the tasks run.
 
     A failed start (bad --out, missing data, unknown LLM) leaves nothing behind, so the corrected command can use
     the same --out.
     """
     out = Path(out)
     run_dir.check_run_dir(cfg, out)
-    session = session or Session.open(cfg)
-    fingerprint = session.experiment.fingerprint()
+    if session is not None:
+        experiment = session.experiment
+    elif experiment is None:
+        experiment = build_experiment(cfg)
+    fingerprint = experiment.fingerprint()
     run_dir.init_run_dir(cfg, out)
     run_dir.check_data(out, fingerprint)
-    folds = session.experiment.folds
+    folds = experiment.folds
     todo = [f for f in folds if not run_dir.fold_is_done(run_dir.fold_dir(out, f.name))]
     if len(todo) < len(folds):
         logger.info("resuming %s: %d fold(s) already done, %d to run", out, len(folds) - len(todo), len(todo))
-    failed: list[str] = []
-    for fold in todo:
-        folder = run_dir.fold_dir(out, fold.name)
-        try:
-            run_dir.write_fold(folder, session.train(fold))
-        except TrainingDiverged as err:
-            failed.append(fold.name)
-            run_dir.mark_failed(folder, str(err))
-            logger.error("fold %s stopped: %s", fold.name, err)
-    names = session.experiment.all_fold_names
-    missing = run_dir.collect_predictions(out, names)
-    if failed:
+    seeds = tuple(int(s) for s in cfg.seeds)
+    jobs = [FoldJob(f, run_dir.fold_dir(out, f.name), seeds, cfg.eval.validation_subjects) for f in todo]
+    if cfg.train.save_final and cfg.model.bundleable:
+        jobs += _final_job(cfg, out, experiment)
+    prepared = experiment
+    return RunPlan(cfg, out, experiment, jobs, lambda: Session.open(cfg, prepared), session, label)
+
+
+def _final_job(cfg: Config, out: Path, experiment: Experiment) -> list[FoldJob]:
+    """The final model (every training subject, the first seed) as one more job, unless it is already done."""
+    folder = Path(out) / run_dir.FINAL
+    seed = int(cfg.seeds[0])
+    if run_dir.fold_is_done(folder) and (folder / run_dir.weights_name(seed)).is_file():
+        return []
+    rows = np.arange(len(experiment.train_data.index))
+    return [FoldJob(Fold(run_dir.FINAL, rows, rows), folder, (seed,), 0)]
+
+
+def finish_run(plan: RunPlan, outcome: RunOutcome) -> RunStatus:
+    """Concatenate the finished folds' predictions; raise RunFailed when some fold could not be trained."""
+    names = plan.experiment.all_fold_names
+    missing = run_dir.collect_predictions(plan.out, names)
+    if outcome.failed:
+        failed = ", ".join(outcome.failed)
         raise RunFailed(
-            f"{len(failed)} fold(s) failed ({', '.join(failed)}); see folds/<fold>/failed. "
+            f"{len(outcome.failed)} fold(s) failed ({failed}); see folds/<fold>/failed. "
             "Finished folds are kept; rerun with the same --out after fixing the cause"
         )
     if missing:
@@ -214,9 +234,23 @@ def run_experiment(cfg: Config, out: Path, session: Optional[Session] = None) ->
             "%d of %d folds done in %s; metrics are written once every fold is done",
             len(names) - len(missing),
             len(names),
-            out,
+            plan.out,
         )
-    return RunStatus(out, list(names), missing)
+    return RunStatus(plan.out, list(names), missing)
+
+
+def run_experiment(
+    cfg: Config,
+    out: Path,
+    session: Optional[Session] = None,
+    executor: Optional[Executor] = None,
+    on_fold: Optional[Callable[[RunPlan, FoldResult], None]] = None,
+) -> RunStatus:
+    """Run (or resume) the experiment into `out`: every check first, then the run directory, then the folds that
+    are not done yet (in this process, or wherever `executor` puts them)."""
+    plan = plan_run(cfg, Path(out), session)
+    outcome = execute([plan], executor or LocalExecutor(), on_fold=on_fold)[0]
+    return finish_run(plan, outcome)
 
 
 def default_run_dir(cfg: Config, out: Optional[Path]) -> Path:
@@ -231,6 +265,8 @@ __all__ = [
     "Session",
     "build_experiment",
     "default_run_dir",
+    "finish_run",
+    "plan_run",
     "run_experiment",
     "subject_key",
     "target_config",

@@ -29,6 +29,7 @@ from aullm.training.fold import FoldResult
 CONFIG = "config.yaml"
 DATA = "data.json"
 FOLDS = "folds"
+FINAL = "final"  # the final model's folder (every training subject), laid out like a fold's
 DONE = "done"
 FAILED = "failed"
 PREDICTIONS = "predictions.csv"
@@ -54,7 +55,8 @@ def _comparable(cfg: Config) -> dict:
     """The config without the keys that may differ between machines sharing one run (fold subsets)."""
     raw = config_to_dict(cfg)
     raw["protocol"] = {**raw["protocol"], "folds": None}
-    raw["train"] = {**raw["train"], "save_final": None}  # --save-final may be added when resuming a run
+    # --save-final may be added when resuming a run; the thread count may differ between machines sharing one run
+    raw["train"] = {**raw["train"], "save_final": None, "threads": None}
     return raw
 
 
@@ -204,6 +206,7 @@ __all__ = [
     "CONFIG",
     "DONE",
     "FAILED",
+    "FINAL",
     "PREDICTIONS",
     "TRAIN_LOG",
     "VAL_PREDICTIONS",

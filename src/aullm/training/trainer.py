@@ -8,7 +8,9 @@ The trainer knows nothing about LOSO or cross-domain: it gets row indices into a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 import torch
@@ -24,6 +26,10 @@ from aullm.training.losses import build_loss
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite: the fold is stopped instead of writing garbage predictions."""
+
+
+#: Called after every epoch with (epoch, epochs, mean loss): progress displays listen to it.
+EpochCallback = Callable[[int, int, float], None]
 
 
 @dataclass
@@ -59,6 +65,7 @@ def train_torch_model(
     seed: int,
     device: torch.device,
     description: str = "train",
+    on_epoch: Optional[EpochCallback] = None,
 ) -> FoldHistory:
     """Adam over every trainable parameter; one pass over `rows` per epoch with train-time clip sampling."""
     loss_fn = build_loss(cfg.train.loss)
@@ -89,6 +96,8 @@ def train_torch_model(
             total += loss.item() * len(batch_rows)
             count += len(batch_rows)
         history.losses.append(total / max(count, 1))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, cfg.train.epochs, history.losses[-1])
         if (epoch + 1) % log_every == 0 or epoch + 1 == cfg.train.epochs:
             logger.info("%s: epoch %d/%d loss %.4f", description, epoch + 1, cfg.train.epochs, history.losses[-1])
     history.seconds = time.perf_counter() - start
@@ -123,10 +132,11 @@ def train_model(
     seed: int,
     device: torch.device,
     description: str = "train",
+    on_epoch: Optional[EpochCallback] = None,
 ) -> FoldHistory:
     """Dispatch on the model kind: gradient training, or `fit` for classical estimators."""
     if isinstance(model, AUModel):
-        return train_torch_model(model, data, rows, cfg, seed, device, description)
+        return train_torch_model(model, data, rows, cfg, seed, device, description, on_epoch)
     start = time.perf_counter()
     model.fit(_all_frames(data, rows, cfg), data.labels[rows])
     return FoldHistory(losses=[], seconds=time.perf_counter() - start)

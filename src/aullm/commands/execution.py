@@ -1,0 +1,54 @@
+"""Options shared by `aullm train` and `aullm sweep`: where the folds train (executor and resources), tracking."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+ExecutorOption = typer.Option(
+    "local", "--executor", help="local: train every fold in this process; ray: one Ray task per seed and fold."
+)
+AddressOption = typer.Option(
+    None,
+    "--address",
+    metavar="auto|HOST:PORT",
+    help="Ray cluster to join (auto: the one `ray start` set up on this machine); default: start a local one.",
+)
+GpusOption = typer.Option(
+    None,
+    "--gpus-per-task",
+    metavar="F",
+    help="GPUs per Ray task; fractions share a GPU (e.g. 0.25). Default: 1 when the cluster has GPUs, else 0.",
+)
+CpusOption = typer.Option(
+    None, "--cpus-per-task", metavar="N", help="CPUs per Ray task (default 1); also its torch thread count."
+)
+RetriesOption = typer.Option(
+    None, "--max-retries", metavar="N", help="Retries of a Ray task that raised or whose worker died (default 2)."
+)
+TrackOption = typer.Option(
+    None,
+    "--track",
+    metavar="mlflow|tensorboard",
+    help="Mirror config, per-epoch losses and metrics to MLflow (MLFLOW_TRACKING_URI, else ./mlruns) or "
+    "TensorBoard (<run dir>/tensorboard). Repeatable.",
+)
+
+
+def executor_from_options(
+    executor: str,
+    address: Optional[str],
+    gpus_per_task: Optional[float],
+    cpus_per_task: Optional[float],
+    max_retries: Optional[int],
+):  # -> aullm.training.execution.Executor (imported lazily: commands load fast)
+    from aullm.api import make_executor
+
+    return make_executor(
+        executor,
+        address=address,
+        cpus_per_task=cpus_per_task,
+        gpus_per_task=gpus_per_task,
+        max_retries=max_retries,
+    )
