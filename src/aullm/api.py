@@ -6,6 +6,7 @@ functions here put them in order, and the command line (and Python users) call t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Optional
 from safetensors.torch import load_file
 
 from aullm.bundle import write_bundle
-from aullm.config import Config, load_config
+from aullm.config import Config, config_to_dict, load_config
 from aullm.errors import UserError
 from aullm.evaluation.metrics import read_predictions, score_run
 from aullm.evaluation.thresholds import run_thresholds
@@ -26,7 +27,16 @@ from aullm.tracking import Trackers, open_trackers
 from aullm.training import run_dir as rd
 from aullm.training.execution import Executor, LocalExecutor, execute
 from aullm.training.final import FINAL, final_dir, train_final
-from aullm.training.protocols import RunFailed, Session, default_run_dir, finish_run, plan_run, subject_key
+from aullm.training.protocols import (
+    Experiment,
+    RunFailed,
+    Session,
+    build_experiment,
+    default_run_dir,
+    finish_run,
+    plan_run,
+    subject_key,
+)
 
 
 def train(
@@ -105,7 +115,10 @@ def sweep(
             _check_bundle_target(runs[cfg.name] / "bundle")
     report_dir = Path(report_dir) if report_dir is not None else out_root
     check_output_dir(report_dir, "report folder")
-    plans = [plan_run(cfg, runs[cfg.name], label=cfg.name) for cfg in cfgs]
+    experiments: dict[str, Experiment] = {}  # configs on the same data and folds share one prepared copy
+    plans = [
+        plan_run(cfg, runs[cfg.name], experiment=_shared_experiment(cfg, experiments), label=cfg.name) for cfg in cfgs
+    ]
     trackers = {plan.out: open_trackers(track) for plan in plans}
     result = SweepResult(runs)
     try:
@@ -129,6 +142,14 @@ def sweep(
     if result.complete:
         result.report = write_report([runs[name] for name in result.complete], report_dir)
     return result
+
+
+def _shared_experiment(cfg: Config, experiments: dict[str, Experiment]) -> Experiment:
+    raw = config_to_dict(cfg)
+    key = json.dumps([raw["data"], raw["protocol"]], sort_keys=True, default=str)
+    if key not in experiments:
+        experiments[key] = build_experiment(cfg)
+    return experiments[key]
 
 
 def make_executor(

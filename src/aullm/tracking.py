@@ -90,11 +90,10 @@ class MLflowTracker:
             import mlflow
         except ImportError:
             raise UserError("--track mlflow needs MLflow: pip install 'aullm[track]' (or mlflow)") from None
-        uri = os.environ.get("MLFLOW_TRACKING_URI")
-        if not uri:
-            # MLflow 3 keeps its file store in maintenance mode behind this switch; a local folder needs no server.
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or (Path.cwd() / "mlruns").as_uri()
+        if "://" not in uri or uri.startswith("file:"):
+            # MLflow 3 keeps its file store (a local folder, no server) in maintenance mode behind this switch.
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-            uri = (Path.cwd() / "mlruns").as_uri()
         self.uri = uri
         self.client = mlflow.MlflowClient(tracking_uri=uri)
         self.run_id: Optional[str] = None

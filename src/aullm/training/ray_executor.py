@@ -14,6 +14,7 @@ Ctrl-C cancels every outstanding task.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -144,6 +145,9 @@ def _run_task(
     reference (fetched only when this worker has no session for it) rather than the data itself."""
     started = time.time()
     _injected_fault(fault, job.fold.name)
+    if cfg.train.device == "auto" and not ray.get_gpu_ids():
+        # Ray leaves every GPU visible to a task that asked for none: `auto` must not take one unasked.
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device="cpu"))
     reused, session_seconds, llm_seconds = False, 0.0, 0.0
     try:
         session, session_seconds, reused = _session(cfg, packed[0])
@@ -217,6 +221,7 @@ class RayExecutor:
         self.poll_seconds = poll_seconds
         self.stats: list[TaskStats] = []
         self.submitted: list[str] = []
+        self.submitted_at = 0.0  # time.time() once every task was submitted
 
     # --- connection and resources -------------------------------------------------------------------------
 
@@ -257,17 +262,21 @@ class RayExecutor:
             )(_run_task)
             board = ray.remote(num_cpus=0)(EpochBoard).remote()
             fault = os.environ.get(FAULT_ENV)
+            shipped: dict[int, ray.ObjectRef] = {}  # configs of a sweep on the same data share one copy
             for index, plan in enumerate(plans):
                 tasks = plan.tasks(index)
                 if not tasks:
                     continue
-                packed = ray.put(pack_experiment(plan.experiment))
+                if id(plan.experiment) not in shipped:
+                    shipped[id(plan.experiment)] = ray.put(pack_experiment(plan.experiment))
+                packed = shipped[id(plan.experiment)]
                 threads = plan.cfg.train.threads or max(1, int(cpus))
                 for task in tasks:
                     job = plan.jobs[task.job]
                     ref = remote.remote(plan.cfg, [packed], job, task.seed, task.label, threads, board, fault)
                     outstanding[ref] = task
                     self.submitted.append(task.label)
+            self.submitted_at = time.time()
             logger.info(
                 "ray: %d task(s) submitted (%g CPU%s per task), cluster %s",
                 len(outstanding),
