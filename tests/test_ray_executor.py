@@ -117,10 +117,12 @@ def test_a_fold_failing_every_attempt_is_reported_and_a_restart_submits_only_it(
     assert "injected test fault in fold 02" in (rd.fold_dir(run, "02") / rd.FAILED).read_text()
     assert not (run / "metrics.json").exists()
     monkeypatch.delenv(FAULT_ENV)
+    cfg.train.save_final = True  # may be added when resuming; the final model is one more Ray task
     again = RayExecutor()
     api.train(cfg, run, executor=again)
-    assert again.submitted == ["fold 02 seed 1"]
+    assert again.submitted == ["fold 02 seed 1", "fold final seed 1"]
     assert same_predictions(run, local_run)
+    assert rd.fold_is_done(run / rd.FINAL) and (run / "bundle" / "manifest.json").is_file()
 
 
 def test_a_killed_worker_is_retried(tmp_path, root, local_run, ray_cluster, monkeypatch):
