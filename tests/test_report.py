@@ -89,12 +89,13 @@ def test_report_has_paper_rows_our_rows_trivial_rows_and_plots(tmp_path):
         in text
     )
     assert "| AU-Qwen2(1.5B) | paper T1 ↔ casme2_qwen2 |" in text and "| LBPTOP | paper T1 |" in text
-    # our rows, in percent with one decimal and ± std over the two seeds
+    # our rows, in percent with one decimal, ± std over the two seeds, then the 95% subject-bootstrap interval
     metrics = json.loads((run_a / "metrics.json").read_text())
     mean = 100 * metrics["summary"]["f1_macro"]["avg"]["mean"]
     std = 100 * metrics["summary"]["f1_macro"]["avg"]["std"]
+    low, high = (100 * v for v in metrics["summary"]["f1_macro"]["avg"]["ci95"])
     row = next(line for line in text.splitlines() if line.startswith("| casme2_qwen2 | ours (2 seeds) |"))
-    assert row.rstrip(" |").endswith(f"{mean:.1f} ± {std:.1f}")
+    assert row.rstrip(" |").endswith(f"{mean:.1f} ± {std:.1f} [{low:.1f}, {high:.1f}]")
     assert "| casme2_sssnet | ours (2 seeds) |" in text
     # trivial rows shown once (same labels), every convention, optimistic labelled
     assert text.count("| trivial: all negative | chance |") == 5
@@ -165,10 +166,35 @@ def test_ablation_runs_get_table3_layout_and_fig2_chart(tmp_path):
     assert "| Variant | paper D.R1 | paper Q2 | paper Q2.5 | ours D.R1 |" in text
     metrics = json.loads((tmp_path / "f_mid" / "metrics.json").read_text())
     ours = 100 * metrics["summary"]["f1_macro"]["avg"]["mean"]
-    assert f"| F_mid | 79.3 | 78.7 | 78.7 | {ours:.1f} |" in text
+    low, high = (100 * v for v in metrics["summary"]["f1_macro"]["avg"]["ci95"])
+    assert f"| F_mid | 79.3 | 78.7 | 78.7 | {ours:.1f} [{low:.1f}, {high:.1f}] |" in text
     assert is_png(out / "casme2_loso_ablation.png")
     # only the 'all' variant reproduces the Table 1 row
     assert "| AU-DeepSeek R1(1.5B) | paper T1 ↔ abl_all |" in text
+
+
+def test_llm_ablation_runs_reproduce_no_published_row_and_stay_out_of_the_table3_grid(tmp_path):
+    def ablated(name: str, i: int, edit: tuple[str, str]) -> Path:
+        run = make_run_dir(
+            tmp_path / name, casme2_frame(i, seeds=(1,)), name=name, llm="deepseek-r1-distill-qwen-1.5b", logs=False
+        )
+        config = run / "config.yaml"
+        assert edit[0] in config.read_text()
+        config.write_text(config.read_text().replace(*edit))
+        return run
+
+    runs = [
+        make_run_dir(tmp_path / "all", casme2_frame(0, seeds=(1,)), name="pre", llm="deepseek-r1-distill-qwen-1.5b"),
+        make_run_dir(tmp_path / "f_mid", casme2_frame(1, seeds=(1,)), name="fmid", variant="f_mid", logs=False),
+        ablated("rnd", 2, ("init: pretrained", "init: random")),
+        ablated("nollm", 3, ("reasoner: llm", "reasoner: none")),
+    ]
+    write_report(runs, tmp_path / "out")
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "| AU-DeepSeek R1(1.5B) | paper T1 ↔ pre |" in text  # only the pretrained run reproduces the row
+    assert "au_llm (LLM randomly initialised)" in text and "au_llm (no LLM)" in text
+    assert "several runs for all" not in text  # the ablations do not compete for the Table 3 'all' cell
+    assert "### rnd − pre" in text and "### nollm − pre" in text
 
 
 def test_report_of_missing_run_is_exit_2(tmp_path):

@@ -59,6 +59,9 @@ def _register() -> None:
 
     for module in (synth, data, train, sweep, predict, crop, bench, demo):
         module.register(app)
+    from aullm.commands import compare
+
+    compare.register(app)
 
 
 _register()

@@ -84,6 +84,10 @@ class LLMConfig:
     prefix_cache: bool = True
     compile: bool = False
     lora: LoraConfig = field(default_factory=LoraConfig)
+    # `random`: the same architecture and size with freshly initialised weights drawn from `init_seed`, so the
+    # LLM's pretrained knowledge is the only difference from `pretrained`.
+    init: Literal["pretrained", "random"] = "pretrained"
+    init_seed: int = 0
 
 
 @dataclass
@@ -134,10 +138,14 @@ class ProtocolConfig:
 class EvalConfig:
     threshold: float = 0.5
     validation_subjects: int = 0
+    # Subject-level bootstrap replicates behind every 95% interval (0 turns intervals off), and their seed.
+    bootstrap: int = 2000
+    bootstrap_seed: int = 0
 
     def __post_init__(self) -> None:
         check(0.0 < self.threshold < 1.0, "eval.threshold", self.threshold, "must be in (0, 1)")
         check(self.validation_subjects >= 0, "eval.validation_subjects", self.validation_subjects, "must be >= 0")
+        check(self.bootstrap >= 0, "eval.bootstrap", self.bootstrap, "must be >= 0 (0 turns intervals off)")
 
 
 @dataclass

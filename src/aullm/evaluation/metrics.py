@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -29,6 +30,14 @@ from sklearn.metrics import roc_auc_score
 
 from aullm.console import logger
 from aullm.errors import UserError
+from aullm.evaluation.bootstrap import (
+    DEFAULT_REPLICATES,
+    LEVEL,
+    SeedPredictions,
+    bootstrap_intervals,
+    seed_predictions,
+    subject_index,
+)
 from aullm.evaluation.thresholds import THRESHOLD_GRID, binarize, class_f1, class_f1_columns, tune_per_au
 from aullm.evaluation.validate import check_predictions
 from aullm.io import write_text
@@ -334,35 +343,95 @@ def summarize(per_seed: Sequence[dict[str, Any]], aus: Sequence[str]) -> dict[st
     return out
 
 
+def split_seeds(
+    test: pd.DataFrame, val: Optional[pd.DataFrame]
+) -> list[tuple[int, pd.DataFrame, Optional[pd.DataFrame]]]:
+    """(seed, test rows, validation rows or None) for every seed of the predictions, in seed order."""
+    out = []
+    for seed in sorted(int(s) for s in pd.unique(test["seed"])):
+        test_s = test[test["seed"] == seed].reset_index(drop=True)
+        val_s = None
+        if val is not None:
+            val_s = val[val["seed"] == seed].reset_index(drop=True)
+            val_s = None if val_s.empty else val_s
+        out.append((seed, test_s, val_s))
+    return out
+
+
+def bootstrap_inputs(
+    test: pd.DataFrame,
+    val: Optional[pd.DataFrame],
+    aus: Sequence[str],
+    threshold: float,
+    grid: Sequence[float] = THRESHOLD_GRID,
+    subjects: Optional[Sequence[str]] = None,
+) -> tuple[dict[str, SeedPredictions], list[str]]:
+    """Each seed's predictions as arrays for the subject bootstrap (validation-tuned decisions included)."""
+    if val is not None and val.empty:
+        val = None
+    subjects = list(subjects) if subjects is not None else subject_index([test])
+    seeds: dict[str, SeedPredictions] = {}
+    for seed, test_s, val_s in split_seeds(test, val):
+        val_pred = None if val_s is None else val_tuned_predictions(test_s, val_s, aus, threshold, grid)[0]
+        seeds[str(seed)] = seed_predictions(test_s, aus, subjects, val_pred)
+    return seeds, subjects
+
+
+def add_intervals(
+    summary: dict[str, Any],
+    per_seed: dict[str, dict[str, Any]],
+    intervals: Optional[dict[str, Any]],
+) -> None:
+    """Put `ci95: [low, high]` (None when intervals are off or undefined) beside every summary {mean, std, n}
+    and a `ci95` block into every seed's scores."""
+    for metric, entry in summary.items():
+        if entry is None:
+            continue
+        block = None if intervals is None else intervals["summary"].get(metric)
+        for au, stat in entry["per_au"].items():
+            stat["ci95"] = None if block is None or stat["mean"] is None else block["per_au"][au]
+        entry["avg"]["ci95"] = None if block is None or entry["avg"]["mean"] is None else block["avg"]
+    for name, scores in per_seed.items():
+        scores["ci95"] = None if intervals is None else intervals["per_seed"][name]
+
+
 def score_predictions(
     test: pd.DataFrame,
     val: Optional[pd.DataFrame] = None,
     threshold: float = 0.5,
     aus: Optional[Sequence[str]] = None,
     grid: Sequence[float] = THRESHOLD_GRID,
+    bootstrap: int = DEFAULT_REPLICATES,
+    bootstrap_seed: int = 0,
 ) -> dict[str, Any]:
-    """Everything metrics.json holds about the predictions (no run information), as plain JSON-able data."""
+    """Everything metrics.json holds about the predictions (no run information), as plain JSON-able data.
+
+    `bootstrap` subject-level replicates (0: none) give every summary and per-seed value its 95% interval.
+    """
     aus = list(aus) if aus is not None else prediction_aus(test)
     if val is not None and val.empty:
         val = None
-    seeds = sorted(int(s) for s in pd.unique(test["seed"]))
     per_seed: dict[str, dict[str, Any]] = {}
     trivial_per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name in TRIVIAL}
     sources = set()
-    for seed in seeds:
-        test_s = test[test["seed"] == seed].reset_index(drop=True)
-        val_s = None
-        if val is not None:
-            val_s = val[val["seed"] == seed].reset_index(drop=True)
-            val_s = None if val_s.empty else val_s
+    for seed, test_s, val_s in split_seeds(test, val):
         per_seed[str(seed)] = score_seed(test_s, val_s, aus, threshold, grid)
         rows, source = trivial_seed(test_s, val_s, aus, threshold, grid)
         sources.add(source)
         for name in TRIVIAL:
             trivial_per_seed[name].append(rows[name])
+    seeds = [int(s) for s in per_seed]
     first = per_seed[str(seeds[0])]
     single_class = [au for au in aus if first["positives"][au] in (0, first["samples"])]
     summary = summarize(list(per_seed.values()), aus)
+    intervals = None
+    subjects = subject_index([test])
+    if bootstrap > 0:
+        start = time.perf_counter()
+        arrays_by_seed, subjects = bootstrap_inputs(test, val, aus, threshold, grid, subjects)
+        intervals = bootstrap_intervals(arrays_by_seed, aus, len(subjects), threshold, grid, bootstrap, bootstrap_seed)
+        logger.debug("bootstrap: %d replicates in %.3fs", bootstrap, time.perf_counter() - start)
+    add_intervals(summary, per_seed, intervals)
     for metric, entry in summary.items():
         if entry is not None:
             entry["label"] = LABELS[metric]
@@ -378,6 +447,17 @@ def score_predictions(
         ),
         "aggregation": "per seed: all folds concatenated, scored per AU, averaged over AUs; then mean and sample "
         "std (ddof=1, 0 for one seed) over seeds",
+        "intervals": (
+            f"ci95: 95% percentile interval of {bootstrap} subject-level bootstrap replicates (seed "
+            f"{bootstrap_seed}; {len(subjects)} subjects resampled with replacement, all their clips kept; the same "
+            "draws for every seed, so a summary interval is that of the mean over seeds); it reflects which "
+            "subjects were recorded, not retraining noise (see std over seeds); test-tuned thresholds are re-chosen "
+            "in every replicate, validation-tuned ones stay fixed; AUC replicates with one class are skipped; with "
+            "few subjects the interval is too narrow (simulated coverage of a nominal 95%: about 86% with 6 "
+            "subjects, 90% with 26)"
+            if bootstrap > 0
+            else "off (eval.bootstrap: 0): ci95 is null"
+        ),
         "decision": "positive when prob >= threshold; F1 with zero_division=0 (an AU with no positives has "
         "positive-class F1 0); AUC null for a single-class AU and skipped in its average",
         "prior": "predicts positive at random with probability q = the AU's prevalence in the fold's training pool "
@@ -401,6 +481,8 @@ def score_predictions(
         "labels": dict(LABELS),
         "optimistic": sorted(OPTIMISTIC),
         "headline": HEADLINE,
+        "subjects": len(subjects),
+        "bootstrap": {"replicates": int(bootstrap), "seed": int(bootstrap_seed), "level": LEVEL, "unit": "subject"},
         "per_seed": per_seed,
         "summary": summary,
         "trivial": {name: summarize(trivial_per_seed[name], aus) for name in TRIVIAL},
@@ -436,6 +518,10 @@ def run_info(run_dir: Path) -> dict[str, Any]:
         "input": cfg.data.input,
         "threshold": cfg.eval.threshold,
         "validation_subjects": cfg.eval.validation_subjects,
+        "bootstrap": cfg.eval.bootstrap,
+        "bootstrap_seed": cfg.eval.bootstrap_seed,
+        "llm_init": cfg.llm.init if cfg.model.needs_llm else None,
+        "reasoner": getattr(cfg.model, "reasoner", None),
         "config_seeds": list(cfg.seeds),
         "aus": list(cfg.data.aus),
     }
@@ -486,7 +572,10 @@ def score_run(run_dir: Path) -> dict[str, Any]:
         val = read_predictions(val_path)
         if prediction_aus(val, val_path) != aus:
             raise UserError(f"{val_path} and {pred_path} name different AUs")
-    metrics = {"schema": 1, "run": info, **score_predictions(test, val, info["threshold"], aus)}
+    scores = score_predictions(
+        test, val, info["threshold"], aus, bootstrap=info["bootstrap"], bootstrap_seed=info["bootstrap_seed"]
+    )
+    metrics = {"schema": 1, "run": info, **scores}
     unfinished = unfinished_folds(run_dir)
     metrics["run"]["unfinished_folds"] = unfinished
     note = reconstruction_note(info["model"])

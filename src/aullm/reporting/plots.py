@@ -19,17 +19,22 @@ from matplotlib.ticker import MaxNLocator
 from aullm.console import logger
 from aullm.figures import new_figure, save_figure
 
-#: A value with an optional error bar (mean, std).
-Stat = tuple[Optional[float], Optional[float]]
+#: A value with an optional error bar: (mean, std), or (mean, std, low, high) where [low, high] is a 95% interval
+#: (drawn instead of ± std when present).
+Stat = tuple[Optional[float], ...]
 
 
-def _value(stat: Stat | float | None) -> tuple[float, float]:
+def _value(stat: Stat | float | None) -> tuple[float, float, float]:
+    """(value, error below, error above); errors are 0 when there is no bar."""
     if stat is None:
-        return np.nan, 0.0
+        return np.nan, 0.0, 0.0
     if isinstance(stat, tuple):
-        mean, std = stat
-        return (np.nan if mean is None else float(mean)), (0.0 if std is None else float(std))
-    return float(stat), 0.0
+        mean = np.nan if stat[0] is None else float(stat[0])
+        if len(stat) >= 4 and stat[2] is not None and stat[3] is not None:
+            return mean, max(0.0, mean - float(stat[2])), max(0.0, float(stat[3]) - mean)
+        std = 0.0 if len(stat) < 2 or stat[1] is None else float(stat[1])
+        return mean, std, std
+    return float(stat), 0.0, 0.0
 
 
 def grouped_bars(
@@ -49,13 +54,14 @@ def grouped_bars(
     for i, name in enumerate(names):
         vals = [_value(series[name].get(g)) for g in groups]
         means = np.array([v[0] for v in vals])
-        stds = np.array([v[1] for v in vals])
+        errors = np.array([[v[1] for v in vals], [v[2] for v in vals]])
         offset = (i - (len(names) - 1) / 2) * width
+        has_bar = errors.sum(axis=0) > 0
         bars = ax.bar(
             x + offset,
             means,
             width,
-            yerr=np.where(stds > 0, stds, np.nan),
+            yerr=np.where(has_bar, errors, np.nan),
             capsize=2,
             label=name,
             hatch="//" if name in hatched else None,
@@ -84,6 +90,41 @@ def plot_per_au(
     ax.set_ylim(0, 100)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return save_figure(fig, path)
+
+
+def plot_differences(
+    series: Mapping[str, Mapping[str, Optional[tuple[float, float, float]]]],
+    groups: Sequence[str],
+    path: Path,
+    title: str,
+) -> Path:
+    """Paired differences (points) with their 95% intervals: one marker per run and group, a line at zero."""
+    names = list(series)
+    fig = new_figure(min(16.0, max(7.0, 2.0 + 0.6 * len(groups) * max(1, len(names)))), 4.5)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(groups))
+    for i, name in enumerate(names):
+        cells = [series[name].get(g) for g in groups]
+        diff = np.array([np.nan if c is None else c[0] for c in cells])
+        below = np.array([0.0 if c is None else c[0] - c[1] for c in cells])
+        above = np.array([0.0 if c is None else c[2] - c[0] for c in cells])
+        ax.errorbar(
+            x + (i - (len(names) - 1) / 2) * width,
+            diff,
+            yerr=np.vstack([below, above]),
+            fmt="o",
+            capsize=3,
+            color=f"C{i % 10}",
+            label=name,
+        )
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(x, list(groups))
+    ax.set_ylabel("difference (percentage points)")
+    ax.set_title(title, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return save_figure(fig, path)

@@ -19,15 +19,8 @@ from aullm.errors import UserError
 from aullm.evaluation.metrics import HEADLINE, LABELS, METRICS, OPTIMISTIC, TRIVIAL, TRIVIAL_LABELS, load_metrics
 from aullm.io import check_output_dir, write_text
 from aullm.reporting import paper, plots
-
-SHORT: dict[str, str] = {
-    "f1_binary": "F1 binary",
-    "f1_macro": "F1 macro",
-    "f1_macro_test_tuned": "F1 macro test-tuned (OPTIMISTIC)",
-    "f1_macro_val_tuned": "F1 macro val-tuned",
-    "auc": "AUC",
-}
-DASH = "—"
+from aullm.reporting.comparisons import comparison_section
+from aullm.reporting.markdown import DASH, SHORT, markdown_table
 
 
 @dataclass
@@ -55,7 +48,8 @@ class RunScores:
 
 
 def pct(stat: Any, std: bool = True) -> str:
-    """A fraction (or {"mean","std"}) as percent with one decimal, '± std' when there are several seeds."""
+    """A fraction (or {"mean","std"[, "ci95"]}) as percent with one decimal: '± std' when there are several seeds,
+    then the 95% interval when there is one, e.g. `59.8 ± 1.2 [52.1, 66.0]`."""
     if stat is None:
         return DASH
     if isinstance(stat, dict):
@@ -63,23 +57,31 @@ def pct(stat: Any, std: bool = True) -> str:
         if mean is None:
             return DASH
         text = f"{100 * mean:.1f}"
-        return f"{text} ± {100 * (sd or 0.0):.1f}" if std and n > 1 else text
+        if std and n > 1:
+            text += f" ± {100 * (sd or 0.0):.1f}"
+        ci = stat.get("ci95")
+        return f"{text} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else text
     return f"{100 * float(stat):.1f}"
+
+
+def is_llm_ablation(info: dict[str, Any]) -> bool:
+    """An AU-LLM run whose LLM is randomly initialised or removed: it reproduces no published row."""
+    return info.get("llm_init") == "random" or info.get("reasoner") == "none"
+
+
+def model_text(info: dict[str, Any]) -> str:
+    """model (variant, LLM ablation) as the runs table shows it."""
+    tags = [info["variant"]] if (info.get("variant") or "all") != "all" else []
+    if info.get("reasoner") == "none":
+        tags.append("no LLM")
+    elif info.get("llm_init") == "random":
+        tags.append("LLM randomly initialised")
+    return info.get("model", "?") + (f" ({', '.join(tags)})" if tags else "")
 
 
 def published(value: Optional[float]) -> str:
     """A paper value (already in %)."""
     return DASH if value is None else f"{value:.1f}"
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 2) -> str:
-    """A GitHub-flavoured markdown table: the first `text_columns` left-aligned, numbers right-aligned."""
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    align = ["---"] * text_columns + ["---:"] * (len(header) - text_columns)
-    return "\n".join([line(header), "| " + " | ".join(align) + " |", *(line(r) for r in rows)])
 
 
 def slug(text: str) -> str:
@@ -169,7 +171,7 @@ def per_au_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_prefix
             row = paper.matching_row(
                 table, run.info.get("model", ""), run.info.get("llm", ""), (run.info.get("variant") or "all")
             )
-            if row is not None:
+            if row is not None and not is_llm_ablation(run.info):
                 matched[run.label] = row
         for prow in table.rows:
             who = [label for label, r in matched.items() if r is prow]
@@ -224,11 +226,14 @@ def per_au_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_prefix
     return lines, notes
 
 
-def _stat(entry: Optional[dict[str, Any]]) -> Optional[tuple[Optional[float], Optional[float]]]:
-    """A {"mean","std"} fraction → (mean %, std %) for plots."""
+def _stat(entry: Optional[dict[str, Any]]) -> Optional[tuple[Optional[float], ...]]:
+    """A {"mean","std"[,"ci95"]} fraction → (mean %, std %[, low %, high %]) for plots (the interval is drawn
+    as the error bar when there is one)."""
     if not entry or entry.get("mean") is None:
         return None
-    return 100 * entry["mean"], 100 * (entry.get("std") or 0.0)
+    mean, std = 100 * entry["mean"], 100 * (entry.get("std") or 0.0)
+    ci = entry.get("ci95")
+    return (mean, std, 100 * ci[0], 100 * ci[1]) if ci else (mean, std)
 
 
 def _run_cells(run: RunScores, metric: str, columns: Sequence[str]) -> list[str]:
@@ -282,7 +287,7 @@ def conventions_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_p
 
 def ablation_section(runs: Sequence[RunScores], key: tuple, out: Path, plot_prefix: str) -> list[str]:
     """Table 3 layout (variant × LLM, average F1) and the Fig. 2 chart, when the group holds AU-LLM variants."""
-    ours = [r for r in runs if r.info.get("model") == "au_llm"]
+    ours = [r for r in runs if r.info.get("model") == "au_llm" and not is_llm_ablation(r.info)]
     variants = {(r.info.get("variant") or "all") for r in ours}
     if not ours or variants == {"all"}:
         return []
@@ -344,7 +349,7 @@ def runs_table(runs: Sequence[RunScores]) -> str:
     for run in runs:
         info, m = run.info, run.metrics
         protocol = info.get("protocol", "?") + (f" → {info['target']}" if info.get("target") else "")
-        model = info.get("model", "?") + (f" ({info['variant']})" if (info.get("variant") or "all") != "all" else "")
+        model = model_text(info)
         model += " — reconstruction" if info.get("reconstruction") else ""
         unfinished = info.get("unfinished_folds") or []
         folds = f"{len(m.get('folds', []))}" + (f" ({len(unfinished)} unfinished)" if unfinished else "")
@@ -371,10 +376,11 @@ def build_report(runs: Sequence[RunScores], out: Path) -> str:
     lines = [
         "# aullm report",
         "",
-        f"{len(runs)} run(s). Scores are percent with one decimal, mean ± std over seeds (sample std). Per seed, "
-        "all folds' predictions are concatenated and scored once per AU (never averaged per fold), then averaged "
-        "over AUs. The headline convention is the paper's: F1 macro (mean of positive- and negative-class F1) at "
-        "the fixed threshold. Trivial rows are computed on the same labels, so chance is visible under every "
+        f"{len(runs)} run(s). Scores are percent with one decimal, mean ± std over seeds (sample std), then "
+        "[the 95% subject-level bootstrap interval] (error bars in the plots; ± std where a run has no interval). "
+        "Per seed, all folds' predictions are concatenated and scored once per AU (never averaged per fold), then "
+        "averaged over AUs. The headline convention is the paper's: F1 macro (mean of positive- and negative-class "
+        "F1) at the fixed threshold. Trivial rows are computed on the same labels, so chance is visible under every "
         "convention.",
         "",
         "## Runs",
@@ -394,6 +400,15 @@ def build_report(runs: Sequence[RunScores], out: Path) -> str:
         lines += table_lines + [f"- {n}" for n in notes] + ([""] if notes else [])
         lines += ablation_section(members, key, out, prefix)
         lines += conventions_section(members, key, out, prefix)
+    if len(runs) > 1:
+        first = runs[0].metrics.get("bootstrap") or {}
+        lines += comparison_section(
+            [r.dir for r in runs],
+            [r.label for r in runs],
+            int(first.get("replicates", 0)),
+            int(first.get("seed", 0)),
+            out,
+        )
     loss_lines = []
     for run in runs:
         logs = plots.read_train_logs(run.dir)
@@ -437,6 +452,8 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     table = Table(
         title=f"{run.get('name', 'run')}: {len(seeds)} seed(s), {len(metrics.get('folds', []))} fold(s), "
         f"{metrics.get('samples')} samples, threshold {metrics.get('threshold')}"
+        + (", mean ± std over seeds" if len(seeds) > 1 else "")
+        + (", [95% interval] below" if (metrics.get("bootstrap") or {}).get("replicates") else "")
     )
     table.add_column("AU")
     table.add_column("pos/n", justify="right")
@@ -445,11 +462,21 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     n = metrics.get("samples")
     summary = metrics["summary"]
     for au in metrics["aus"]:
-        cells = [pct((summary.get(m) or {}).get("per_au", {}).get(au)) if summary.get(m) else DASH for m in METRICS]
+        cells = [
+            _two_line_pct((summary.get(m) or {}).get("per_au", {}).get(au)) if summary.get(m) else DASH for m in METRICS
+        ]
         table.add_row(au, f"{metrics['positives'][au]}/{n}", *cells)
     table.add_section()
-    table.add_row("Avg.", "", *[pct(summary[m]["avg"]) if summary.get(m) else DASH for m in METRICS], style="bold")
+    table.add_row(
+        "Avg.", "", *[_two_line_pct(summary[m]["avg"]) if summary.get(m) else DASH for m in METRICS], style="bold"
+    )
     return table
+
+
+def _two_line_pct(stat: Any) -> str:
+    """`pct` with the interval on its own line, so terminal columns stay narrow."""
+    text = pct(stat)
+    return text.replace(" [", "\n[", 1)
 
 
 def trivial_table(metrics: dict[str, Any]) -> Table:
@@ -477,5 +504,12 @@ def print_run_summary(metrics: dict[str, Any]) -> None:
     console.print(metrics_table(metrics))
     console.print(trivial_table(metrics))
     for name, text in metrics["notes"].items():
-        if name in ("f1_macro_test_tuned", "f1_macro_val_tuned", "prior", "incomplete", "single_class_aus"):
+        if name in (
+            "f1_macro_test_tuned",
+            "f1_macro_val_tuned",
+            "prior",
+            "incomplete",
+            "single_class_aus",
+            "intervals",
+        ):
             console.print(Text(f"{name}: {text}", style="dim"))
