@@ -6,7 +6,7 @@ STAMP := $(VENV)/.aullm-installed
 # CPU build of torch for machines without a GPU; users with a GPU install their own torch first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test lint bench clean synme-compare
+.PHONY: setup demo test lint bench clean synme-compare synme-ablate-llm
 
 setup: $(STAMP)
 
@@ -40,6 +40,25 @@ synme-compare: setup
 	for m in $(SYNME_COMPARE); do $(BIN)/aullm train configs/synme_demo_$$m.yaml --set data.root=data/synme --out runs/synme_demo_$$m || exit $$?; done
 	$(BIN)/aullm report runs/demo $(addprefix runs/synme_demo_,$(SYNME_COMPARE)) --out reports/synme_compare
 
+# Does the LLM pull its weight? The 4-row study on the demo's SynME, same settings as `aullm demo` (a test checks the
+# configs): AU-LLM with SmolLM2 pretrained, with a randomly initialised LLM (llm.init: random), with no LLM
+# (model.reasoner: none), and SSSNet-LED; each over seeds 1, 2, 3 (about an hour on 2 CPU cores). The report gives every
+# number its 95% subject-bootstrap interval and compares each row with the pretrained one (paired).
+SYNME_DATA ?= data/synme
+SYNME_ABLATE_SEEDS ?= [1,2,3]
+SYNME_ABLATE_SET ?=
+SYNME_ABLATE_OUT ?= runs/synme_ablate_llm
+SYNME_ABLATE_REPORT ?= reports/synme_ablate_llm
+SYNME_ABLATE_ROWS := au_llm au_llm_random_llm au_llm_no_llm sssnet_led
+synme-ablate-llm: setup
+	$(BIN)/python -c "from pathlib import Path; from aullm.demo import ensure_synme; ensure_synme(Path('$(SYNME_DATA)'))"
+	$(BIN)/aullm train src/aullm/demo.yaml --set name=synme_demo_au_llm --set data.root=$(SYNME_DATA) \
+		--set 'seeds=$(SYNME_ABLATE_SEEDS)' $(SYNME_ABLATE_SET) --out $(SYNME_ABLATE_OUT)/au_llm
+	for c in $(filter-out au_llm,$(SYNME_ABLATE_ROWS)); do $(BIN)/aullm train configs/synme_demo_$$c.yaml \
+		--set data.root=$(SYNME_DATA) --set 'seeds=$(SYNME_ABLATE_SEEDS)' $(SYNME_ABLATE_SET) \
+		--out $(SYNME_ABLATE_OUT)/$$c || exit $$?; done
+	$(BIN)/aullm report $(addprefix $(SYNME_ABLATE_OUT)/,$(SYNME_ABLATE_ROWS)) --out $(SYNME_ABLATE_REPORT)
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
 
@@ -72,3 +91,20 @@ table3: setup
 table4: setup
 	@test -n "$(CASME2)" -a -n "$(SAMM)" || { echo "make table4 needs CASME2=... and SAMM=..."; exit 2; }
 	$(SWEEP) $(TABLE4:%=configs/%.yaml) --data-root casme2=$(CASME2) --data-root samm=$(SAMM) --report reports/table4
+
+# ---- LLM ablations beside the paper's rows (not in the paper): for CASME II and SAMM and each of the paper's LLMs,
+# one sweep of AU-LLM pretrained, the same LLM randomly initialised, no LLM and SSSNet-LED (runs/<config>/, shared
+# between the sweeps), each with its report (reports/ablate_llm_<dataset>_<llm>/): 95% intervals and paired
+# comparisons against the pretrained row.
+#   make ablate-llm CASME2=/data/CASME2 SAMM=/data/SAMM
+ABLATE_LLMS := deepseek qwen2 qwen2.5
+ablate_configs = configs/$(1)_au_llm_$(2).yaml configs/$(1)_au_llm_$(2)_random_llm.yaml configs/$(1)_au_llm_no_llm.yaml \
+                 configs/$(1)_sssnet_led.yaml
+
+.PHONY: ablate-llm
+ablate-llm: setup
+	@test -n "$(CASME2)" -a -n "$(SAMM)" || { echo "make ablate-llm needs CASME2=... and SAMM=..."; exit 2; }
+	$(foreach l,$(ABLATE_LLMS),$(SWEEP) $(call ablate_configs,casme2,$(l)) --data-root casme2=$(CASME2) \
+		--report reports/ablate_llm_casme2_$(l) &&) true
+	$(foreach l,$(ABLATE_LLMS),$(SWEEP) $(call ablate_configs,samm,$(l)) --data-root samm=$(SAMM) \
+		--report reports/ablate_llm_samm_$(l) &&) true

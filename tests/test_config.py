@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aullm.config import Config, dump_config, load_config, save_config
+from aullm.config import Config, config_from_dict, dump_config, load_config, save_config
 from aullm.errors import ConfigError
 
 
@@ -95,9 +95,60 @@ def test_synme_comparison_configs_match_the_demo_except_name_and_model():
     demo = asdict(demo_config(Path("data/synme")))
     paths = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("synme_demo_*.yaml"))
     models = {load_config(p).model.name for p in paths}
-    assert models == {"sssnet_led", "resnet18_led", "resnet18", "resnet34", "lbptop", "aullmpp"}
+    assert models == {"sssnet_led", "resnet18_led", "resnet18", "resnet34", "lbptop", "aullmpp", "au_llm"}
     for path in paths:
         cfg = asdict(load_config(path))
         cfg["data"]["root"] = demo["data"]["root"]
+        if path.name == "synme_demo_au_llm_random_llm.yaml":
+            # the LLM ablation: its llm section differs from the demo's in the initialisation only
+            assert cfg["llm"]["init"] == "random"
+            cfg["llm"] = {**cfg["llm"], "init": demo["llm"]["init"], "init_seed": demo["llm"]["init_seed"]}
         differing = sorted(k for k in demo if cfg[k] != demo[k])
         assert set(differing) <= {"name", "model"}, (path.name, differing)
+        if cfg["model"]["name"] == "au_llm":  # AU-LLM ablations: the model section differs only in the reasoner
+            model = {**cfg["model"], "reasoner": demo["model"]["reasoner"]}
+            assert model == demo["model"], path.name
+    no_llm = load_config(Path(__file__).resolve().parents[1] / "configs" / "synme_demo_au_llm_no_llm.yaml")
+    assert no_llm.model.reasoner == "none"
+
+
+@pytest.mark.parametrize("dataset", ["casme2", "samm"])
+def test_llm_ablation_configs_differ_from_the_row_they_ablate_in_the_ablated_key_only(dataset):
+    """A random-LLM config equals its paper row except llm.init; the no-LLM config equals the DeepSeek row except
+    model.reasoner (its llm.name only sizes the token; all three paper LLMs have width 1536)."""
+    from dataclasses import asdict
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for llm in ("deepseek", "qwen2", "qwen2.5"):
+        base = asdict(load_config(configs / f"{dataset}_au_llm_{llm}.yaml"))
+        ablated = asdict(load_config(configs / f"{dataset}_au_llm_{llm}_random_llm.yaml"))
+        assert ablated["llm"]["init"] == "random" and ablated["name"] == f"{base['name']}_random_llm"
+        ablated["llm"]["init"] = "pretrained"
+        assert {k for k in base if base[k] != ablated[k]} == {"name"}, llm
+    base = asdict(load_config(configs / f"{dataset}_au_llm_deepseek.yaml"))
+    no_llm = asdict(load_config(configs / f"{dataset}_au_llm_no_llm.yaml"))
+    assert no_llm["model"]["reasoner"] == "none"
+    no_llm["model"]["reasoner"] = "llm"
+    assert {k for k in base if base[k] != no_llm[k]} == {"name"}
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"name": "aullmpp", "reasoner": "none"}, "model.reasoner is not an option of model aullmpp"),
+        ({"name": "au_llm", "variant": "prompt_learning", "reasoner": "none"}, "prompt_learning variant has none"),
+        ({"name": "sssnet_led", "reasoner": "none"}, "model.reasoner is not an option of model sssnet_led"),
+    ],
+)
+def test_reasoner_none_is_refused_where_there_is_no_visual_token_to_pass_on(model, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"model": model})
+
+
+def test_new_options_default_to_the_paper_setting_and_bootstrap_must_not_be_negative():
+    cfg = config_from_dict({})
+    assert (cfg.llm.init, cfg.model.reasoner, cfg.eval.bootstrap) == ("pretrained", "llm", 2000)
+    with pytest.raises(ConfigError, match=r"eval\.bootstrap"):
+        config_from_dict({"eval": {"bootstrap": -1}})
+    with pytest.raises(ConfigError, match=r"llm\.init"):
+        config_from_dict({"llm": {"init": "scratch"}})

@@ -141,23 +141,29 @@ class AULLM(AUModel):
 
 
 def build_au_llm(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> AULLM:
-    """AU-LLM on the loaded LLM, with LoRA and prompt placement from the config."""
-    from aullm.models.reasoner import LLMReasoner
+    """AU-LLM on the loaded LLM, with LoRA and prompt placement from the config; with `model.reasoner: none`, the
+    same backbone, EFP and head with the visual token fed straight to the head (sized like llm.name's LLM)."""
+    from aullm.models.llm import llm_hidden_size
+    from aullm.models.reasoner import LLMReasoner, PassThroughReasoner
 
     options = cfg.model
     if not isinstance(options, AULLMConfig):
         raise TypeError(f"build_au_llm needs AU-LLM options, got {type(options).__name__}")
-    if llm is None:
+    reasoner: nn.Module
+    if not options.needs_llm:
+        reasoner = PassThroughReasoner(llm_hidden_size(cfg.llm))
+    elif llm is None:
         raise ValueError("au_llm needs a loaded LLM")
-    reasoner = LLMReasoner(
-        llm,
-        cfg.llm.lora,
-        options.prompt,
-        options.token_position,
-        cfg.llm.prefix_cache,
-        seed=seed,
-        compile=cfg.llm.compile,
-    )
+    else:
+        reasoner = LLMReasoner(
+            llm,
+            cfg.llm.lora,
+            options.prompt,
+            options.token_position,
+            cfg.llm.prefix_cache,
+            seed=seed,
+            compile=cfg.llm.compile,
+        )
     return AULLM(
         reasoner,
         len(aus),

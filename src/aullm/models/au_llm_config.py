@@ -2,7 +2,7 @@
 
 `variant` selects the paper's Table 3 ablations; `token_position` where the visual token goes relative to the
 prompt (`append` lets the constant prompt be shared across the batch); `prompt_vectors` is the soft prompt's
-length for the `prompt_learning` variant.
+length for the `prompt_learning` variant; `reasoner: none` is the ablation without any LLM.
 """
 
 from __future__ import annotations
@@ -27,14 +27,23 @@ class AULLMConfig(ModelConfig):
     token_position: Literal["append", "prepend"] = "append"
     prompt: str = DEFAULT_PROMPT
     prompt_vectors: int = 8
+    # `none` removes the LLM (the visual token goes straight to the head; same backbone, EFP and head, at the width
+    # of the LLM named in llm.name), isolating what the LLM contributes. No LLM is loaded.
+    reasoner: Literal["llm", "none"] = "llm"
 
     def __post_init__(self) -> None:
         check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "must be in [0, 1)")
         check(self.prompt_vectors >= 1, "model.prompt_vectors", self.prompt_vectors, "must be at least 1")
+        check(
+            self.reasoner == "llm" or self.variant != "prompt_learning",
+            "model.reasoner",
+            self.reasoner,
+            "none needs a visual token to pass on; the prompt_learning variant has none",
+        )
 
     @property
     def needs_llm(self) -> bool:
-        return True
+        return self.reasoner != "none"
 
     @property
     def variant_label(self) -> Optional[str]:

@@ -10,6 +10,7 @@ message saying how to provide it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import importlib.util
 import json
@@ -102,7 +103,7 @@ class LoadedLLM:
         return self.reference["name"]
 
 
-_PROCESS_CACHE: dict[tuple[str, str, str], LoadedLLM] = {}
+_PROCESS_CACHE: dict[tuple[str, ...], LoadedLLM] = {}
 
 
 def cache_root() -> Path:
@@ -115,12 +116,17 @@ def load_llm(cfg: LLMConfig, device: torch.device) -> LoadedLLM:
     """Load (or reuse) the LLM named by cfg.name: frozen, eval mode, in the resolved dtype, on `device`."""
     device = torch.device(device)
     dtype = resolve_dtype(cfg.dtype, device)
-    key = (_cache_key(cfg.name), str(dtype), str(device))
+    key: tuple[str, ...] = (_cache_key(cfg.name), str(dtype), str(device))
+    if cfg.init == "random":
+        key += ("random", str(cfg.init_seed))
     cached = _PROCESS_CACHE.get(key)
     if cached is not None:
         return cached
     start = time.perf_counter()
-    loaded = _load(cfg.name, dtype, device)
+    if cfg.init == "random":  # the pretrained model gives the architecture and tokenizer; reuse it when loaded
+        loaded = randomly_initialised(_PROCESS_CACHE.get(key[:3]) or _load(cfg.name, dtype, device), cfg.init_seed)
+    else:
+        loaded = _load(cfg.name, dtype, device)
     loaded.load_seconds = time.perf_counter() - start
     _freeze(loaded.model)
     _ensure_pad_token(loaded.tokenizer)
@@ -392,6 +398,77 @@ def _build_random_shaped(name: str, dtype: torch.dtype, device: torch.device) ->
     config_sha = hashlib.sha256(json.dumps(QWEN25_15B_CONFIG, sort_keys=True).encode()).hexdigest()
     reference = {"name": name, "source": "random weights, Qwen2.5-1.5B config", "sha256": config_sha}
     return _loaded(model, tokenizer, dtype, device, reference)
+
+
+def state_sha256(model: nn.Module) -> str:
+    """sha256 over a model's tensors (name, dtype, shape and bytes, in name order): identifies generated weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        value = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}\n".encode())
+        digest.update(value.view(torch.uint8).numpy() if value.numel() else b"")
+    return digest.hexdigest()
+
+
+def randomly_initialised(loaded: LoadedLLM, seed: int) -> LoadedLLM:
+    """The same architecture, size and tokenizer as `loaded`, with every weight drawn afresh from `seed`.
+
+    This is the `llm.init: random` ablation: only the pretrained knowledge differs from the loaded LLM. The
+    weights follow the architecture's own initialisation (transformers' `_init_weights`), drawn on the CPU in
+    fp32 from `seed` alone, so they are the same on every machine; the recorded sha256 is that of these very
+    tensors, so a bundle trained on them refuses other weights.
+    """
+    config = copy.deepcopy(loaded.model.config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        model = type(loaded.model)(config).to(dtype=torch.float32)
+    sha = state_sha256(model)
+    model = model.to(device=loaded.device, dtype=loaded.dtype)
+    _freeze(model)
+    reference = {
+        "name": loaded.reference["name"],
+        "source": f"random init (llm.init_seed {seed}) of the architecture of {loaded.reference['source']}",
+        "sha256": sha,
+        "init": "random",
+        "init_seed": str(seed),
+        "architecture_of_sha256": loaded.reference.get("sha256", ""),
+    }
+    return _loaded(model, loaded.tokenizer, loaded.dtype, loaded.device, reference)
+
+
+# Widths of the presets' hidden states (their published config.json), so `model.reasoner: none` can size the
+# token like the LLM it replaces without loading any weights.
+PRESET_HIDDEN_SIZES: dict[str, int] = {
+    SMOLLM2_PRESET: 576,
+    "qwen2-1.5b": 1536,
+    "qwen2.5-1.5b": 1536,
+    "deepseek-r1-distill-qwen-1.5b": 1536,
+    TINY_RANDOM: int(TINY_CONFIG["hidden_size"]),
+    **{name: int(QWEN25_15B_CONFIG["hidden_size"]) for name in RANDOM_SHAPED},
+}
+
+
+def llm_hidden_size(cfg: LLMConfig) -> int:
+    """The hidden size of the LLM named by cfg.name, read from its config alone (no weights are loaded)."""
+    from transformers import AutoConfig
+
+    name = cfg.name
+    if name in PRESET_HIDDEN_SIZES:
+        return PRESET_HIDDEN_SIZES[name]
+    path = Path(name).expanduser()
+    try:
+        if name.endswith(".gguf") and path.is_file():
+            config = AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
+        elif path.is_dir():
+            config = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+        else:
+            config = AutoConfig.from_pretrained(name, local_files_only=True, trust_remote_code=False)
+        return int(config.get_text_config().hidden_size)
+    except (OSError, ValueError) as err:
+        raise UserError(
+            f"model.reasoner: none sizes its token like the LLM {name!r}, whose config is not available here "
+            f"({err}); set llm.name to a preset ({', '.join(PRESET_HIDDEN_SIZES)}) or a local model"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------- hub / folders

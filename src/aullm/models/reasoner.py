@@ -291,3 +291,25 @@ class LLMReasoner(nn.Module):
         positions = torch.arange(start, start + n, device=tokens.device).unsqueeze(0).expand(batch, -1)
         out = self._call(inputs_embeds=tokens, past_key_values=past, position_ids=positions, use_cache=True)
         return out.last_hidden_state[:, -1]
+
+
+class PassThroughReasoner(nn.Module):
+    """No LLM (`model.reasoner: none`): the last token itself is the output, so AU-LLM's visual token goes
+    straight to the classifier head. Same interface as `LLMReasoner` (hidden_size, reset); nothing to train."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self._hidden_size = int(hidden_size)
+
+    @property
+    def hidden_size(self) -> int:
+        return self._hidden_size
+
+    def reset(self, seed: int) -> None:
+        """Nothing to re-initialise."""
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """tokens [B, n, d] → the last token [B, d] in fp32."""
+        if tokens.dim() != 3 or tokens.shape[-1] != self.hidden_size:
+            raise ValueError(f"tokens must be [B, n, {self.hidden_size}], got {tuple(tokens.shape)}")
+        return tokens[:, -1].float()
