@@ -404,8 +404,8 @@ def state_sha256(model: nn.Module) -> str:
     """sha256 over a model's tensors (name, dtype, shape and bytes, in name order): identifies generated weights."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
-        value = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}\n".encode())
+        value = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}|{value.dtype}|{tuple(tensor.shape)}\n".encode())
         digest.update(value.view(torch.uint8).numpy() if value.numel() else b"")
     return digest.hexdigest()
 
