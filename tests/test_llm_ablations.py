@@ -172,7 +172,7 @@ def _predictions(run: Path) -> pd.DataFrame:
 
 
 def test_random_llm_trains_through_the_protocol_and_its_bundle_rebuilds_the_same_weights(tmp_path, synme_root):
-    from aullm.bundle import load_bundle
+    from aullm.bundle import ADAPTER_DIR, load_bundle
 
     config = _config(tmp_path, synme_root)
     pretrained = api.train(load_config(config), tmp_path / "pretrained")
@@ -181,6 +181,8 @@ def test_random_llm_trains_through_the_protocol_and_its_bundle_rebuilds_the_same
     probs = [c for c in _predictions(random).columns if c.startswith("prob_")]
     # same data, seeds and trainable initialisation: only the frozen base weights differ, and that shows
     assert not _predictions(random)[probs].equals(_predictions(pretrained)[probs])
+    assert (pretrained / "bundle" / ADAPTER_DIR).is_dir()  # PEFT's copy of the adapter: only on a real base LLM
+    assert not (random / "bundle" / ADAPTER_DIR).exists()
     meta = json.loads((random / "bundle" / "bundle.json").read_text())
     assert meta["llm"]["init"] == "random" and meta["llm"]["sha256"] == _random(0).reference["sha256"]
     clear_llm_cache()  # the bundle must rebuild the random weights itself

@@ -182,7 +182,9 @@ def write_bundle(
             "trained_on": trained_on,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if adapter_llm is not None:  # the LoRA adapter again, in PEFT's format, for tools outside aullm
+        # The LoRA adapter again, in PEFT's format, for tools outside aullm; not for a randomly initialised base
+        # LLM (llm.init: random), whose weights exist only inside aullm, so PEFT would pair it with the wrong base.
+        if adapter_llm is not None and cfg.llm.init == "pretrained":
             write_peft_adapter(tmp / ADAPTER_DIR, tensors, cfg.llm.lora, adapter_llm, base_name=cfg.llm.name)
         write_manifest(tmp)
     logger.info("wrote model bundle %s (%s, %d AUs, thresholds: %s)", out, cfg.model.name, len(aus), threshold_source)
