@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aullm import api
+from aullm import workflows
 from aullm.config import load_config
 from aullm.data.synme import generate_synme
 from aullm.models.llm import clear_llm_cache
@@ -85,14 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         out_local, out_ray = work / f"local{repeat}", work / f"ray{repeat}"
         clear_llm_cache()  # each local run loads its LLM, as each Ray worker does
         start = time.perf_counter()
-        api.train(cfg, out_local)
+        workflows.train(cfg, out_local)
         local_s.append(time.perf_counter() - start)
 
         start = time.perf_counter()
         ray.init(num_cpus=args.workers, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         init_s.append(time.perf_counter() - start)
         executor = RayExecutor(cpus_per_task=1)
-        api.train(cfg, out_ray, executor=executor)
+        workflows.train(cfg, out_ray, executor=executor)
         ray.shutdown()
         ray_s.append(time.perf_counter() - start)
 

@@ -43,12 +43,15 @@ LAYERS: list[tuple[str, str, int]] = [
     ("aullm.explain_plots", "inference", 4),
     ("aullm.crop", "inference", 4),
     ("aullm.bench", "inference", 4),
-    ("aullm.api", "workflows", 5),
+    ("aullm.workflows", "workflows", 5),
+    ("aullm.api", "api", 6),
+    ("aullm.results", "workflows", 5),
+    ("aullm.datasets", "api", 6),
     ("aullm.demo", "workflows", 5),
     ("aullm.tracking", "workflows", 5),
-    ("aullm.commands", "commands", 6),
-    ("aullm.cli", "commands", 6),
-    ("aullm.__main__", "commands", 6),
+    ("aullm.commands", "commands", 7),
+    ("aullm.cli", "commands", 7),
+    ("aullm.__main__", "commands", 7),
 ]
 
 
@@ -111,7 +114,7 @@ def import_graph() -> dict[str, set[str]]:
 
 def layer_of(module: str) -> tuple[str, int]:
     if module == "aullm":
-        return "commands", 6  # the package's public face re-exports the API
+        return "commands", 7  # the package's public face re-exports the API
     for prefix, group, rank in LAYERS:
         if module == prefix or module.startswith(prefix + "."):
             return group, rank

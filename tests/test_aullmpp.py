@@ -339,7 +339,7 @@ train: {{epochs: 1, batch_size: 8, lr: 1.0e-3}}
 
 
 def test_run_experiment_loso_uses_training_labels_for_the_prior(tmp_path, synme_root, monkeypatch) -> None:
-    from aullm import api
+    from aullm import workflows
 
     received: list[np.ndarray] = []
     original = AULLMPP.on_fold_start
@@ -350,7 +350,7 @@ def test_run_experiment_loso_uses_training_labels_for_the_prior(tmp_path, synme_
 
     monkeypatch.setattr(AULLMPP, "on_fold_start", spy)
     # Two of the three folds (protocol.folds), to keep the test fast; the cross-domain test covers scoring.
-    out = api.train(_run_cfg(tmp_path, synme_root, "protocol.folds=['1', '2']"), tmp_path / "run")
+    out = workflows.train(_run_cfg(tmp_path, synme_root, "protocol.folds=['1', '2']"), tmp_path / "run")
     preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str, "fold": str})
     folds = sorted(set(preds["fold"]), key=lambda f: int(f))  # run order: as listed in protocol.folds
     assert (preds["fold"] == preds["subject"]).all() and [int(f) for f in folds] == [1, 2] and len(preds) == 8
@@ -369,7 +369,7 @@ def test_run_experiment_loso_uses_training_labels_for_the_prior(tmp_path, synme_
 
 
 def test_run_experiment_cross_domain_ablation(tmp_path, synme_root) -> None:
-    from aullm import api
+    from aullm import workflows
     from aullm.data.synme import generate_synme
 
     other = tmp_path / "other"
@@ -383,7 +383,7 @@ def test_run_experiment_cross_domain_ablation(tmp_path, synme_root) -> None:
         "model.mge_efp=false",
         "model.graph.prior=facs",
     )
-    out = api.train(cfg, tmp_path / "run")
+    out = workflows.train(cfg, tmp_path / "run")
     preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str})
     assert set(preds["fold"]) == {"synme_to_samm"} and len(preds) == 6
     assert np.isfinite(preds.filter(like="prob_").to_numpy()).all()

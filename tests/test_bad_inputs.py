@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from aullm import api
+from aullm import workflows
 from aullm.cli import app
 from aullm.config import DataConfig, load_config
 from aullm.data.cache import prepare_dataset
@@ -223,12 +223,12 @@ def test_synth_out_problems_are_one_line(tmp_path, case):
 
 def test_a_fold_whose_predictions_vanished_is_trained_again(tmp_path, synme_root):
     cfg = load_config(tiny_config(tmp_path, synme_root))
-    out = api.train(cfg, tmp_path / "run")
+    out = workflows.train(cfg, tmp_path / "run")
     before = pd.read_csv(out / "predictions.csv")
     fold = sorted((out / "folds").iterdir())[0]
     (fold / "predictions.csv").unlink()
     assert not fold_is_done(fold)
-    api.train(cfg, out)
+    workflows.train(cfg, out)
     assert fold_is_done(fold)
     pd.testing.assert_frame_equal(before, pd.read_csv(out / "predictions.csv"))
 
@@ -272,7 +272,7 @@ def test_config_paths_are_checked_before_work_in_python_too(tmp_path, synme_root
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     with pytest.raises(UserError, match="is an existing file"):
-        api.train(load_config(tiny_config(tmp_path, synme_root)), blocker)
+        workflows.train(load_config(tiny_config(tmp_path, synme_root)), blocker)
 
 
 # ------------------------------------------------------------------- files a later command reads back

@@ -16,7 +16,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from aullm import api
+from aullm import workflows
 from aullm.config import load_config
 from aullm.data.cache import prepare_dataset
 from aullm.data.clips import sample_batch
@@ -254,7 +254,7 @@ def test_all_baselines_write_the_run_files(tmp_path, synme_root, tmp_path_factor
     for name in BASELINES:
         path = write_config(tmp_path, synme_root, cache, name)
         cfg = load_config(path, ["train.epochs=1", "train.batch_size=8", "train.loss.name=asl"])
-        out = api.train(cfg, tmp_path / name)
+        out = workflows.train(cfg, tmp_path / name)
         runs.append(out)
         assert (out / "config.yaml").exists() and load_config(out / "config.yaml") == cfg
         folds = sorted(p.name for p in (out / "folds").iterdir())

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from aullm import api
+from aullm import workflows
 from aullm.config import LLMConfig, config_from_dict, load_config
 from aullm.data.synme import generate_synme
 from aullm.errors import UserError
@@ -175,8 +175,8 @@ def test_random_llm_trains_through_the_protocol_and_its_bundle_rebuilds_the_same
     from aullm.bundle import ADAPTER_DIR, load_bundle
 
     config = _config(tmp_path, synme_root)
-    pretrained = api.train(load_config(config), tmp_path / "pretrained")
-    random = api.train(load_config(config, ["llm.init=random"]), tmp_path / "random")
+    pretrained = workflows.train(load_config(config), tmp_path / "pretrained")
+    random = workflows.train(load_config(config, ["llm.init=random"]), tmp_path / "random")
     assert json.loads((random / "metrics.json").read_text())["run"]["llm_init"] == "random"
     probs = [c for c in _predictions(random).columns if c.startswith("prob_")]
     # same data, seeds and trainable initialisation: only the frozen base weights differ, and that shows
@@ -194,11 +194,11 @@ def test_no_llm_trains_through_the_protocol_without_loading_any_llm(tmp_path, sy
     def refuse(*args, **kwargs):
         raise AssertionError("model.reasoner: none must not load an LLM")
 
-    for where in ("aullm.models.llm", "aullm.training.protocols", "aullm.api"):
+    for where in ("aullm.models.llm", "aullm.training.protocols", "aullm.workflows"):
         monkeypatch.setattr(f"{where}.load_llm", refuse)
     from aullm.bundle import load_bundle
 
-    run = api.train(load_config(_config(tmp_path, synme_root), ["model.reasoner=none"]), tmp_path / "no_llm")
+    run = workflows.train(load_config(_config(tmp_path, synme_root), ["model.reasoner=none"]), tmp_path / "no_llm")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["run"]["reasoner"] == "none" and metrics["summary"]["f1_macro"]["avg"]["ci95"] is not None
     log = pd.concat(pd.read_csv(p) for p in run.glob("folds/*/train_log.csv"))

@@ -16,7 +16,8 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from aullm import api
+from aullm import workflows
+from aullm.api import explain
 from aullm.bundle import BundleError, load_bundle, verify_bundle, write_bundle, write_manifest
 from aullm.cli import app
 from aullm.config import load_config
@@ -24,7 +25,7 @@ from aullm.data import faces
 from aullm.data.clips import list_frames
 from aullm.data.decode import read_frame
 from aullm.data.synme import generate_synme
-from aullm.explain import cam_to_input, explain, explain_decoded
+from aullm.explain import cam_to_input, explain_decoded
 from aullm.predict import ClipRequest, collect_requests, decode_request, predict, predict_clips
 from fixtures_faces import astronaut, on_canvas, rotated
 
@@ -63,10 +64,10 @@ train: {{epochs: 1, batch_size: 8, lr: 1.0e-3}}
 eval: {{validation_subjects: 1}}
 """)
     out = base / "run"
-    api.train(load_config(config, ["protocol.folds=[1, 2]"]), out)  # a partial run: no final model yet
+    workflows.train(load_config(config, ["protocol.folds=[1, 2]"]), out)  # a partial run: no final model yet
     assert not (out / "bundle").exists()
     # resumed with --save-final: fold 03 trains, then the final model, then the bundle is written
-    api.train(load_config(config, ["train.save_final=true"]), out)
+    workflows.train(load_config(config, ["train.save_final=true"]), out)
     return {"base": base, "root": root, "truth": truth, "out": out, "bundle": out / "bundle"}
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from aullm import api
+from aullm import workflows
 from aullm.cli import app
 from aullm.config import load_config
 from aullm.data.synme import generate_synme
@@ -50,7 +50,7 @@ train: {{epochs: 2, batch_size: 8, lr: 1.0e-3}}
 
 def test_loso_run_writes_every_file(tmp_path, synme_root):
     cfg = load_config(tiny_config(tmp_path, synme_root), ["seeds=[1, 2]"])
-    out = api.train(cfg, tmp_path / "run")
+    out = workflows.train(cfg, tmp_path / "run")
     folds = sorted(p.name for p in (out / "folds").iterdir())
     assert len(folds) == 3
     for fold in folds:
@@ -102,11 +102,11 @@ def test_killed_run_resumes_to_identical_numbers(tmp_path, synme_root):
 def test_refuses_to_resume_with_another_config(tmp_path, synme_root):
     config = tiny_config(tmp_path, synme_root)
     out = tmp_path / "run"
-    api.train(load_config(config, ["protocol.folds=['1']"]), out)
+    workflows.train(load_config(config, ["protocol.folds=['1']"]), out)
     with pytest.raises(UserError, match=r"different config \(differs in train.lr\)"):
-        api.train(load_config(config, ["train.lr=0.5"]), out)
+        workflows.train(load_config(config, ["train.lr=0.5"]), out)
     # another fold subset of the same config may share the run (several machines, one LOSO run)
-    api.train(load_config(config, ["protocol.folds=['2', '3']"]), out)
+    workflows.train(load_config(config, ["protocol.folds=['2', '3']"]), out)
     assert (out / "metrics.json").exists()
 
 
@@ -118,12 +118,12 @@ def test_refuses_to_resume_when_the_data_changed(tmp_path):
     generate_synme(root, subjects=3, clips_per_subject=4, seed=5, size=128)
     config = tiny_config(tmp_path, root)
     out = tmp_path / "run"
-    api.train(load_config(config, ["protocol.folds=['1']"]), out)
+    workflows.train(load_config(config, ["protocol.folds=['1']"]), out)
     assert json.loads((out / "data.json").read_text())["samples"]["train"] == 12
-    api.train(load_config(config, ["protocol.folds=['2']"]), out)  # same data: may share the run
+    workflows.train(load_config(config, ["protocol.folds=['2']"]), out)  # same data: may share the run
     generate_synme(root, subjects=3, clips_per_subject=4, seed=5, size=128, params=SynMEParams(noise_sigma=9.0))
     with pytest.raises(UserError, match="trained on different data"):
-        api.train(load_config(config, ["protocol.folds=['3']"]), out)
+        workflows.train(load_config(config, ["protocol.folds=['3']"]), out)
     assert len(list((out / "folds").iterdir())) == 2  # fold 3 never started
 
 
@@ -143,7 +143,7 @@ def test_cli_missing_dataset_is_one_line(tmp_path):
 def test_nan_loss_stops_the_fold_with_a_message(tmp_path, synme_root):
     cfg = load_config(tiny_config(tmp_path, synme_root), ["train.lr=1.0e+30", "train.epochs=3"])
     with pytest.raises(RunFailed, match="fold"):
-        api.train(cfg, tmp_path / "run")
+        workflows.train(cfg, tmp_path / "run")
     failed = list((tmp_path / "run").glob("folds/*/failed"))
     assert failed and "loss became" in failed[0].read_text()
     assert not (tmp_path / "run" / "metrics.json").exists()
@@ -160,7 +160,7 @@ def test_cross_domain_trains_on_one_and_tests_on_the_other(tmp_path, synme_root)
             f"protocol.target={{dataset: samm, root: {other}, size: 32, cache_dir: {tmp_path / 'cache'}}}",
         ],
     )
-    out = api.train(cfg, tmp_path / "run")
+    out = workflows.train(cfg, tmp_path / "run")
     preds = pd.read_csv(out / "predictions.csv", dtype={"subject": str})
     assert set(preds["fold"]) == {"synme_to_samm"}
     assert len(preds) == 8 and preds["subject"].str.len().eq(3).all()  # SAMM subjects like "006"

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 ray = pytest.importorskip("ray")
 
-from aullm import api  # noqa: E402
+from aullm import workflows  # noqa: E402
 from aullm.config import Config, load_config  # noqa: E402
 from aullm.data.synme import generate_synme  # noqa: E402
 from aullm.training import run_dir as rd  # noqa: E402
@@ -57,7 +57,7 @@ def tiny_config(folder: Path, root: Path, name: str = "tiny", seeds: str = "[1]"
 def local_run(tmp_path_factory, root) -> Path:
     """The reference: the tiny config trained in this process."""
     folder = tmp_path_factory.mktemp("local")
-    return api.train(tiny_config(folder, root), folder / "run")
+    return workflows.train(tiny_config(folder, root), folder / "run")
 
 
 def same_predictions(a: Path, b: Path) -> bool:
@@ -71,10 +71,10 @@ def test_ray_sweep_gives_the_local_bytes_and_workers_reuse_their_session(tmp_pat
     for place in ("local", "ray"):
         (tmp_path / place).mkdir()
     monkeypatch.chdir(tmp_path / "local")  # run from two folders with the same relative --out-root: paths match
-    local = api.sweep(cfgs, Path("runs"))
+    local = workflows.sweep(cfgs, Path("runs"))
     monkeypatch.chdir(tmp_path / "ray")
     executor = RayExecutor()
-    remote = api.sweep(cfgs, Path("runs"), executor=executor)
+    remote = workflows.sweep(cfgs, Path("runs"), executor=executor)
     assert local.complete == remote.complete == ["tiny_a", "tiny_b"]
     for name in ("tiny_a", "tiny_b"):
         a, b = tmp_path / "local" / "runs" / name, tmp_path / "ray" / "runs" / name
@@ -98,7 +98,7 @@ def test_ray_sweep_gives_the_local_bytes_and_workers_reuse_their_session(tmp_pat
 
 def test_a_failed_first_attempt_is_retried(tmp_path, root, local_run, ray_cluster, monkeypatch):
     monkeypatch.setenv(FAULT_ENV, f"raise_once:02:{tmp_path}")
-    out = api.train(tiny_config(tmp_path, root), tmp_path / "run", executor=RayExecutor(max_retries=1))
+    out = workflows.train(tiny_config(tmp_path, root), tmp_path / "run", executor=RayExecutor(max_retries=1))
     assert len((tmp_path / "fault-02").read_text().split()) == 2  # the failed attempt and its retry
     assert same_predictions(out, local_run)
     assert (out / "metrics.json").is_file()
@@ -110,7 +110,7 @@ def test_a_fold_failing_every_attempt_is_reported_and_a_restart_submits_only_it(
     cfg = tiny_config(tmp_path, root)
     monkeypatch.setenv(FAULT_ENV, f"raise_always:02:{tmp_path}")
     with pytest.raises(RunFailed, match=r"1 fold\(s\) failed \(02\)"):
-        api.train(cfg, tmp_path / "run", executor=RayExecutor(max_retries=1))
+        workflows.train(cfg, tmp_path / "run", executor=RayExecutor(max_retries=1))
     assert len((tmp_path / "fault-02").read_text().split()) == 2
     run = tmp_path / "run"
     assert [f for f in FOLDS if rd.fold_is_done(rd.fold_dir(run, f))] == ["01", "03"]  # the others finished
@@ -119,7 +119,7 @@ def test_a_fold_failing_every_attempt_is_reported_and_a_restart_submits_only_it(
     monkeypatch.delenv(FAULT_ENV)
     cfg.train.save_final = True  # may be added when resuming; the final model is one more Ray task
     again = RayExecutor()
-    api.train(cfg, run, executor=again)
+    workflows.train(cfg, run, executor=again)
     assert again.submitted == ["fold 02 seed 1", "fold final seed 1"]
     assert same_predictions(run, local_run)
     assert rd.fold_is_done(run / rd.FINAL) and (run / "bundle" / "manifest.json").is_file()
@@ -141,7 +141,7 @@ def test_a_killed_worker_is_retried(tmp_path, root, local_run, ray_cluster, monk
 
     killer = threading.Thread(target=kill_the_worker, daemon=True)
     killer.start()
-    out = api.train(tiny_config(tmp_path, root), tmp_path / "run", executor=RayExecutor(max_retries=1))
+    out = workflows.train(tiny_config(tmp_path, root), tmp_path / "run", executor=RayExecutor(max_retries=1))
     killer.join(5)
     pids = [int(p) for p in marker.read_text().split()]
     assert killed == pids[:1] and len(pids) == 2 and pids[1] != pids[0]  # retried in another worker process

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aullm import api
+from aullm import workflows
 from aullm.config import Config, load_config
 from aullm.data.synme import generate_synme
 from aullm.errors import UserError
@@ -50,8 +50,8 @@ def test_a_resumed_run_is_tracked_whole_in_mlflow_and_tensorboard(tmp_path, root
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
-    api.train(tiny(tmp_path, root, "protocol.folds=['01']"), out)
-    api.train(tiny(tmp_path, root), out, track=["mlflow", "tensorboard"])
+    workflows.train(tiny(tmp_path, root, "protocol.folds=['01']"), out)
+    workflows.train(tiny(tmp_path, root), out, track=["mlflow", "tensorboard"])
     metrics = json.loads((out / "metrics.json").read_text())
     f1 = metrics["summary"]["f1_macro"]["avg"]["mean"]
 
@@ -83,7 +83,7 @@ def test_mlflow_tracking_uri_is_respected(tmp_path, root, monkeypatch, one_threa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.as_uri())
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
-    api.train(tiny(tmp_path, root, "protocol.folds=['02']"), out, track=["mlflow"])
+    workflows.train(tiny(tmp_path, root, "protocol.folds=['02']"), out, track=["mlflow"])
     assert not (tmp_path / "mlruns").exists()
     client = mlflow.MlflowClient(tracking_uri=store.as_uri())
     (run,) = client.search_runs([client.get_experiment_by_name("aullm").experiment_id])

@@ -1,316 +1,304 @@
-"""Workflows: the steps a command chains — run the protocol, train and bundle the final model, score, report.
+"""The public Python API: everything the command line does, as functions (`import aullm` re-exports them).
 
-This is the top library layer: training, evaluation, reporting and bundling know nothing of one another; the
-functions here put them in order, and the command line (and Python users) call these functions.
+Every `aullm` command is a thin wrapper over one function here, so the two cannot drift. Functions take paths or
+config objects and return objects that view files on disk (`Run`, `Metrics`, `Detector`), so results made from
+Python, from the command line or on another machine open the same way. Bad input raises the typed errors of
+`aullm.errors` (`ConfigError`, `DataError`, `BundleError`, …; all `UserError`), which the command line prints as
+one line with exit code 2.
+
+    import aullm
+    aullm.synth("data/synme", subjects=6, clips_per_subject=20, preset="demo")
+    run = aullm.train("configs/synme_demo_sssnet_led.yaml", out="runs/sssnet", overrides=["data.root=data/synme"])
+    run.metrics.to_frame()
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from safetensors.torch import load_file
+import pandas as pd
 
-from aullm.bundle import write_bundle
-from aullm.config import Config, config_to_dict, load_config
+from aullm.config import Config, apply_overrides, config_from_dict
+from aullm.config import load_config as _load_config_file
+from aullm.data.synme.codes import TARGET_AUS
+from aullm.detector import ClipInput, Detector
 from aullm.errors import UserError
-from aullm.evaluation.metrics import read_predictions, score_run
-from aullm.evaluation.thresholds import run_thresholds
-from aullm.io import check_output_dir
-from aullm.models.llm import LoadedLLM, load_llm
-from aullm.reporting.tables import write_report
-from aullm.runtime import resolve_device
-from aullm.tracking import Trackers, open_trackers
-from aullm.training import run_dir as rd
-from aullm.training.execution import Executor, LocalExecutor, execute
-from aullm.training.final import FINAL, final_dir, train_final
-from aullm.training.protocols import (
-    Experiment,
-    RunFailed,
-    Session,
-    build_experiment,
-    default_run_dir,
-    finish_run,
-    plan_run,
-    subject_key,
-)
+from aullm.predict import DEFAULT_BATCH, PredictionResult
+from aullm.results import Comparison, Metrics, Run
+from aullm.workflows import SweepResult, make_executor
+
+PathLike = Union[str, Path]
+#: The AUs SynME animates as targets (it also moves a few distractor AUs no model is asked about).
+SYNME_AUS: tuple[str, ...] = tuple(f"AU{au}" for au in TARGET_AUS)
+ConfigSource = Union[PathLike, Mapping[str, Any], Config, None]
+
+
+def load_config(source: ConfigSource = None, overrides: Sequence[str] = ()) -> Config:
+    """A validated experiment config from a YAML file, a dict of sections, a Config, or the defaults (None), with
+    `section.key=value` overrides (values parsed as YAML, as `--set` does).
+
+    >>> cfg = aullm.load_config("configs/casme2_au_llm_deepseek.yaml", ["data.root=/data/CASME2"])
+    >>> cfg = aullm.load_config({"data": {"dataset": "synme", "root": "data/synme"}, "llm": {"name": "tiny-random"}})
+    """
+    if isinstance(source, Config):
+        from aullm.config import config_to_dict
+
+        return config_from_dict(apply_overrides(config_to_dict(source), list(overrides)))
+    if isinstance(source, Mapping):
+        import copy
+
+        return config_from_dict(apply_overrides(copy.deepcopy(dict(source)), list(overrides)))
+    return _load_config_file(None if source is None else Path(source), list(overrides))
 
 
 def train(
-    cfg: Config,
-    out: Optional[Path] = None,
+    config: ConfigSource,
+    out: Optional[PathLike] = None,
     *,
-    executor: Optional[Executor] = None,
-    track: Sequence[str] = (),
-) -> Path:
-    """Run (or resume) the config's protocol into `out`; once every fold is done, bundle the final model
-    (`train.save_final`), score every metric and write the report. Returns the run directory.
-
-    `executor` decides where the folds train (default: in this process); `track` names experiment trackers
-    (`mlflow`, `tensorboard`) that mirror the run as it goes."""
-    out = default_run_dir(cfg, out)
-    rd.check_run_dir(cfg, out)
-    if cfg.train.save_final:
-        _check_bundle_target(out / "bundle")
-    trackers = open_trackers(track)
-    executor = executor or LocalExecutor()
-    # In this process the session (LLM, model) is loaded once and reused for the final bundle; elsewhere only the
-    # data is prepared here and the tasks load what they need.
-    session = Session.open(cfg) if isinstance(executor, LocalExecutor) else None
-    plan = plan_run(cfg, out, session)
-    trackers.start(plan.cfg, plan.out)
-    try:
-        outcome = execute([plan], executor, on_fold=trackers.log_fold)[0]
-        status = finish_run(plan, outcome)
-        if status.complete:
-            _finish(out, cfg, session, trackers)
-    finally:
-        trackers.end()
-    return out
-
-
-def _finish(out: Path, cfg: Config, session: Optional[Session], trackers: Trackers) -> None:
-    """A complete run: bundle the final model (when asked), score, report, and send the metrics to the trackers."""
-    if cfg.train.save_final:
-        export_final(out, session=session)
-    metrics = score_run(out)
-    write_report([out], out)
-    trackers.log_metrics(metrics)
-
-
-@dataclass
-class SweepResult:
-    """Where each config of a sweep ran, which runs are complete, which failed (and why), and the report."""
-
-    runs: dict[str, Path]
-    complete: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    report: Optional[Path] = None
-
-
-def sweep(
-    cfgs: Sequence[Config],
-    out_root: Path,
-    *,
-    executor: Optional[Executor] = None,
-    track: Sequence[str] = (),
-    report_dir: Optional[Path] = None,
-) -> SweepResult:
-    """Run several configs as one batch of tasks: each into `out_root/<config name>/` (the same run directory as
-    `train`), so on a cluster the whole sweep takes about as long as its slowest fold. Every run directory and
-    dataset is checked before any training; a run whose folds failed does not stop the others. Complete runs are
-    scored and reported one by one, then together in `report_dir` (default `out_root`)."""
-    names = [cfg.name for cfg in cfgs]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise UserError(f"the sweep names {', '.join(twice)} more than once: config names must be unique")
-    out_root = Path(out_root)
-    runs = {cfg.name: out_root / cfg.name for cfg in cfgs}
-    for cfg in cfgs:
-        rd.check_run_dir(cfg, runs[cfg.name])
-        if cfg.train.save_final:
-            _check_bundle_target(runs[cfg.name] / "bundle")
-    report_dir = Path(report_dir) if report_dir is not None else out_root
-    check_output_dir(report_dir, "report folder")
-    experiments: dict[str, Experiment] = {}  # configs on the same data and folds share one prepared copy
-    plans = [
-        plan_run(cfg, runs[cfg.name], experiment=_shared_experiment(cfg, experiments), label=cfg.name) for cfg in cfgs
-    ]
-    trackers = {plan.out: open_trackers(track) for plan in plans}
-    result = SweepResult(runs)
-    try:
-        for plan in plans:
-            trackers[plan.out].start(plan.cfg, plan.out)
-        outcomes = execute(
-            plans, executor or LocalExecutor(), on_fold=lambda plan, fold: trackers[plan.out].log_fold(plan, fold)
-        )
-        for plan, outcome in zip(plans, outcomes):
-            try:
-                status = finish_run(plan, outcome)
-            except RunFailed as err:
-                result.failed[plan.cfg.name] = str(err)
-                continue
-            if status.complete:
-                _finish(plan.out, plan.cfg, None, trackers[plan.out])
-                result.complete.append(plan.cfg.name)
-    finally:
-        for tracker in trackers.values():
-            tracker.end()
-    if result.complete:
-        result.report = write_report([runs[name] for name in result.complete], report_dir)
-    return result
-
-
-def _shared_experiment(cfg: Config, experiments: dict[str, Experiment]) -> Experiment:
-    raw = config_to_dict(cfg)
-    key = json.dumps([raw["data"], raw["protocol"]], sort_keys=True, default=str)
-    if key not in experiments:
-        experiments[key] = build_experiment(cfg)
-    return experiments[key]
-
-
-def make_executor(
-    kind: str = "local",
-    *,
+    overrides: Sequence[str] = (),
+    save_final: bool = False,
+    executor: str = "local",
     address: Optional[str] = None,
     cpus_per_task: Optional[float] = None,
     gpus_per_task: Optional[float] = None,
     max_retries: Optional[int] = None,
-) -> Executor:
-    """`local` (this process) or `ray` (one Ray task per seed and fold); resources apply to Ray only."""
-    if kind == "local":
-        given = [
-            name
-            for name, value in (
-                ("--address", address),
-                ("--cpus-per-task", cpus_per_task),
-                ("--gpus-per-task", gpus_per_task),
-                ("--max-retries", max_retries),
-            )
-            if value is not None
-        ]
-        if given:
-            raise UserError(f"{', '.join(given)} only apply with --executor ray")
-        return LocalExecutor()
-    if kind != "ray":
-        raise UserError(f"--executor {kind!r}: choose local or ray")
-    try:
-        from aullm.training.ray_executor import DEFAULT_MAX_RETRIES, RayExecutor
-    except ImportError:
-        raise UserError("--executor ray needs Ray: pip install 'aullm[ray]'") from None
-    return RayExecutor(
-        address=address,
-        cpus_per_task=1.0 if cpus_per_task is None else cpus_per_task,
-        gpus_per_task=gpus_per_task,
-        max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+    track: Sequence[str] = (),
+) -> Run:
+    """Train and score a config under its protocol (LOSO or cross-domain) into `out` (default runs/<name>);
+    resumes an interrupted run. `save_final` also trains the model on every subject and writes its bundle.
+    `executor="ray"` trains every seed and fold as a Ray task (`address`, resources and retries apply there);
+    `track` mirrors the run to `mlflow` and/or `tensorboard`. Raises RunFailed when a fold cannot be trained
+    (the finished ones are kept).
+
+    >>> run = aullm.train("configs/synme_demo_au_llm.yaml", out="runs/demo", overrides=["data.root=data/synme"])
+    >>> run.metrics.mean("f1_macro")
+    """
+    from aullm import workflows
+
+    cfg = load_config(config, overrides)
+    if save_final:
+        cfg.train.save_final = True
+    chosen = make_executor(
+        executor, address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task, max_retries=max_retries
+    )
+    return Run(workflows.train(cfg, None if out is None else Path(out), executor=chosen, track=track))
+
+
+def sweep(
+    configs: Sequence[ConfigSource],
+    out_root: PathLike,
+    *,
+    overrides: Sequence[str] = (),
+    data_roots: Optional[Mapping[str, str]] = None,
+    report_dir: Optional[PathLike] = None,
+    save_final: bool = False,
+    executor: str = "local",
+    address: Optional[str] = None,
+    cpus_per_task: Optional[float] = None,
+    gpus_per_task: Optional[float] = None,
+    max_retries: Optional[int] = None,
+    track: Sequence[str] = (),
+) -> SweepResult:
+    """Several configs as one batch of fold tasks, each into `out_root/<config name>/`, then one report of all.
+    `data_roots` sets the dataset root by dataset name ({"casme2": "/data/CASME2", "samm": "/data/SAMM"}), for
+    the data and for cross-domain targets alike."""
+    from aullm import workflows
+
+    roots = dict(data_roots or {})
+    cfgs = []
+    for source in configs:
+        cfg = load_config(source, overrides)
+        extra = []
+        if cfg.data.dataset in roots:
+            extra.append(f"data.root={roots[cfg.data.dataset]}")
+        if cfg.protocol.target is not None and cfg.protocol.target.dataset in roots:
+            extra.append(f"protocol.target.root={roots[cfg.protocol.target.dataset]}")
+        cfg = load_config(cfg, extra) if extra else cfg
+        cfg.train.save_final = cfg.train.save_final or save_final
+        cfgs.append(cfg)
+    chosen = make_executor(
+        executor, address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task, max_retries=max_retries
+    )
+    return workflows.sweep(
+        cfgs,
+        Path(out_root),
+        executor=chosen,
+        track=track,
+        report_dir=None if report_dir is None else Path(report_dir),
     )
 
 
-def _check_bundle_target(path: Path) -> None:
-    check_output_dir(path, "bundle folder")
-    if path.exists() and any(path.iterdir()) and not (path / "manifest.json").is_file():
-        raise UserError(f"{path} exists and is not a model bundle; refusing to overwrite it")
+def evaluate(run: PathLike) -> Metrics:
+    """Re-score a run from its predictions.csv under every metric convention (with intervals), write its
+    metrics.json, and return it. Predictions that do not match the run's config or folds are refused.
+
+    >>> aullm.evaluate("runs/demo").to_frame().query("au == 'avg' and seed == 'mean'")
+    """
+    from aullm.evaluation.metrics import score_run
+
+    return Metrics(score_run(Path(run)))
 
 
-def _run_config(run: Path) -> Config:
-    path = Path(run) / rd.CONFIG
-    if not path.is_file():
-        raise UserError(f"{run} is not a run directory: no config.yaml (written by aullm train)")
-    return load_config(path, resolved=True)
+def report(runs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] = None) -> Path:
+    """Write report.md (our rows beside the paper's, trivial rows, intervals, paired comparisons of every run with
+    the first, plots) into `out` (default: the first run directory); returns its path."""
+    from aullm.reporting.tables import write_report
+
+    paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
+    return write_report(paths, None if out is None else Path(out))
 
 
-def _bundle_seed(cfg: Config, seed: Optional[int], run: Path) -> int:
-    chosen = int(cfg.seeds[0] if seed is None else seed)
-    if chosen not in cfg.seeds:
-        raise UserError(f"--seed {chosen} was not trained in {run} (seeds: {cfg.seeds})")
-    return chosen
+def compare(runs: Sequence[PathLike], *, bootstrap: Optional[int] = None, seed: Optional[int] = None) -> Comparison:
+    """Paired comparison on the same samples: for every metric and AU, B − A with a subject-bootstrap 95% interval,
+    a two-sided p-value and a Holm correction across AUs (each later run against the first). Runs whose samples
+    or labels differ are refused. `bootstrap`/`seed` default to the first run's eval settings.
+
+    >>> aullm.compare(["runs/sssnet", "runs/demo"]).to_frame().query("au == 'avg'")
+    """
+    from aullm.evaluation.compare import compare_runs
+
+    return Comparison(compare_runs([Path(r) for r in runs], bootstrap, seed))
 
 
-def _validation_predictions(path: Path) -> Any:
-    return read_predictions(path) if path.is_file() else None
-
-
-def _base_llm(cfg: Config, session: Optional[Session]) -> Optional[LoadedLLM]:
-    """The run's base LLM (a bundle records its name, source and sha256); None for models without an LLM."""
-    if session is not None:
-        return session.llm
-    return load_llm(cfg.llm, resolve_device(cfg.train.device)) if cfg.model.needs_llm else None
-
-
-def export_final(
-    run: Path, out: Optional[Path] = None, seed: Optional[int] = None, session: Optional[Session] = None
+def export(
+    run: PathLike, out: Optional[PathLike] = None, *, fold: Optional[str] = None, seed: Optional[int] = None
 ) -> Path:
-    """Bundle the final model of a run (trained on every training subject now if the run lacks it)."""
-    run = Path(run)
-    cfg = session.cfg if session is not None else _run_config(run)
-    seed = _bundle_seed(cfg, seed, run)
-    target = Path(out) if out is not None else run / "bundle"
-    _check_bundle_target(target)
-    if not cfg.model.bundleable:
-        raise UserError(f"a model bundle holds torch weights; {cfg.model.name!r} cannot be saved as one")
-    folder = final_dir(run)
-    weights = folder / rd.weights_name(seed)
-    if not (rd.fold_is_done(folder) and weights.is_file()):
-        session = session or Session.open(cfg)
-        train_final(session, run, seed)
-    trained = rd.read_predictions(folder / rd.PREDICTIONS)
-    llm = _base_llm(cfg, session)
-    thresholds, source = run_thresholds(
-        _validation_predictions(run / rd.VAL_PREDICTIONS), cfg.data.aus, cfg.eval.threshold, seed=seed
-    )
-    trained_on = {
-        "run_dir": str(run.resolve()),
-        "fold": FINAL,
-        "seed": seed,
-        "dataset": cfg.data.dataset,
-        "clips": int(len(trained)),
-        "subjects": sorted(set(trained["subject"].tolist())),
-    }
-    return write_bundle(
-        target,
-        cfg,
-        load_file(str(weights)),
-        llm_reference=llm.reference if llm is not None else None,
-        thresholds=thresholds,
-        threshold_source=source,
-        trained_on=trained_on,
-        adapter_llm=llm,
+    """Write a model bundle from a run: the final model on all subjects (trained now if the run has none) or, with
+    `fold`, the model of one fold. Load it with `aullm.Detector.load`."""
+    from aullm import workflows
+
+    return workflows.export(Path(run), None if out is None else Path(out), fold=fold, seed=seed)
+
+
+def predict(
+    inputs: Union[ClipInput, Sequence[ClipInput]],
+    checkpoint: PathLike,
+    *,
+    onset: Optional[int] = None,
+    offset: Optional[int] = None,
+    crop: Optional[str] = None,
+    batch_size: int = DEFAULT_BATCH,
+    device: str = "auto",
+    llm: Optional[str] = None,
+) -> PredictionResult:
+    """`Detector.load(checkpoint).predict(...)` in one call, with the warnings and the JSON form."""
+    return Detector.load(checkpoint, device=device, llm=llm).predict_result(
+        inputs, onset=onset, offset=offset, crop=_crop(crop), batch_size=batch_size
     )
 
 
-def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional[int] = None) -> Path:
-    """Bundle one fold's model of a finished fold (thresholds from that fold's own validation subjects)."""
-    run = Path(run)
-    cfg = _run_config(run)
-    seed = _bundle_seed(cfg, seed, run)
-    folds = run / rd.FOLDS
-    names = sorted(p.name for p in folds.iterdir()) if folds.is_dir() else []
-    match = next((n for n in names if subject_key(n) == subject_key(fold)), None)
-    if match is None:
-        raise UserError(f"fold {fold!r} not found in {run} (folds: {', '.join(names) or 'none'})")
-    folder = rd.fold_dir(run, match)
-    weights = folder / rd.weights_name(seed)
-    if not rd.fold_is_done(folder) or not weights.is_file():
-        raise UserError(f"fold {match} of {run} has no finished weights for seed {seed} ({weights.name})")
-    target = Path(out) if out is not None else run / f"bundle_fold{match}_seed{seed}"
-    _check_bundle_target(target)
-    llm = _base_llm(cfg, None)
-    val_path = folder / rd.VAL_PREDICTIONS
-    thresholds, source = run_thresholds(
-        _validation_predictions(val_path if val_path.is_file() else run / rd.VAL_PREDICTIONS),
-        cfg.data.aus,
-        cfg.eval.threshold,
+def explain(
+    inputs: Union[ClipInput, Sequence[ClipInput]],
+    checkpoint: PathLike,
+    out: PathLike,
+    *,
+    onset: Optional[int] = None,
+    offset: Optional[int] = None,
+    apex: Optional[int] = None,
+    crop: Optional[str] = None,
+    device: str = "auto",
+    llm: Optional[str] = None,
+) -> dict[str, Union[list[Path], str]]:
+    """Grad-CAM per AU, SE weights and the LED matrix as PNGs (`aullm explain`). A manifest CSV writes one folder
+    per clip; returns {clip: written files, or "failed: reason"}."""
+    from aullm.io import check_output_dir
+
+    check_output_dir(Path(out), "--out")  # before loading the model
+    detector = Detector.load(checkpoint, device=device, llm=llm)
+    return detector.explain(inputs, out, onset=onset, offset=offset, apex=apex, crop=_crop(crop))
+
+
+def _crop(crop: Optional[str]) -> Any:
+    if crop is not None and crop not in ("none", "detect", "align"):
+        raise UserError(f"crop must be none, detect or align, got {crop!r}")
+    return crop
+
+
+def crop(
+    input_path: PathLike,
+    out: PathLike,
+    *,
+    mode: str = "align",
+    size: Optional[int] = None,
+    onset: Optional[int] = None,
+    offset: Optional[int] = None,
+) -> list[Path]:
+    """Write the face crops of a clip (frames folder or video) as JPEGs into `out`, one per frame: `align`
+    (MEB's crop-and-align) or `detect` (the face box of the first frame). Returns the files written."""
+    from aullm.crop import crop_clip
+
+    return crop_clip(Path(input_path), Path(out), mode=mode, size=size, onset=onset, offset=offset)
+
+
+def synth(
+    out: PathLike,
+    *,
+    subjects: int = 12,
+    clips_per_subject: int = 10,
+    seed: int = 0,
+    size: int = 128,
+    layout: str = "casme2",
+    preset: str = "default",
+) -> pd.DataFrame:
+    """Generate SynME (procedural faces with subtle AUs and known ground truth) in CASME II's layout (or SAMM's);
+    returns the ground truth, one row per clip. `preset="demo"` writes the demo's easier AU mix.
+
+    >>> truth = aullm.synth("data/synme", subjects=6, clips_per_subject=20, preset="demo")
+    """
+    from aullm.data.synme import PRESETS, generate_synme
+
+    if preset not in PRESETS:
+        raise UserError(f"unknown SynME preset {preset!r}: use {' or '.join(PRESETS)}")
+    return generate_synme(
+        Path(out),
+        subjects=subjects,
+        clips_per_subject=clips_per_subject,
         seed=seed,
-        fold=match,
-    )
-    test_subjects = sorted(set(rd.read_predictions(folder / rd.PREDICTIONS)["subject"].tolist()))
-    trained_on = {
-        "run_dir": str(run.resolve()),
-        "fold": match,
-        "seed": seed,
-        "dataset": cfg.data.dataset,
-        "held_out_subjects": test_subjects,
-    }
-    return write_bundle(
-        target,
-        cfg,
-        load_file(str(weights)),
-        llm_reference=llm.reference if llm is not None else None,
-        thresholds=thresholds,
-        threshold_source=source,
-        trained_on=trained_on,
-        adapter_llm=llm,
+        size=size,
+        layout=layout,
+        params=PRESETS[preset],
     )
 
 
-def export(run: Path, out: Optional[Path] = None, fold: Optional[str] = None, seed: Optional[int] = None) -> Path:
-    """`aullm export`: one fold's model with `fold`, else the final model."""
-    if fold is None:
-        return export_final(run, out, seed)
-    return export_fold(run, fold, out, seed)
+def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme") -> Run:
+    """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it."""
+    from aullm.demo import run_demo
+
+    return Run(run_demo(Path(out), Path(data)))
 
 
-__all__ = ["SweepResult", "export", "export_final", "export_fold", "make_executor", "sweep", "train"]
+def bench_step(
+    llm: str = "smollm2-135m", batch: int = 64, *, device: Optional[str] = None, repeats: Optional[int] = None
+) -> Any:
+    """Median time of one training step of the straightforward (full prompt per sample) and the fast (shared
+    prompt prefix) LLM path, and the largest logit difference between them (`aullm bench step`)."""
+    from aullm.bench import bench_step as run_bench
+
+    if batch < 1:
+        raise UserError(f"--batch must be at least 1, got {batch}")
+    return run_bench(llm=llm, batch=batch, device=device, repeats=repeats)
+
+
+__all__ = [
+    "SYNME_AUS",
+    "Comparison",
+    "Detector",
+    "Metrics",
+    "Run",
+    "SweepResult",
+    "bench_step",
+    "compare",
+    "crop",
+    "demo",
+    "evaluate",
+    "explain",
+    "export",
+    "load_config",
+    "predict",
+    "report",
+    "sweep",
+    "synth",
+    "train",
+]

@@ -30,8 +30,8 @@ def ensure_synme(root: Path) -> Path:
 
 
 def run_demo(out: Path, data_root: Path) -> Path:
-    from aullm.api import train
     from aullm.training.run_dir import check_run_dir
+    from aullm.workflows import train
 
     cfg = demo_config(data_root)
     check_run_dir(cfg, out)  # before generating any data

@@ -127,13 +127,18 @@ class Detector:
         crop: Optional[FaceCrop] = None,
     ) -> dict[str, Union[list[Path], str]]:
         """Grad-CAM per AU on the apex frame, SE channel weights over time and the LED matrix, as PNGs in `out`
-        (one subfolder per clip when there are several). Returns {clip: written files, or "failed: reason"}.
+        (one subfolder per clip for several inputs or a manifest). Returns {clip: written files, or "failed:
+        reason"}.
 
         >>> detector.explain("my_clip_frames/", out="explain/")
         """
         check_output_dir(Path(out), "explain output folder")
         requests = self.requests(inputs, onset, offset, apex)
-        return explain_requests(self.bundle, requests, Path(out), face_crop=crop, per_clip_folders=len(requests) > 1)
+        items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        manifest = any(isinstance(i, (str, Path)) and Path(i).suffix.lower() == ".csv" for i in items)
+        return explain_requests(
+            self.bundle, requests, Path(out), face_crop=crop, per_clip_folders=manifest or len(requests) > 1
+        )
 
     def __repr__(self) -> str:
         return f"Detector({self.bundle.path}, model={self.bundle.cfg.model.name}, aus={self.aus})"

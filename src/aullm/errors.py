@@ -11,3 +11,7 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A dataset root or annotation file that cannot be used at all (single samples are skipped instead)."""
+
+
+class RunFailed(RuntimeError):
+    """Some folds could not be trained (e.g. the loss diverged); finished folds are kept on disk (exit code 1)."""

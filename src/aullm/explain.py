@@ -26,7 +26,7 @@ from aullm.console import logger, track
 from aullm.data.decode import read_frame
 from aullm.errors import UserError
 from aullm.models.backbone import AUBackbone, FrameSqueezeExcitation
-from aullm.predict import ClipRequest, DecodedClip, collect_requests, decode_request, model_input, resolve_face_crop
+from aullm.predict import ClipRequest, DecodedClip, decode_request, model_input, resolve_face_crop
 
 #: Pixels of the longer side of the frame the heatmaps are drawn on.
 DISPLAY_SIZE = 256
@@ -302,34 +302,6 @@ def _folder_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "clip"
 
 
-def explain(
-    input_path: Path,
-    checkpoint: Path,
-    out: Path,
-    *,
-    onset: Optional[int] = None,
-    offset: Optional[int] = None,
-    apex: Optional[int] = None,
-    face_crop: Optional[FaceCrop] = None,
-    device: str = "auto",
-    llm: Optional[str] = None,
-) -> dict[str, list[Path] | str]:
-    """`aullm explain`: PNGs for every clip of INPUT (a folder or video → straight into `out`; a manifest →
-    out/<clip>/).
-
-    Returns {clip: written files} or {clip: "failed: reason"}.
-    """
-    from aullm.bundle import load_bundle
-    from aullm.io import check_output_dir
-
-    check_output_dir(Path(out), "--out")
-    requests: list[ClipRequest] = collect_requests(input_path, onset, offset, apex)
-    bundle = load_bundle(checkpoint, device=device, llm=llm)
-    return explain_requests(
-        bundle, requests, out, face_crop=face_crop, per_clip_folders=Path(input_path).suffix.lower() == ".csv"
-    )
-
-
 def explain_requests(
     bundle: Any,
     requests: list[ClipRequest],
@@ -362,7 +334,6 @@ __all__ = [
     "au_title",
     "cam_to_input",
     "estimate_apex",
-    "explain",
     "explain_decoded",
     "explain_requests",
     "find_backbone",

@@ -26,14 +26,13 @@ def compare(
     a two-sided p-value and a Holm correction across AUs. Runs whose samples or labels differ are refused."""
     import json
 
-    from aullm.evaluation.compare import compare_runs
-    from aullm.reporting.comparisons import print_comparison
+    from aullm import api
 
-    result = compare_runs(run_dirs, bootstrap, seed)
+    result = api.compare(run_dirs, bootstrap=bootstrap, seed=seed)
     if json_out:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(json.dumps(result.data, indent=2))
         return
-    print_comparison(result)
+    result.print()
 
 
 def register(app: typer.Typer) -> None:

@@ -23,9 +23,9 @@ def crop(
 ) -> None:
     """Write the face crops of a clip as gray JPEGs, one per frame: preprocess a dataset once, as MEB's tool does,
     and see what the model sees. A frames folder keeps its file names; a video's frames become frame<index>.jpg."""
-    from aullm.crop import crop_clip
+    from aullm import api
 
-    written = crop_clip(input_path, out, mode=mode, size=size, onset=onset, offset=offset)
+    written = api.crop(input_path, out, mode=mode, size=size, onset=onset, offset=offset)
     with_size = ""
     if written:
         from PIL import Image

@@ -8,8 +8,6 @@ from typing import Optional
 import typer
 
 from aullm.commands.options import JsonOption, SetOption, overrides_list
-from aullm.config import DataConfig, apply_overrides, config_from_dict
-from aullm.errors import DataError
 
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 
@@ -31,14 +29,9 @@ def stats(
     """Count samples, usable samples, subjects and AU positives; list skipped samples and why."""
     import json
 
-    from aullm.data.stats import dataset_stats
+    from aullm import datasets
 
-    if root is None and annotations is None:
-        raise DataError("give --root DIR (frames and sheet) or --annotations FILE (sheet only)")
-    if check_frames and root is None:
-        raise DataError("--check-frames decodes the frames: give --root DIR")
-    cfg = _data_config({"dataset": dataset, "root": _path_text(root), "annotations": _path_text(annotations)}, [])
-    result = dataset_stats(cfg, frames=root is not None, check_frames=check_frames)
+    result = datasets.stats(dataset, root, annotations, check_frames=check_frames)
     if json_out:
         typer.echo(json.dumps(result))
         return
@@ -69,37 +62,18 @@ def prepare(
     overrides: Optional[list[str]] = SetOption,
 ) -> None:
     """Decode, sample and resize every clip once and store them in the cache, so training reads no JPEG."""
-    import time
+    from aullm import datasets
 
-    from aullm.data.cache import cache_dir, prepare_dataset
-    from aullm.io import check_output_dir
-
-    cfg = _data_config({"dataset": dataset, "root": str(root)}, overrides_list(overrides))
-    check_output_dir(cache_dir(cfg), "cache folder (set data.cache_dir to another)")
-    start = time.perf_counter()
-    prepared = prepare_dataset(cfg)
-    if prepared.cache_path is None:
-        raise DataError(f"decoded {len(prepared)} samples but could not write the cache into {cache_dir(cfg)}")
-    seconds = time.perf_counter() - start
+    prepared, seconds = datasets.prepare(dataset, root, overrides_list(overrides))
     how = "read from the cache" if prepared.from_cache else "decoded and cached"
     typer.echo(
-        f"{len(prepared)} {cfg.dataset} samples ({cfg.input}, {cfg.size}px) {how} in {seconds:.2f}s: "
+        f"{len(prepared)} {prepared.dataset} samples ({prepared.input}, {prepared.size}px) {how} in {seconds:.2f}s: "
         f"{prepared.cache_path}"
     )
     if prepared.skipped:
         typer.echo(f"skipped {len(prepared.skipped)}:")
         for item in prepared.skipped:
             typer.echo(f"  {item['sample']}: {item['reason']}")
-
-
-def _path_text(path: Optional[Path]) -> Optional[str]:
-    return str(path) if path is not None else None
-
-
-def _data_config(data: dict, overrides: list[str]) -> DataConfig:
-    """A validated data section: the command's arguments, then `--set` overrides (bad values → exit 2)."""
-    raw = apply_overrides({"data": {k: v for k, v in data.items() if v is not None}}, overrides)
-    return config_from_dict(raw).data
 
 
 def register(app: typer.Typer) -> None:

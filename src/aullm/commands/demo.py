@@ -13,15 +13,12 @@ def demo(
     data: Path = typer.Option(Path("data/synme"), "--data", help="Where SynME is generated (reused if present)."),
 ) -> None:
     """Generate SynME if absent, run LOSO AU-LLM on it, print the per-AU table and write the report."""
-    import json
-
-    from aullm.demo import run_demo
-    from aullm.reporting.tables import print_run_summary
+    from aullm import api
 
     start = time.perf_counter()
-    run_dir = run_demo(out, data)
-    print_run_summary(json.loads((run_dir / "metrics.json").read_text()))
-    typer.echo(f"demo finished in {time.perf_counter() - start:.0f}s; report: {run_dir / 'report.md'}")
+    run = api.demo(out, data)
+    run.metrics.print()
+    typer.echo(f"demo finished in {time.perf_counter() - start:.0f}s; report: {run.path / 'report.md'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 ExecutorOption = typer.Option(
@@ -34,21 +32,3 @@ TrackOption = typer.Option(
     help="Mirror config, per-epoch losses and metrics to MLflow (MLFLOW_TRACKING_URI, else ./mlruns) or "
     "TensorBoard (<run dir>/tensorboard). Repeatable.",
 )
-
-
-def executor_from_options(
-    executor: str,
-    address: Optional[str],
-    gpus_per_task: Optional[float],
-    cpus_per_task: Optional[float],
-    max_retries: Optional[int],
-):  # -> aullm.training.execution.Executor (imported lazily: commands load fast)
-    from aullm.api import make_executor
-
-    return make_executor(
-        executor,
-        address=address,
-        cpus_per_task=cpus_per_task,
-        gpus_per_task=gpus_per_task,
-        max_retries=max_retries,
-    )

@@ -73,22 +73,21 @@ def predict(
 
     Columns: clip, AU<k>_prob, AU<k>, status (ok, or failed: reason — no face found among them), n_frames.
     """
+    from aullm import api
     from aullm.console import logger
     from aullm.errors import UserError
     from aullm.io import check_output_file, write_text
-    from aullm.predict import predict as run_predict
 
     if batch_size < 1:
         raise UserError(f"--batch must be at least 1, got {batch_size}")
     if out is not None:
         check_output_file(out, "--out")
-
-    result = run_predict(
+    result = api.predict(
         input_path,
         checkpoint,
         onset=onset,
         offset=offset,
-        face_crop=face_crop_option(crop_face, align),
+        crop=face_crop_option(crop_face, align),
         batch_size=batch_size,
         device=device,
         llm=llm,
@@ -119,16 +118,16 @@ def explain(
     llm: Optional[str] = LLMOption,
 ) -> None:
     """Grad-CAM per AU on the apex frame, SE channel weights over time and the learned LED matrix (PNGs)."""
-    from aullm.explain import explain as run_explain
+    from aullm import api
 
-    results = run_explain(
+    results = api.explain(
         input_path,
         checkpoint,
         out,
         onset=onset,
         offset=offset,
         apex=apex,
-        face_crop=face_crop_option(crop_face, align),
+        crop=face_crop_option(crop_face, align),
         device=device,
         llm=llm,
     )
@@ -154,9 +153,9 @@ def export(
 ) -> None:
     """Write a model bundle from a run: the final model on all subjects (trained now if the run has none) or,
     with --fold, the model of one fold."""
-    from aullm.api import export as run_export
+    from aullm import api
 
-    path = run_export(run_dir, out, fold=fold, seed=seed)
+    path = api.export(run_dir, out, fold=fold, seed=seed)
     typer.echo(f"model bundle: {path}")
 
 

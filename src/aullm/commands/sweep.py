@@ -14,10 +14,8 @@ from aullm.commands.execution import (
     GpusOption,
     RetriesOption,
     TrackOption,
-    executor_from_options,
 )
 from aullm.commands.options import SetOption, overrides_list
-from aullm.config import Config, load_config
 from aullm.errors import UserError
 
 
@@ -30,19 +28,6 @@ def data_roots(values: Optional[list[str]]) -> dict[str, str]:
             raise UserError(f"--data-root {value!r}: write DATASET=DIR, e.g. --data-root casme2=/data/CASME2")
         roots[dataset.strip()] = folder.strip()
     return roots
-
-
-def load_sweep_config(path: Path, overrides: list[str], roots: dict[str, str]) -> Config:
-    """The config with `--set` overrides, and `--data-root` applied to its data (and cross-domain target) by
-    dataset name, so configs on different datasets share one sweep."""
-    cfg = load_config(path, overrides)
-    extra = []
-    if cfg.data.dataset in roots:
-        extra.append(f"data.root={roots[cfg.data.dataset]}")
-    target = cfg.protocol.target
-    if target is not None and target.dataset in roots:
-        extra.append(f"protocol.target.root={roots[target.dataset]}")
-    return load_config(path, [*overrides, *extra]) if extra else cfg
 
 
 def sweep(
@@ -67,14 +52,22 @@ def sweep(
     track: Optional[list[str]] = TrackOption,
 ) -> None:
     """Train several configs as one sweep (on Ray: every seed and fold of every config at once); resumable."""
-    from aullm.api import sweep as run_sweep
+    from aullm import api
 
-    chosen_roots = data_roots(roots)
-    cfgs = [load_sweep_config(path, overrides_list(overrides), chosen_roots) for path in configs]
-    for cfg in cfgs:
-        cfg.train.save_final = cfg.train.save_final or save_final
-    chosen = executor_from_options(executor, address, gpus_per_task, cpus_per_task, max_retries)
-    result = run_sweep(cfgs, out_root, executor=chosen, track=track or [], report_dir=report_dir)
+    result = api.sweep(
+        configs,
+        out_root,
+        overrides=overrides_list(overrides),
+        data_roots=data_roots(roots),
+        report_dir=report_dir,
+        save_final=save_final,
+        executor=executor,
+        address=address,
+        cpus_per_task=cpus_per_task,
+        gpus_per_task=gpus_per_task,
+        max_retries=max_retries,
+        track=track or [],
+    )
     for name in result.complete:
         typer.echo(f"{name}: {result.runs[name]}")
     for name, reason in result.failed.items():

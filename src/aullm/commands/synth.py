@@ -26,18 +26,14 @@ def synth(
 
     Written in the CASME II cropped layout (or SAMM's), so the regular loaders read it unchanged.
     """
-    from aullm.data.synme import PRESETS, TARGET_AUS, generate_synme
-    from aullm.errors import UserError
+    from aullm import api
 
-    if preset not in PRESETS:
-        raise UserError(f"unknown SynME preset {preset!r}: use {' or '.join(PRESETS)}")
-    params = PRESETS[preset]
     start = time.perf_counter()
-    df = generate_synme(
-        out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, size=size, layout=layout, params=params
+    df = api.synth(
+        out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, size=size, layout=layout, preset=preset
     )
     elapsed = time.perf_counter() - start
-    targets = [f"AU{a}" for a in TARGET_AUS]
+    targets = list(api.SYNME_AUS)
     no_target = int((df[targets].sum(axis=1) == 0).sum())
     typer.echo(
         f"SynME ({layout}, seed {seed}, {size}px): {len(df)} clips, {df['subject'].nunique()} subjects, "

@@ -15,10 +15,8 @@ from aullm.commands.execution import (
     GpusOption,
     RetriesOption,
     TrackOption,
-    executor_from_options,
 )
 from aullm.commands.options import JsonOption, SetOption, overrides_list
-from aullm.config import load_config
 
 
 def train(
@@ -36,19 +34,26 @@ def train(
     track: Optional[list[str]] = TrackOption,
 ) -> None:
     """Train and evaluate under the config's protocol (LOSO or cross-domain); resumes an interrupted run."""
-    from aullm.api import train as run_train
-    from aullm.training.protocols import RunFailed
+    from aullm import api
+    from aullm.errors import RunFailed
 
-    cfg = load_config(config, overrides_list(overrides))
-    if save_final:
-        cfg.train.save_final = True
-    chosen = executor_from_options(executor, address, gpus_per_task, cpus_per_task, max_retries)
     try:
-        run_dir = run_train(cfg, out, executor=chosen, track=track or [])
+        run = api.train(
+            config,
+            out,
+            overrides=overrides_list(overrides),
+            save_final=save_final,
+            executor=executor,
+            address=address,
+            cpus_per_task=cpus_per_task,
+            gpus_per_task=gpus_per_task,
+            max_retries=max_retries,
+            track=track or [],
+        )
     except RunFailed as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"run directory: {run_dir}")
+    typer.echo(f"run directory: {run.path}")
 
 
 def evaluate(
@@ -58,14 +63,13 @@ def evaluate(
     """Re-score a run from its predictions.csv under every metric convention, without retraining."""
     import json
 
-    from aullm.evaluation.metrics import score_run
-    from aullm.reporting.tables import print_run_summary
+    from aullm import api
 
-    metrics = score_run(run_dir)
+    metrics = api.evaluate(run_dir)
     if json_out:
-        typer.echo(json.dumps(metrics, indent=2))
+        typer.echo(json.dumps(metrics.data, indent=2))
         return
-    print_run_summary(metrics)
+    metrics.print()
     typer.echo(f"wrote {run_dir / 'metrics.json'}")
 
 
@@ -74,9 +78,9 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.md and plots (default: first run)."),
 ) -> None:
     """Write report.md with the paper's table layout, our rows beside the published ones, and plots."""
-    from aullm.reporting.tables import write_report
+    from aullm import api
 
-    write_report(run_dirs, out)  # logs the path it wrote
+    api.report(run_dirs, out)  # logs the path it wrote
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@
 `run_experiment` trains the folds a run directory still lacks and concatenates their predictions. Each (fold,
 seed) starts from a model reset with a seed derived from the seed and the fold's name only, so results do not
 depend on fold order and a resumed run ends with the same numbers as an uninterrupted one. Scoring, reporting
-and bundling are not done here: the caller (`aullm.api`) chains them once the run is complete.
+and bundling are not done here: the caller (`aullm.workflows`) chains them once the run is complete.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aullm.config import Config, DataConfig, config_to_dict
 from aullm.console import logger
 from aullm.data.cache import PreparedDataset, data_fingerprint, prepare_dataset
 from aullm.data.index import au_columns
-from aullm.errors import UserError
+from aullm.errors import RunFailed, UserError
 from aullm.models.base import AUModel, FoldModel
 from aullm.models.llm import LoadedLLM, load_llm
 from aullm.models.registry import build_model
@@ -30,10 +30,6 @@ from aullm.runtime import resolve_device
 from aullm.training import run_dir
 from aullm.training.execution import Executor, FoldJob, LocalExecutor, RunOutcome, RunPlan, execute
 from aullm.training.fold import Fold, FoldResult, train_fold
-
-
-class RunFailed(RuntimeError):
-    """Some folds could not be trained (e.g. the loss diverged); finished folds are kept on disk."""
 
 
 @dataclass
