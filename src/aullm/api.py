@@ -45,7 +45,10 @@ def load_config(source: ConfigSource = None, overrides: Sequence[str] = ()) -> C
     if isinstance(source, Config):
         from aullm.config import config_to_dict
 
-        return config_from_dict(apply_overrides(config_to_dict(source), list(overrides)))
+        raw = apply_overrides(config_to_dict(source), list(overrides))
+        if raw["model"].get("name") != source.model.name:  # another model: only the options given for it
+            raw["model"] = apply_overrides({}, list(overrides))["model"]
+        return config_from_dict(raw)
     if isinstance(source, Mapping):
         import copy
 
@@ -72,7 +75,7 @@ def train(
     `track` mirrors the run to `mlflow` and/or `tensorboard`. Raises RunFailed when a fold cannot be trained
     (the finished ones are kept).
 
-    >>> run = aullm.train("configs/synme_demo_au_llm.yaml", out="runs/demo", overrides=["data.root=data/synme"])
+    >>> run = aullm.train("configs/synme_demo_sssnet_led.yaml", out="runs/sssnet", overrides=["data.root=data/synme"])
     >>> run.metrics.mean("f1_macro")
     """
     from aullm import workflows
