@@ -237,28 +237,11 @@ def export_final(
         session = session or Session.open(cfg)
         train_final(session, run, seed)
     trained = rd.read_predictions(folder / rd.PREDICTIONS)
-    llm = _base_llm(cfg, session)
-    thresholds, source = run_thresholds(
+    thresholds = run_thresholds(
         _validation_predictions(run / rd.VAL_PREDICTIONS), cfg.data.aus, cfg.eval.threshold, seed=seed
     )
-    trained_on = {
-        "run_dir": str(run.resolve()),
-        "fold": FINAL,
-        "seed": seed,
-        "dataset": cfg.data.dataset,
-        "clips": int(len(trained)),
-        "subjects": sorted(set(trained["subject"].tolist())),
-    }
-    return write_bundle(
-        target,
-        cfg,
-        load_file(str(weights)),
-        llm_reference=llm.reference if llm is not None else None,
-        thresholds=thresholds,
-        threshold_source=source,
-        trained_on=trained_on,
-        adapter_llm=llm,
-    )
+    trained_on = {"fold": FINAL, "clips": int(len(trained)), "subjects": sorted(set(trained["subject"].tolist()))}
+    return _write_run_bundle(target, run, cfg, weights, thresholds, trained_on, seed, _base_llm(cfg, session))
 
 
 def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional[int] = None) -> Path:
@@ -277,9 +260,8 @@ def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional
         raise UserError(f"fold {match} of {run} has no finished weights for seed {seed} ({weights.name})")
     target = Path(out) if out is not None else run / f"bundle_fold{match}_seed{seed}"
     _check_bundle_target(target)
-    llm = _base_llm(cfg, None)
     val_path = folder / rd.VAL_PREDICTIONS
-    thresholds, source = run_thresholds(
+    thresholds = run_thresholds(
         _validation_predictions(val_path if val_path.is_file() else run / rd.VAL_PREDICTIONS),
         cfg.data.aus,
         cfg.eval.threshold,
@@ -287,21 +269,30 @@ def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional
         fold=match,
     )
     test_subjects = sorted(set(rd.read_predictions(folder / rd.PREDICTIONS)["subject"].tolist()))
-    trained_on = {
-        "run_dir": str(run.resolve()),
-        "fold": match,
-        "seed": seed,
-        "dataset": cfg.data.dataset,
-        "held_out_subjects": test_subjects,
-    }
+    trained_on = {"fold": match, "held_out_subjects": test_subjects}
+    return _write_run_bundle(target, run, cfg, weights, thresholds, trained_on, seed, _base_llm(cfg, None))
+
+
+def _write_run_bundle(
+    target: Path,
+    run: Path,
+    cfg: Config,
+    weights: Path,
+    thresholds: tuple[dict[str, float], str],
+    trained_on: dict[str, Any],
+    seed: int,
+    llm: Optional[LoadedLLM],
+) -> Path:
+    """A bundle of one trained model of `run`: its weights file, thresholds (and where they came from), what it was
+    trained on, and the base LLM it needs (referenced, and its LoRA adapter again in PEFT's format)."""
     return write_bundle(
         target,
         cfg,
         load_file(str(weights)),
         llm_reference=llm.reference if llm is not None else None,
-        thresholds=thresholds,
-        threshold_source=source,
-        trained_on=trained_on,
+        thresholds=thresholds[0],
+        threshold_source=thresholds[1],
+        trained_on={"run_dir": str(run.resolve()), "seed": seed, "dataset": cfg.data.dataset, **trained_on},
         adapter_llm=llm,
     )
 

@@ -35,14 +35,10 @@ from aullm.evaluation.bootstrap import (
 from aullm.evaluation.metrics import (
     METRICS,
     bootstrap_inputs,
-    finished_fold_rows,
-    prediction_aus,
-    read_predictions,
-    run_info,
+    read_run,
     score_predictions,
 )
 from aullm.evaluation.thresholds import THRESHOLD_GRID
-from aullm.evaluation.validate import check_predictions
 
 ALPHA = 0.05
 
@@ -63,26 +59,12 @@ class RunPredictions:
 
 
 def load_run_predictions(run_dir: Path) -> RunPredictions:
-    """Read a run directory's predictions (and validation predictions when present)."""
+    """Read a run directory's predictions (and validation predictions when present), checked as scoring checks
+    them: against what the run's config and finished folds say."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run directory not found: {run_dir}")
-    path = run_dir / "predictions.csv"
-    if not path.is_file():
+    if run_dir.is_dir() and not (run_dir / "predictions.csv").is_file():
         raise UserError(f"{run_dir} has no predictions.csv: a paired comparison needs each run's predictions")
-    test = read_predictions(path)
-    aus = prediction_aus(test, path)
-    info = run_info(run_dir)
-    if (run_dir / "config.yaml").is_file():  # the same checks as scoring: what the run's config and folds say
-        check_predictions(
-            test, path, aus=info["aus"], seeds=info["config_seeds"], fold_rows=finished_fold_rows(run_dir)
-        )
-    val = None
-    val_path = run_dir / "val_predictions.csv"
-    if val_path.is_file():
-        val = read_predictions(val_path)
-        if prediction_aus(val, val_path) != aus:
-            raise UserError(f"{val_path} and {path} name different AUs")
+    info, aus, test, val = read_run(run_dir)
     return RunPredictions(run_dir, info, aus, test, val)
 
 

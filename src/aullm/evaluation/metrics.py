@@ -551,8 +551,9 @@ def finished_fold_rows(run_dir: Path) -> Optional[dict[str, int]]:
     return rows
 
 
-def score_run(run_dir: Path) -> dict[str, Any]:
-    """Score a run directory from its CSVs, write metrics.json next to them, and return its content."""
+def read_run(run_dir: Path) -> tuple[dict[str, Any], list[str], pd.DataFrame, Optional[pd.DataFrame]]:
+    """A run's info, AUs, test predictions and validation predictions (None when it held none out), checked
+    against the run's config and finished folds: what scoring and paired comparisons read."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory not found: {run_dir}")
@@ -572,6 +573,13 @@ def score_run(run_dir: Path) -> dict[str, Any]:
         val = read_predictions(val_path)
         if prediction_aus(val, val_path) != aus:
             raise UserError(f"{val_path} and {pred_path} name different AUs")
+    return info, aus, test, val
+
+
+def score_run(run_dir: Path) -> dict[str, Any]:
+    """Score a run directory from its CSVs, write metrics.json next to them, and return its content."""
+    run_dir = Path(run_dir)
+    info, aus, test, val = read_run(run_dir)
     scores = score_predictions(
         test, val, info["threshold"], aus, bootstrap=info["bootstrap"], bootstrap_seed=info["bootstrap_seed"]
     )
