@@ -5,6 +5,16 @@ conv block, local texture and shape) and F_high (one fully-connected layer on to
 the reference LED/SSSNet network; every shape is derived from `frames` and `size`, so other clip lengths and
 resolutions work without edits. For `input: flow` (a precomputed u, v, strain triple) the same layers run on a
 single 3-channel "frame" and the LED filter is skipped.
+
+Speed: the layers are the reference's 3D modules (same names, shapes and initialisation; a straightforward 3D
+implementation is kept in the tests, which check outputs and gradients against it), but the pass is arranged for
+the CPU, where PyTorch's 3D convolution and pooling are slow on the default memory layout and memory traffic, not
+arithmetic, bounds the first block:
+- conv1 has a temporal kernel of 1, so conv1 → ReLU → pool1 is a 2D operation on every frame, computed at the
+  pooled resolution (`conv_pool.conv2d_relu_max_pool`) without ever writing the full-resolution map;
+- everything after it runs on channels-last tensors (`torch.channels_last_3d`), for which the CPU kernels of
+  Conv3d, BatchNorm3d and MaxPool3d are several times faster, and the LED filter is one matrix product.
+Module calls are otherwise the reference's, so dropout draws the same random numbers in the same order.
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aullm.models.channels_last import batch_norm_gate
+from aullm.models.conv_pool import conv2d_relu_max_pool
 from aullm.models.led import LEDFilter
 
 
@@ -44,10 +56,12 @@ class FrameSqueezeExcitation(nn.Module):
         self.last_weights: Optional[Tensor] = None
 
     def forward(self, x: Tensor) -> Tensor:
-        squeezed = x.mean(dim=(3, 4)).transpose(1, 2)  # [B, T, C]
-        weights = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed)))).transpose(1, 2)  # [B, C, T]
-        self.last_weights = weights.detach()
-        return x * weights[..., None, None]
+        """x [B, C, T, H, W] (any memory layout) → the attended map, in x's layout."""
+        frames = x.permute(0, 2, 3, 4, 1)  # [B, T, H, W, C]: contiguous for a channels-last x
+        squeezed = frames.mean(dim=(2, 3))  # [B, T, C]
+        weights = torch.sigmoid(self.fc2(F.relu(self.fc1(squeezed))))
+        self.last_weights = weights.detach().transpose(1, 2)  # [B, C, T]
+        return (frames * weights[:, :, None, None, :]).permute(0, 4, 1, 2, 3)
 
 
 class AUBackbone(nn.Module):
@@ -101,6 +115,7 @@ class AUBackbone(nn.Module):
         self.led = LEDFilter() if input_kind == "clip" else None
         self.conv1 = nn.Conv3d(in_channels, c1, kernel_size=(1, 5, 5))
         self.pool1 = nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 3, 3))
+        self.pool_size = 3  # pool1's spatial kernel = stride (its temporal kernel is 1)
         self.bn1 = nn.BatchNorm3d(c1)
         self.drop1 = nn.Dropout3d(dropout)
         self.conv2 = nn.Conv3d(c1, c2, kernel_size=(conv2_t, 3, 3))
@@ -115,26 +130,30 @@ class AUBackbone(nn.Module):
         self.capture_activations = False
         self.last_activations: Optional[Tensor] = None
 
-    def _as_volume(self, x: Tensor) -> Tensor:
-        """[B, C, T, H, W] for the 3D convs, with a clear error for a wrong input shape."""
+    def _frames(self, x: Tensor) -> Tensor:
+        """The frames conv1 sees, [B·T, C_in, H, W] (T = frames − 1 LED frames, or 1 flow "frame" of 3 channels),
+        with a clear error for a wrong input shape."""
         s = self.size
         if self.input_kind == "clip":
-            if x.dim() == 4 and tuple(x.shape[1:]) == (self.frames, s, s):
-                return x.unsqueeze(1)
             if x.dim() == 5 and tuple(x.shape[1:]) == (1, self.frames, s, s):
-                return x
-            raise ValueError(f"expected clips [B, {self.frames}, {s}, {s}], got {tuple(x.shape)}")
+                x = x[:, 0]
+            elif not (x.dim() == 4 and tuple(x.shape[1:]) == (self.frames, s, s)):
+                raise ValueError(f"expected clips [B, {self.frames}, {s}, {s}], got {tuple(x.shape)}")
+            assert self.led is not None
+            # LED output frame 0 is the unfiltered input frame: dropped, as in the reference.
+            return self.led.filter_frames(x).flatten(0, 1).unsqueeze(1)
         if x.dim() == 4 and tuple(x.shape[1:]) == (3, s, s):
-            return x.unsqueeze(2)
+            return x
         raise ValueError(f"expected optical flow [B, 3, {s}, {s}], got {tuple(x.shape)}")
 
     def forward(self, x: Tensor) -> BackboneOutput:
-        x = self._as_volume(x)
-        if self.led is not None:
-            x = self.led(x)[:, :, 1:]
-        x = self.drop1(self.bn1(self.pool1(F.relu(self.conv1(x)))))
-        x = self.bn2(F.relu(self.conv2(x)))
-        x_att = self.se(x)
+        batch = x.shape[0]
+        pooled = conv2d_relu_max_pool(self._frames(x), self.conv1.weight[:, :, 0], self.conv1.bias, self.pool_size)
+        # [B·T, H', W', C] → [B, C, T, H', W'] in the channels-last 3D layout (a view, no copy)
+        x = pooled.unflatten(0, (batch, -1)).permute(0, 4, 1, 2, 3)
+        x = batch_norm_gate(x, self.bn1, dropout=self.drop1)
+        se = self.se if isinstance(self.se, FrameSqueezeExcitation) else None
+        x_att = batch_norm_gate(self.conv2(x), self.bn2, relu=True, se=se)
         if self.capture_activations:
             if x_att.requires_grad:
                 x_att.retain_grad()

@@ -108,7 +108,7 @@ class ResNetBaseline(AUModel):
             raise ValueError(f"expected clips [B, {self.frames}, H, W], got {tuple(x.shape)}")
         if self.led is None:
             return x
-        return self.led(x.unsqueeze(1))[:, 0, 1:]  # [B, T−1, H, W]: drop the unfiltered frame 0
+        return self.led.filter_frames(x)  # [B, T−1, H, W]: the unfiltered frame 0 is dropped
 
     def forward(self, x: Tensor) -> ModelOutput:
         return ModelOutput(logits=self.resnet(self._channels(x)))

@@ -67,14 +67,25 @@ class LEDFilter(nn.Module):
     def matrix(self, frames: int) -> Tensor:
         return led_matrix(self.alpha, self.r1, self.r2, frames)
 
+    def filter_frames(self, x: Tensor) -> Tensor:
+        """The filtered frames 1..T−1 of clips x [B, T, H, W] → [B, T−1, H, W] (what the networks use).
+
+        The signed response and the magnitude come from one matrix product over time.
+        """
+        if x.dim() != 4:
+            raise ValueError(f"LEDFilter.filter_frames expects [B, T, H, W], got shape {tuple(x.shape)}")
+        b, t, h, w = x.shape
+        weights = self.matrix(t).to(x.dtype)[:, 1:]
+        both = torch.matmul(torch.cat([weights, weights.abs()], dim=1).t(), x.reshape(b, t, h * w))
+        signed, magnitude = both.split(t - 1, dim=1)
+        return (signed / (magnitude + self.stability)).view(b, t - 1, h, w)
+
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 5:
             raise ValueError(f"LEDFilter expects [B, C, T, H, W], got shape {tuple(x.shape)}")
-        w = self.matrix(x.shape[2]).to(x.dtype)
-        signed = torch.einsum("bcthw,ts->bcshw", x, w)
-        magnitude = torch.einsum("bcthw,ts->bcshw", x, w.abs())
-        out = signed / (magnitude + self.stability)
-        return torch.cat([x[:, :, :1], out[:, :, 1:]], dim=2)
+        b, c, t, h, w = x.shape
+        filtered = self.filter_frames(x.reshape(b * c, t, h, w)).view(b, c, t - 1, h, w)
+        return torch.cat([x[:, :, :1], filtered], dim=2)
 
     def extra_repr(self) -> str:
         return (
