@@ -163,7 +163,8 @@ def test_eval_cache_reused_and_invalidated_by_weight_changes(tiny):
     x = torch.randn(4, 1, 64)
     calls = []
     original = reasoner._call.forward
-    reasoner._call.forward = lambda *a, **k: (calls.append(k.get("past_key_values") is None), original(*a, **k))[1]
+    keyword = reasoner._cache_keyword
+    reasoner._call.forward = lambda *a, **k: (calls.append(k.get(keyword) is None), original(*a, **k))[1]
     try:
         with torch.no_grad():
             first = reasoner(x)
@@ -219,3 +220,24 @@ def test_prefix_cache_disabled_uses_full_path(tiny):
     x = torch.randn(2, 1, 64)
     with torch.no_grad():
         assert torch.equal(reasoner(x), reasoner.forward_full(x))
+
+
+def test_no_transformers_deprecation_warnings_on_any_path(tiny, caplog: pytest.LogCaptureFixture) -> None:
+    """A user's console shows aullm's own lines only: no path passes transformers a deprecated keyword."""
+    import warnings
+
+    caplog.set_level(logging.WARNING)
+    reasoner = LLMReasoner(tiny, LoraConfig(r=4, alpha=8), PROMPT, seed=0)
+    x = torch.randn(3, 1, 64)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reasoner.train()
+        for path in ("full", "packed", "kv"):
+            reasoner.forward_path(x, path).sum().backward()
+        reasoner.eval()
+        with torch.no_grad():
+            reasoner(x)
+            reasoner(x)
+    deprecations = [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
+    assert deprecations == []
+    assert not [r for r in caplog.records if "deprecated" in r.getMessage()]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import math
 from typing import Any, Literal, Optional
 
@@ -40,6 +41,18 @@ def _log_once(message: str) -> None:
     if message not in _LOGGED_FALLBACKS:
         _LOGGED_FALLBACKS.add(message)
         logger.info(message)
+
+
+def _cache_keyword(decoder: nn.Module) -> str:
+    """The decoder's keyword for a key/value cache: `cache` in current transformers (which warns on every call
+    that still passes the old name), `past_key_values` in the releases before the rename."""
+    return "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+
+
+def _returned_cache(out: Any) -> Any:
+    """The key/value cache a decoder returned, read under its current name (`cache`) or its old one."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def _shared_copy(module: nn.Module) -> nn.Module:
@@ -105,6 +118,7 @@ class LLMReasoner(nn.Module):
         # Set outside nn.Module's registry: the decoder must not appear twice in state_dict() / named_modules().
         call = torch.compile(self.decoder, dynamic=True) if compile else self.decoder
         object.__setattr__(self, "_call", call)
+        self._cache_keyword = _cache_keyword(self.decoder)
         self._eval_kv: Optional[tuple[tuple[Any, ...], list[tuple[Tensor, Tensor]]]] = None
         self._masks: dict[tuple[int, int, str], Tensor] = {}
         self._version = 0
@@ -276,7 +290,7 @@ class LLMReasoner(nn.Module):
         if cacheable and self._eval_kv is not None and self._eval_kv[0] == self._lora_key():
             return self._eval_kv[1]
         out = self._call(inputs_embeds=self._prompt_embeddings(), use_cache=True)
-        kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        kv = [(layer.keys, layer.values) for layer in _returned_cache(out).layers]
         self._eval_kv = (self._lora_key(), kv) if cacheable else None
         return kv
 
@@ -289,7 +303,8 @@ class LLMReasoner(nn.Module):
         past = DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in kv])
         start = self.prompt_tokens
         positions = torch.arange(start, start + n, device=tokens.device).unsqueeze(0).expand(batch, -1)
-        out = self._call(inputs_embeds=tokens, past_key_values=past, position_ids=positions, use_cache=True)
+        caches = {self._cache_keyword: past}
+        out = self._call(inputs_embeds=tokens, position_ids=positions, use_cache=True, **caches)
         return out.last_hidden_state[:, -1]
 
 
