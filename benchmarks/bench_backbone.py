@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from aullm.memory import keep_freed_memory
 from aullm.models.backbone import AUBackbone, BackboneOutput
 from reference_backbone import reference_forward
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--eval", action="store_true", help="time forward only, in eval mode without gradients")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as the CLI does (AULLM_KEEP_FREED_MEMORY=0 to measure without)
     if args.threads:
         torch.set_num_threads(args.threads)
 

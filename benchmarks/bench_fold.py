@@ -17,6 +17,7 @@ import sys
 import time
 
 from aullm.bench import bench_fold
+from aullm.memory import keep_freed_memory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paths", nargs="+", default=["fast", "naive"], choices=["fast", "naive"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as the CLI does (AULLM_KEEP_FREED_MEMORY=0 to measure without)
 
     start = time.perf_counter()
     rows = []

@@ -13,6 +13,7 @@ import json
 import sys
 
 from aullm.bench import bench_step
+from aullm.memory import keep_freed_memory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed steps per path (median)")
     parser.add_argument("--json", action="store_true", help="also print one JSON object per batch size")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as the CLI does (AULLM_KEEP_FREED_MEMORY=0 to measure without)
 
     rows = []
     for batch in args.batches:

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from aullm import __version__
 from aullm.console import setup_logging
 from aullm.errors import UserError
+from aullm.memory import keep_freed_memory
 
 
 class AullmGroup(TyperGroup):
@@ -52,6 +53,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     setup_logging(-1 if quiet else (1 if verbose else 0))
+    keep_freed_memory()  # before any command allocates: training re-allocates the same large buffers every step
 
 
 def _register() -> None:
