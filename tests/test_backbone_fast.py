@@ -106,6 +106,21 @@ def test_fast_backbone_float32_agrees_with_reference_within_1e5(train: bool) -> 
     # checks it exactly.
 
 
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize(("kwargs", "shape"), CASES)
+def test_gpu_arrangement_equals_cpu_arrangement(kwargs: dict[str, Any], shape: tuple[int, ...], train: bool) -> None:
+    """On CUDA the layers run one after the other (cuDNN); run here on the CPU, that path gives the same x_att."""
+    backbone = _backbone(kwargs, torch.float64, train)
+    x = torch.rand(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    frames = backbone._frames(x)
+    results = []
+    for block in (backbone._block_cpu, backbone._block_3d):
+        model = copy.deepcopy(backbone)
+        torch.manual_seed(3)
+        results.append(getattr(model, block.__name__)(frames, x.shape[0]))
+    torch.testing.assert_close(results[0], results[1], rtol=1e-10, atol=1e-12)
+
+
 def test_state_dict_layout_is_unchanged() -> None:
     """Checkpoints and seeded initialisation depend on the parameter names, shapes and registration order."""
     backbone = AUBackbone(frames=6, size=64)

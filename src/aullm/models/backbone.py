@@ -14,7 +14,8 @@ arithmetic, bounds the first block:
   pooled resolution (`conv_pool.conv2d_relu_max_pool`) without ever writing the full-resolution map;
 - everything after it runs on channels-last tensors (`torch.channels_last_3d`), for which the CPU kernels of
   Conv3d, BatchNorm3d and MaxPool3d are several times faster, and the LED filter is one matrix product.
-Module calls are otherwise the reference's, so dropout draws the same random numbers in the same order.
+Module calls are otherwise the reference's, so dropout draws the same random numbers in the same order. On other
+devices (CUDA) the layers run one after the other as written, where cuDNN's 3D kernels are the fast choice.
 """
 
 from __future__ import annotations
@@ -147,13 +148,11 @@ class AUBackbone(nn.Module):
         raise ValueError(f"expected optical flow [B, 3, {s}, {s}], got {tuple(x.shape)}")
 
     def forward(self, x: Tensor) -> BackboneOutput:
-        batch = x.shape[0]
-        pooled = conv2d_relu_max_pool(self._frames(x), self.conv1.weight[:, :, 0], self.conv1.bias, self.pool_size)
-        # [B·T, H', W', C] → [B, C, T, H', W'] in the channels-last 3D layout (a view, no copy)
-        x = pooled.unflatten(0, (batch, -1)).permute(0, 4, 1, 2, 3)
-        x = batch_norm_gate(x, self.bn1, dropout=self.drop1)
-        se = self.se if isinstance(self.se, FrameSqueezeExcitation) else None
-        x_att = batch_norm_gate(self.conv2(x), self.bn2, relu=True, se=se)
+        frames = self._frames(x)
+        if frames.device.type == "cpu":
+            x_att = self._block_cpu(frames, x.shape[0])
+        else:
+            x_att = self._block_3d(frames, x.shape[0])
         if self.capture_activations:
             if x_att.requires_grad:
                 x_att.retain_grad()
@@ -161,3 +160,19 @@ class AUBackbone(nn.Module):
         f_mid = self.drop2(self.pool2(x_att)).flatten(1)
         f_high = self.drop_high(F.relu(self.fc_high(f_mid)))
         return BackboneOutput(f_mid=f_mid, f_high=f_high, x_att=x_att)
+
+    def _block_cpu(self, frames: Tensor, batch: int) -> Tensor:
+        """Both conv blocks and the SE, arranged for the CPU (see the module docstring) → x_att, channels last."""
+        pooled = conv2d_relu_max_pool(frames, self.conv1.weight[:, :, 0], self.conv1.bias, self.pool_size)
+        # [B·T, H', W', C] → [B, C, T, H', W'] in the channels-last 3D layout (a view, no copy)
+        x = pooled.unflatten(0, (batch, -1)).permute(0, 4, 1, 2, 3)
+        x = batch_norm_gate(x, self.bn1, dropout=self.drop1)
+        se = self.se if isinstance(self.se, FrameSqueezeExcitation) else None
+        return batch_norm_gate(self.conv2(x), self.bn2, relu=True, se=se)
+
+    def _block_3d(self, frames: Tensor, batch: int) -> Tensor:
+        """The same layers one after the other, as the reference writes them: on a GPU, cuDNN's 3D convolution and
+        pooling kernels are fast, and the CPU arrangement's many small operations would only add launches."""
+        x = frames.unflatten(0, (batch, -1)).transpose(1, 2)  # [B, C_in, T, H, W]
+        x = self.drop1(self.bn1(self.pool1(F.relu(self.conv1(x)))))
+        return self.se(self.bn2(F.relu(self.conv2(x))))
