@@ -200,6 +200,7 @@ def bench_fold(
     prefix_cache: bool = True,
     device: Optional[str] = None,
     seed: int = 1,
+    size: int = 64,
 ) -> FoldBench:
     """Train the real AU-LLM model (build_model + the trainer) for `epochs` on `clips` synthetic clips, then predict
     26 held-out clips: the work of one CASME II LOSO fold at 1/350-scale per epoch."""
@@ -209,7 +210,11 @@ def bench_fold(
 
     dev = resolve_device(device or "auto")
     cfg: Config = config_from_dict(
-        {"llm": {"name": llm, "prefix_cache": prefix_cache}, "train": {"epochs": epochs, "batch_size": batch}}
+        {
+            "data": {"size": size},
+            "llm": {"name": llm, "prefix_cache": prefix_cache},
+            "train": {"epochs": epochs, "batch_size": batch},
+        }
     )
     data = synthetic_prepared(clips + 26, cfg.data.frames, cfg.data.size, cfg.data.aus, seed)
     loaded: LoadedLLM = load_llm(cfg.llm, dev)
