@@ -122,10 +122,10 @@ def test_gpu_arrangement_equals_cpu_arrangement(kwargs: dict[str, Any], shape: t
 
 
 def test_state_dict_layout_is_unchanged() -> None:
-    """Checkpoints and seeded initialisation depend on the parameter names, shapes and registration order."""
-    backbone = AUBackbone(frames=6, size=64)
-    layout = [(name, tuple(t.shape)) for name, t in backbone.state_dict().items()]
-    assert layout == [
+    """Checkpoints and seeded initialisation depend on the parameter names, shapes and registration order
+    (with SE biases, as before they were dropped to match the reference; without them, the same minus those two)."""
+    layout = [(name, tuple(t.shape)) for name, t in AUBackbone(frames=6, size=64, se_bias=True).state_dict().items()]
+    expected = [
         ("led.log_alpha", ()),
         ("led.log_r1", ()),
         ("led.log_r2", ()),
@@ -150,6 +150,9 @@ def test_state_dict_layout_is_unchanged() -> None:
         ("fc_high.weight", (256, 10368)),
         ("fc_high.bias", (256,)),
     ]
+    assert layout == expected
+    default = [(name, tuple(t.shape)) for name, t in AUBackbone(frames=6, size=64).state_dict().items()]
+    assert default == [item for item in expected if item[0] not in ("se.fc1.bias", "se.fc2.bias")]
 
 
 # ---------------------------------------------------------------------------------------------- conv → ReLU → pool

@@ -20,6 +20,11 @@ def check(ok: bool, key: str, value: Any, why: str) -> None:
         raise ConfigError(f"invalid value for {key}: {value!r} ({why})")
 
 
+def check_led_stability(value: float) -> None:
+    """`model.led_stability` is in 0–255 pixel units and must be positive (all-dark pixels would give 0/0)."""
+    check(value > 0, "model.led_stability", value, "must be > 0 (0–255 pixel units; all-dark pixels would give 0/0)")
+
+
 @dataclass
 class ModelConfig:
     """The `model` section: `name` picks the model; subclasses add that model's own options (and only those, so
@@ -43,4 +48,4 @@ class ModelConfig:
         return None
 
 
-__all__ = ["ConfigError", "ModelConfig", "check"]
+__all__ = ["ConfigError", "ModelConfig", "check", "check_led_stability"]

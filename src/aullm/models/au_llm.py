@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from aullm.models.au_llm_config import VARIANTS_ORDER, AULLMConfig, Variant
 from aullm.models.backbone import AUBackbone
 from aullm.models.base import AUModel, ModelOutput, fill_normal_, init_module_, seeded_generator
+from aullm.models.led import AULLM_LED_STABILITY
 from aullm.models.projectors import EnhancedFusionProjector, LinearProjector
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class AULLM(AUModel):
         prompt_vectors: int = 8,
         seed: int = 0,
         aus: Optional[list[str]] = None,
+        led_stability: float = AULLM_LED_STABILITY,
+        se_bias: bool = False,
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
@@ -57,7 +60,14 @@ class AULLM(AUModel):
         self.aus = list(aus) if aus is not None else [f"AU{k}" for k in range(num_aus)]
         hidden = int(reasoner.hidden_size)
 
-        self.backbone = AUBackbone(frames=frames, size=size, input_kind=input_kind, dropout=dropout)
+        self.backbone = AUBackbone(
+            frames=frames,
+            size=size,
+            input_kind=input_kind,
+            dropout=dropout,
+            led_stability=led_stability,
+            se_bias=se_bias,
+        )
         mid, high = self.backbone.mid_dim, self.backbone.high_dim
         self.projector: Optional[nn.Module] = None
         self.prompt_vectors: Optional[nn.Parameter] = None
@@ -175,4 +185,6 @@ def build_au_llm(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: in
         prompt_vectors=options.prompt_vectors,
         seed=seed,
         aus=aus,
+        led_stability=options.led_stability,
+        se_bias=options.se_bias,
     )

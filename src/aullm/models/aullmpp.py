@@ -33,6 +33,7 @@ from aullm.models.aullmpp_config import AULLMPPConfig
 from aullm.models.backbone import AUBackbone
 from aullm.models.base import AUModel, ModelOutput, init_module_, seeded_generator
 from aullm.models.graph import RAUGNN, Prior, consistency_loss
+from aullm.models.led import AULLM_LED_STABILITY
 from aullm.models.mge_efp import MGEEFP
 from aullm.models.projectors import EnhancedFusionProjector
 from aullm.provenance import AULLMPP_NOTE
@@ -70,6 +71,8 @@ class AULLMPP(AUModel):
         ccr_flip_prob: float = 0.2,
         ccr_scope: Literal["unflipped", "all"] = "unflipped",
         seed: int = 0,
+        led_stability: float = AULLM_LED_STABILITY,
+        se_bias: bool = False,
     ) -> None:
         super().__init__()
         if getattr(reasoner, "token_position", "prepend") != "prepend":
@@ -89,7 +92,14 @@ class AULLMPP(AUModel):
         self.ccr_flip_prob = float(ccr_flip_prob)
         self.ccr_scope: Literal["unflipped", "all"] = ccr_scope
 
-        self.backbone = AUBackbone(frames=frames, size=size, input_kind=input_kind, dropout=dropout)
+        self.backbone = AUBackbone(
+            frames=frames,
+            size=size,
+            input_kind=input_kind,
+            dropout=dropout,
+            led_stability=led_stability,
+            se_bias=se_bias,
+        )
         channels = self.backbone.att_shape[0]
         self.evidence: nn.Module
         if self.use_mge_efp:
@@ -233,4 +243,6 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         ccr_flip_prob=m.ccr.flip_prob,
         ccr_scope=m.ccr.scope,
         seed=seed,
+        led_stability=m.led_stability,
+        se_bias=m.se_bias,
     )

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from aullm.models.channels_last import batch_norm_gate
 from aullm.models.conv_pool import conv2d_relu_max_pool
-from aullm.models.led import LEDFilter
+from aullm.models.led import AULLM_LED_STABILITY, LEDFilter
 
 
 @dataclass
@@ -46,14 +46,15 @@ class BackboneOutput:
 class FrameSqueezeExcitation(nn.Module):
     """Squeeze-and-Excitation applied to each frame on its own: channel weights [B, C, T] from spatial means.
 
-    The weights of the last forward pass are kept in `last_weights` (detached) for SE plots.
+    Without biases, as the reference's SE layer (`bias=True` gives aullm's earlier layer). The weights of the last
+    forward pass are kept in `last_weights` (detached) for SE plots.
     """
 
-    def __init__(self, channels: int, reduction: int = 16) -> None:
+    def __init__(self, channels: int, reduction: int = 16, bias: bool = False) -> None:
         super().__init__()
         hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden)
-        self.fc2 = nn.Linear(hidden, channels)
+        self.fc1 = nn.Linear(channels, hidden, bias=bias)
+        self.fc2 = nn.Linear(hidden, channels, bias=bias)
         self.last_weights: Optional[Tensor] = None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -73,6 +74,9 @@ class AUBackbone(nn.Module):
     is the unfiltered input frame, so it is dropped (as in the reference). With 6×64×64 clips F_mid is
     64×2×9×9 = 10368 values.
 
+    `led_stability` is the LED normaliser's constant in 0–255 pixel units (default: the AU-LLM reference's 1e-8;
+    255 gives aullm's earlier 1.0 on [0, 1] pixels); `se_bias` adds biases to the SE layer (the reference has none).
+
     Set `capture_activations = True` to keep the attended map of the last forward in `last_activations` with its
     gradient retained (Grad-CAM); off by default so training does not hold an extra batch of activations.
     """
@@ -87,6 +91,8 @@ class AUBackbone(nn.Module):
         high_dim: int = 256,
         se_reduction: int = 16,
         se: bool = True,
+        led_stability: float = AULLM_LED_STABILITY,
+        se_bias: bool = False,
     ) -> None:
         super().__init__()
         if input_kind not in ("clip", "flow"):
@@ -113,7 +119,7 @@ class AUBackbone(nn.Module):
         self.mid_dim = math.prod(self.mid_shape)
         self.high_dim = high_dim
 
-        self.led = LEDFilter() if input_kind == "clip" else None
+        self.led = LEDFilter(pixel_stability=led_stability) if input_kind == "clip" else None
         self.conv1 = nn.Conv3d(in_channels, c1, kernel_size=(1, 5, 5))
         self.pool1 = nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 3, 3))
         self.pool_size = 3  # pool1's spatial kernel = stride (its temporal kernel is 1)
@@ -122,7 +128,7 @@ class AUBackbone(nn.Module):
         self.conv2 = nn.Conv3d(c1, c2, kernel_size=(conv2_t, 3, 3))
         self.bn2 = nn.BatchNorm3d(c2)
         # se=False: the plain LED 3D-CNN (the SSSNet LED baseline); Identity keeps layer names and shapes.
-        self.se: nn.Module = FrameSqueezeExcitation(c2, se_reduction) if se else nn.Identity()
+        self.se: nn.Module = FrameSqueezeExcitation(c2, se_reduction, bias=se_bias) if se else nn.Identity()
         self.pool2 = nn.MaxPool3d(kernel_size=(pool2_t, 2, 2), stride=(pool2_t, 2, 2))
         self.drop2 = nn.Dropout3d(dropout)
         self.fc_high = nn.Linear(self.mid_dim, high_dim)

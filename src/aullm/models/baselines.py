@@ -31,9 +31,9 @@ from torch import Tensor, nn
 from aullm.errors import UserError
 from aullm.models.backbone import AUBackbone
 from aullm.models.base import AUModel, ModelOutput, init_module_, seeded_generator
-from aullm.models.baselines_config import LBPTOPConfig, SSSNetLEDConfig
+from aullm.models.baselines_config import LBPTOPConfig, ResNetLEDConfig, SSSNetLEDConfig
 from aullm.models.lbptop import LBPTOPClassifier
-from aullm.models.led import LEDFilter
+from aullm.models.led import MEB_LED_STABILITY, LEDFilter
 from aullm.models.resnet import RESNET_LAYERS, ResNet, init_resnet_
 
 if TYPE_CHECKING:
@@ -54,10 +54,13 @@ class SSSNetLED(AUModel):
         dropout: float = 0.5,
         seed: int = 0,
         aus: Optional[list[str]] = None,
+        led_stability: float = MEB_LED_STABILITY,
     ) -> None:
         super().__init__()
         self.aus = list(aus) if aus is not None else [f"AU{k}" for k in range(num_aus)]
-        self.backbone = AUBackbone(frames=frames, size=size, input_kind=input_kind, dropout=dropout, se=False)
+        self.backbone = AUBackbone(
+            frames=frames, size=size, input_kind=input_kind, dropout=dropout, se=False, led_stability=led_stability
+        )
         self.head = nn.Linear(self.backbone.high_dim, num_aus)
         self.reset(seed)
 
@@ -83,6 +86,7 @@ class ResNetBaseline(AUModel):
         size: int = 64,
         seed: int = 0,
         aus: Optional[list[str]] = None,
+        led_stability: float = MEB_LED_STABILITY,
     ) -> None:
         super().__init__()
         if depth not in RESNET_LAYERS:
@@ -93,7 +97,7 @@ class ResNetBaseline(AUModel):
         self.depth = depth
         self.frames = frames
         self.size = size
-        self.led = LEDFilter() if led else None
+        self.led = LEDFilter(pixel_stability=led_stability) if led else None
         self.resnet = ResNet(RESNET_LAYERS[depth], in_channels=frames - 1 if led else frames, num_classes=num_aus)
         self.reset(seed)
 
@@ -131,6 +135,7 @@ def build_sssnet_led(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed
         dropout=options.dropout,
         seed=seed,
         aus=aus,
+        led_stability=options.led_stability,
     )
 
 
@@ -145,8 +150,16 @@ def build_resnet(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: in
         raise ValueError(f"build_resnet builds {', '.join(RESNETS)}, not {name!r}")
     _clip_input_only(cfg, name)
     depth, led = RESNETS[name]
+    options = cfg.model
     return ResNetBaseline(
-        len(aus), depth=depth, led=led, frames=cfg.data.frames, size=cfg.data.size, seed=seed, aus=aus
+        len(aus),
+        depth=depth,
+        led=led,
+        frames=cfg.data.frames,
+        size=cfg.data.size,
+        seed=seed,
+        aus=aus,
+        led_stability=options.led_stability if isinstance(options, ResNetLEDConfig) else MEB_LED_STABILITY,
     )
 
 

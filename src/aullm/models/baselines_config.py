@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aullm.options import ModelConfig, check
+from aullm.options import ModelConfig, check, check_led_stability
 
 
 @dataclass
@@ -13,9 +13,13 @@ class SSSNetLEDConfig(ModelConfig):
 
     name: str = "sssnet_led"
     dropout: float = 0.3
+    # The constant added to the LED normaliser, in 0–255 pixel units (as the reference codes state it): MEB's LED
+    # network adds 1. 255 reproduces aullm's earlier filter (1.0 on its [0, 1] pixels).
+    led_stability: float = 1.0
 
     def __post_init__(self) -> None:
         check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "must be in [0, 1)")
+        check_led_stability(self.led_stability)
 
 
 @dataclass
@@ -24,6 +28,17 @@ class ResNetConfig(ModelConfig):
     The torchvision-style ResNets have no dropout, so they take no options."""
 
     name: str = "resnet18"
+
+
+@dataclass
+class ResNetLEDConfig(ResNetConfig):
+    """`resnet18_led`: the ResNet behind the LED filter, whose normaliser constant it takes (as SSSNet-LED)."""
+
+    name: str = "resnet18_led"
+    led_stability: float = 1.0  # 0–255 pixel units; MEB's LED adds 1
+
+    def __post_init__(self) -> None:
+        check_led_stability(self.led_stability)
 
 
 @dataclass

@@ -64,7 +64,7 @@ class _ReLUBatchNormGate(torch.autograd.Function):
         relu: bool,
         dropout: Optional[Tensor],
         se: Optional[Excitation],
-        *se_params: Tensor,
+        *se_params: Optional[Tensor],
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         b, t, s, c = x.shape
         count = b * t * s
@@ -110,11 +110,14 @@ class _ReLUBatchNormGate(torch.autograd.Function):
             grad_gate = scale * grad_centred + bias * grad_sums
             with torch.enable_grad():
                 leaf = squeezed.detach().requires_grad_()
-                params = [p.detach().requires_grad_() for p in se_params]
+                params = [None if p is None else p.detach().requires_grad_() for p in se_params]
                 fc1_w, fc1_b, fc2_w, fc2_b = params
+                assert fc1_w is not None and fc2_w is not None
                 gate_again = torch.sigmoid(F.linear(F.relu(F.linear(leaf, fc1_w, fc1_b)), fc2_w, fc2_b))
-                grad_squeezed, *param_grads = torch.autograd.grad(gate_again, [leaf, *params], grad_gate)
-            se_grads = tuple(param_grads)
+                present = [p for p in params if p is not None]
+                grad_squeezed, *present_grads = torch.autograd.grad(gate_again, [leaf, *present], grad_gate)
+            grads = iter(present_grads)
+            se_grads = tuple(None if p is None else next(grads) for p in params)
         # dz = g·gate + dsqueezed / S (the squeeze is the frame mean of z); the batch-norm gradient of z:
         grad_bias = (gate * grad_sums + grad_squeezed).sum(dim=(0, 1))
         grad_weight_raw = (gate * grad_centred + grad_squeezed * frame_sums / s).sum(dim=(0, 1))  # Σ dz·(x − μ)

@@ -3,6 +3,13 @@
 Micro-expression motion is 1–3 px over a few frames; a linearised Eulerian band-pass over time turns it into an
 intensity signal a small CNN can see. Its three scalars (gain α, two IIR rates r1 > r2) are learned, stored as
 logarithms so they stay positive under gradient descent.
+
+The stabiliser. The filtered frame is normalised by the magnitude-weighted sum of the input plus a small constant,
+so a global brightness change cancels out. The reference implementations state that constant for raw 0–255
+pixels: the AU-LLM authors' script adds 1e-8, MEB's LED adds 1. aullm feeds [0, 1] pixels, where the same
+constant, relative to the signal, is 255× stronger: aullm's earlier 1.0 damped every filtered frame and weakened
+the brightness invariance. Constants are therefore given in 0–255 pixel units (`pixel_stability`) and divided by
+255 here, which makes the filter on [0, 1] input equal to the reference's on the same clip in 0–255.
 """
 
 from __future__ import annotations
@@ -11,6 +18,13 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+#: The pixel range the reference codes' stabilisers are stated for (raw 8-bit pixels).
+PIXEL_RANGE = 255.0
+#: The AU-LLM authors' LED stabiliser (AULLMmain.py: `out /= div + 1e-8`), in 0–255 pixel units.
+AULLM_LED_STABILITY = 1e-8
+#: MEB's LED stabiliser (the LED benchmark network: `out /= div + 1`), in 0–255 pixel units.
+MEB_LED_STABILITY = 1.0
 
 
 def led_matrix(alpha: Tensor, r1: Tensor, r2: Tensor, frames: int) -> Tensor:
@@ -33,15 +47,21 @@ def led_matrix(alpha: Tensor, r1: Tensor, r2: Tensor, frames: int) -> Tensor:
 class LEDFilter(nn.Module):
     """Normalised LED filtering of a clip [B, C, T, H, W] along T; output frame 0 is input frame 0.
 
-    Output frame j = Σ_i W[i,j] x_i / (Σ_i |W[i,j]| x_i + stability): the signed filter response divided by the
+    Output frame j = Σ_i W[i,j] x_i / (Σ_i |W[i,j]| x_i + s): the signed filter response divided by the
     magnitude-weighted sum (as the reference LED code does), so a global brightness change cancels out and the
-    result lies in [−1, 1] for non-negative input. `stability` (1.0 in the reference) keeps dark pixels finite.
+    result lies in [−1, 1] for non-negative input; s keeps all-dark pixels finite. `pixel_stability` is s in 0–255
+    pixel units (see the module docstring); the input is in [0, 1], so s = pixel_stability / 255 (`stability`).
     """
 
-    def __init__(self, alpha: float = 10.0, r1: float = 0.4, r2: float = 0.05, stability: float = 1.0) -> None:
+    def __init__(
+        self, alpha: float = 10.0, r1: float = 0.4, r2: float = 0.05, pixel_stability: float = AULLM_LED_STABILITY
+    ) -> None:
         super().__init__()
+        if not pixel_stability > 0:
+            raise ValueError(f"the LED stabiliser must be > 0 (all-dark pixels would give 0/0), got {pixel_stability}")
         self.init_values = (float(alpha), float(r1), float(r2))
-        self.stability = float(stability)
+        self.pixel_stability = float(pixel_stability)
+        self.stability = self.pixel_stability / PIXEL_RANGE
         self.log_alpha = nn.Parameter(torch.tensor(math.log(alpha)))
         self.log_r1 = nn.Parameter(torch.tensor(math.log(r1)))
         self.log_r2 = nn.Parameter(torch.tensor(math.log(r2)))
@@ -90,5 +110,5 @@ class LEDFilter(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"alpha={self.alpha.item():.3g}, r1={self.r1.item():.3g}, r2={self.r2.item():.3g}, "
-            f"stability={self.stability}"
+            f"stability={self.pixel_stability:g}/255"
         )

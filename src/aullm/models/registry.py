@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from aullm.errors import ConfigError
 from aullm.models.au_llm_config import AULLMConfig
 from aullm.models.aullmpp_config import AULLMPPConfig
-from aullm.models.baselines_config import LBPTOPConfig, ResNetConfig, SSSNetLEDConfig
+from aullm.models.baselines_config import LBPTOPConfig, ResNetConfig, ResNetLEDConfig, SSSNetLEDConfig
 from aullm.options import ModelConfig
 
 if TYPE_CHECKING:  # type-only: config.py imports this registry at run time
@@ -40,7 +40,7 @@ MODELS: dict[str, ModelSpec] = {
     "au_llm": ModelSpec(AULLMConfig, "aullm.models.au_llm:build_au_llm"),
     "aullmpp": ModelSpec(AULLMPPConfig, "aullm.models.aullmpp:build_aullmpp"),
     "sssnet_led": ModelSpec(SSSNetLEDConfig, "aullm.models.baselines:build_sssnet_led"),
-    "resnet18_led": ModelSpec(ResNetConfig, "aullm.models.baselines:build_resnet"),
+    "resnet18_led": ModelSpec(ResNetLEDConfig, "aullm.models.baselines:build_resnet"),
     "resnet18": ModelSpec(ResNetConfig, "aullm.models.baselines:build_resnet"),
     "resnet34": ModelSpec(ResNetConfig, "aullm.models.baselines:build_resnet"),
     "lbptop": ModelSpec(LBPTOPConfig, "aullm.models.baselines:build_lbptop"),
