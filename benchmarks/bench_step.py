@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from aullm.bench import bench_step
@@ -37,12 +38,16 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{first.llm} on {first.device} ({first.dtype}), prompt {first.prompt_tokens} tokens, "
         f"median of {first.repeats} steps (forward + backward); LLM load {first.load_s:.1f}s\n"
     )
-    print("| batch | naive ms/step | fast ms/step | speedup | max abs diff |")
+    print("| batch | naive ms/step | fast ms/step | speedup (per-repeat range) | max abs diff |")
     print("|---:|---:|---:|---:|---:|")
     for r in rows:
+        low, high = r.speedup_range
         print(
-            f"| {r.batch} | {r.naive_s * 1000:.1f} | {r.fast_s * 1000:.1f} | {r.speedup:.2f}x | {r.max_abs_diff:.2e} |"
+            f"| {r.batch} | {r.naive_s * 1000:.1f} | {r.fast_s * 1000:.1f} | {r.speedup:.2f}x ({low:.2f}–{high:.2f}) "
+            f"| {r.max_abs_diff:.2e} |"
         )
+    load = os.getloadavg()
+    print(f"\nload average (1, 5, 15 min): {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")
     return 0
 
 

@@ -51,3 +51,13 @@ def test_synthetic_prepared_batches_like_a_dataset():
     assert len(data) == 12 and data.labels.shape == (12, 2)
     batch = sample_batch(data, np.arange(5), train=True, rng=np.random.default_rng(0), frames=6)
     assert tuple(batch.shape) == (5, 6, 32, 32)
+
+
+def test_bench_step_reports_repeats_and_their_spread():
+    result = runner.invoke(
+        app, ["bench", "step", "--llm", "tiny-random", "--batch", "2", "--device", "cpu", "--repeats", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "median of 5 steps" in result.output and "per repeat" in result.output
+    bad = runner.invoke(app, ["bench", "step", "--llm", "tiny-random", "--repeats", "0"])
+    assert bad.exit_code == 2 and "--repeats" in bad.output

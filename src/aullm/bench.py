@@ -42,6 +42,14 @@ class StepBench:
     dtype: str
     repeats: int
     load_s: float
+    naive_times: tuple[float, ...] = ()
+    fast_times: tuple[float, ...] = ()
+
+    @property
+    def speedup_range(self) -> tuple[float, float]:
+        """Lowest and highest per-repeat ratio (the two paths alternate within each repeat)."""
+        ratios = [n / f for n, f in zip(self.naive_times, self.fast_times)] or [self.speedup]
+        return min(ratios), max(ratios)
 
     def contract(self) -> dict[str, Any]:
         """The `aullm bench step --json` object (docs/design.md, Command line): exactly these keys."""
@@ -63,8 +71,8 @@ def _perturb_lora(reasoner: LLMReasoner, seed: int) -> None:
                 param.copy_(torch.randn(param.shape, generator=generator) * 0.01)
 
 
-def _median_times(steps: list[Callable[[], None]], device: torch.device, repeats: int, warmup: int) -> list[float]:
-    """Median seconds of each step; the steps alternate within every repeat, so a change in machine load
+def _step_times(steps: list[Callable[[], None]], device: torch.device, repeats: int, warmup: int) -> list[list[float]]:
+    """Seconds of each step in every repeat; the steps alternate within every repeat, so a change in machine load
     (other processes on a shared CPU) affects them alike and their ratio stays fair."""
     for _ in range(warmup):
         for step in steps:
@@ -77,7 +85,7 @@ def _median_times(steps: list[Callable[[], None]], device: torch.device, repeats
             step()
             synchronize(device)
             times[i].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    return times
 
 
 def bench_step(
@@ -118,9 +126,10 @@ def bench_step(
 
     reasoner.train()
     if repeats is None:
-        repeats = 10 if dev.type == "cuda" else 3
+        repeats = 10 if dev.type == "cuda" else 5
     warmup = 2 if dev.type == "cuda" else 1
-    naive_s, fast_s = _median_times([lambda: step(False), lambda: step(True)], dev, repeats, warmup)
+    naive_times, fast_times = _step_times([lambda: step(False), lambda: step(True)], dev, repeats, warmup)
+    naive_s, fast_s = statistics.median(naive_times), statistics.median(fast_times)
     reasoner.eval()  # LoRA dropout off: both paths compute the same function
     with torch.no_grad():
         diff = (logits(True).float() - logits(False).float()).abs().max().item()
@@ -136,6 +145,8 @@ def bench_step(
         dtype=str(loaded.dtype).replace("torch.", ""),
         repeats=repeats,
         load_s=round(load_s, 3),
+        naive_times=tuple(round(t, 6) for t in naive_times),
+        fast_times=tuple(round(t, 6) for t in fast_times),
     )
 
 

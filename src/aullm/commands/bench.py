@@ -18,6 +18,7 @@ def step(
     llm: str = typer.Option("smollm2-135m", "--llm", help="LLM preset, hub id, local folder or .gguf file."),
     batch: int = typer.Option(64, "--batch", help="Batch size."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: auto)."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Timed steps per path (default: 5 CPU, 10 GPU)."),
     json_out: bool = JsonOption,
 ) -> None:
     """Median time of one training step, naive (full prompt per sample) vs fast (shared prompt prefix)."""
@@ -27,7 +28,9 @@ def step(
 
     if batch < 1:
         raise UserError(f"--batch must be at least 1, got {batch}")
-    result = bench_step(llm=llm, batch=batch, device=device)
+    if repeats is not None and repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {repeats}")
+    result = bench_step(llm=llm, batch=batch, device=device, repeats=repeats)
     if json_out:
         typer.echo(json.dumps(result.contract()))
         return
@@ -37,7 +40,11 @@ def step(
     )
     typer.echo(f"  naive (full sequence per sample): {result.naive_s * 1000:10.1f} ms/step")
     typer.echo(f"  fast (shared prompt prefix):      {result.fast_s * 1000:10.1f} ms/step")
-    typer.echo(f"  speedup {result.speedup:.2f}x, max |logit difference| {result.max_abs_diff:.2e}")
+    low, high = result.speedup_range
+    typer.echo(
+        f"  speedup {result.speedup:.2f}x (per repeat {low:.2f}–{high:.2f}), "
+        f"max |logit difference| {result.max_abs_diff:.2e}"
+    )
 
 
 def register(app: typer.Typer) -> None:
