@@ -29,9 +29,9 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Every CPU speed measurement of the README (backbone, LLM step, fold-sized epoch, demo), with the load before each.
 bench: setup
-	$(BIN)/aullm bench step
-	$(BIN)/python benchmarks/bench_fold.py
+	PYTHON=$(BIN)/python benchmarks/speed_report.sh
 
 # AU-LLM (the demo) beside every baseline and the AULLM++ reconstruction on the demo's SynME, same settings and seed.
 SYNME_COMPARE := sssnet_led resnet18_led resnet18 resnet34 lbptop aullmpp

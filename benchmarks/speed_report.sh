@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Every CPU speed measurement of the README's Speed section, one after the other, with the machine's load before
+# each (run it on a quiet machine; the numbers are only as good as the quiet):
+#   1. the backbone's training step, fast vs the straightforward 3D reference, batch 256, median of 7;
+#   2. `aullm bench step --llm smollm2-135m --batch 64 --repeats 7`, three times (process-to-process spread);
+#   3. a fold-sized training run (247 clips, batch 256, SmolLM2), fast vs naive LLM path, 3 epochs each;
+#   4. `make demo`'s run, timed, into a fresh run directory (the SynME data is reused if present).
+#
+#   benchmarks/speed_report.sh [OUT_DIR]      # default runs/speed_report; logs and a summary land there
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-runs/speed_report}
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+step() { echo "== $1 (load: $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$SUMMARY"; }
+
+step "backbone forward+backward, batch 256"
+"$PYTHON" benchmarks/bench_backbone.py --batch 256 --repeats 7 | tee -a "$SUMMARY"
+
+for run in 1 2 3; do
+  step "aullm bench step --llm smollm2-135m --batch 64 --repeats 7 (run $run of 3)"
+  "$PYTHON" -m aullm -q bench step --llm smollm2-135m --batch 64 --repeats 7 | tee -a "$SUMMARY"
+done
+
+step "fold-sized epoch (247 clips, batch 256, SmolLM2), fast vs naive, 3 epochs each"
+"$PYTHON" benchmarks/bench_fold.py --llm smollm2-135m --epochs 3 2>"$OUT/bench_fold.log" | tee -a "$SUMMARY"
+
+step "make demo (aullm demo into a fresh run directory)"
+rm -rf "$OUT/demo"
+start=$(date +%s)
+"$PYTHON" -m aullm demo --out "$OUT/demo" --data data/synme >"$OUT/demo.log" 2>&1
+echo "demo wall time: $(( $(date +%s) - start )) s; $(grep -E '^│ Avg\.' "$OUT/demo.log" | head -1)" | tee -a "$SUMMARY"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$SUMMARY"
