@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # Frames per chunk: a chunk's candidates (chunk × cells × p²·C_out floats) stay within a core's cache.
-CHUNK_FRAMES = 32
+CHUNK_FRAMES = 64
 
 
 def _window_weight(weight: Tensor, pool: int) -> Tensor:
@@ -46,30 +46,36 @@ class _ConvReLUMaxPool(torch.autograd.Function):
         out = x.new_empty((n, cells, channels))
         # The input windows, kept for the backward pass (they are a fraction of the size of the conv output).
         cols = x.new_empty((n if backward else min(CHUNK_FRAMES, n), cells, window_weight.shape[0]))
-        argmax = torch.empty((n, cells, channels), dtype=torch.uint8, device=x.device) if backward else None
-        # The first maximum is the largest (p² − offset) among the candidates equal to the maximum (`max` with
-        # indices is many times slower than `amax` on the CPU for a dimension that is not the innermost).
+        # Per cell and channel, p² − (offset of the first maximum): the largest (p² − offset) among the candidates
+        # equal to the maximum (`max` with indices is many times slower than `amax` on the CPU for a dimension
+        # that is not the innermost); decoded in the backward pass.
+        first = torch.empty((n, cells, channels), dtype=torch.uint8, device=x.device) if backward else None
         rank = torch.arange(offsets, 0, -1, dtype=x.dtype, device=x.device).view(1, 1, offsets, 1)
         buffer = x.new_empty((min(CHUNK_FRAMES, n), cells, offsets * channels))  # reused: no fresh pages per chunk
+        s_n, s_c, s_h, s_w = x.stride()
         for start in range(0, n, CHUNK_FRAMES):
             stop = min(start + CHUNK_FRAMES, n)
             chunk_cols = cols[start:stop] if backward else cols[: stop - start]
-            chunk_cols.copy_(F.unfold(x[start:stop], window, stride=pool).transpose(1, 2))
+            # The (C_in, K, K) window of every cell, as a strided view of the frames: one copy, no im2col pass.
+            windows = x[start:stop].as_strided(
+                (stop - start, out_h, out_w, x.shape[1], window, window),
+                (s_n, pool * s_h, pool * s_w, s_c, s_h, s_w),
+            )
+            chunk_cols.view(stop - start, out_h, out_w, x.shape[1], window, window).copy_(windows)
             candidates = torch.matmul(chunk_cols, window_weight, out=buffer[: stop - start])
             candidates = candidates.view(stop - start, cells, offsets, channels)
             best = torch.amax(candidates, dim=2, out=out[start:stop])
-            if argmax is not None:
-                first = candidates.eq_(best.unsqueeze(2)).mul_(rank).amax(dim=2)
-                argmax[start:stop] = first.neg_().add_(offsets)
-            torch.relu_(best.add_(bias))
+            if first is not None:
+                first[start:stop] = candidates.eq_(best.unsqueeze(2)).mul_(rank).amax(dim=2)
+        torch.relu_(out.add_(bias))
         if backward:
-            ctx.save_for_backward(cols, window_weight, argmax, out)
+            ctx.save_for_backward(cols, window_weight, first, out)
             ctx.geometry = (pool, window, height, width)
         return out.view(n, out_h, out_w, channels)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Optional[Tensor], ...]:
-        cols, window_weight, argmax, out = ctx.saved_tensors
+        cols, window_weight, first, out = ctx.saved_tensors
         pool, window, height, width = ctx.geometry
         n, cells, channels = out.shape
         offsets = pool * pool
@@ -86,7 +92,8 @@ class _ConvReLUMaxPool(torch.autograd.Function):
                 rows = (stop - start) * cells
                 # Each cell's gradient goes to the candidate that was its maximum.
                 chunk = spread[: stop - start].zero_()
-                chunk.scatter_(2, argmax[start:stop, :, None].long(), grad[start:stop, :, None])
+                argmax = offsets - first[start:stop, :, None].long()
+                chunk.scatter_(2, argmax, grad[start:stop, :, None])
                 flat = chunk.view(rows, offsets * channels)
                 if grad_w is not None:
                     grad_w.addmm_(cols[start:stop].view(rows, -1).t(), flat)
