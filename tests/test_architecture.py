@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, str, int]] = [
     ("aullm.io", "foundation", 0),
     ("aullm.provenance", "foundation", 0),
     ("aullm.runtime", "foundation", 0),
+    ("aullm.memory", "foundation", 0),
     ("aullm.figures", "foundation", 0),
     ("aullm.data", "data", 2),
     ("aullm.models", "models", 2),
