@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -202,29 +203,33 @@ def section_fold(settings: dict[str, Any], device: torch.device) -> dict[str, An
 def section_loso(settings: dict[str, Any], device: torch.device, work: Path) -> dict[str, Any]:
     import pandas as pd
 
-    from aullm.config import config_from_dict
-    from aullm.data.synthetic import generate_synme
-    from aullm.training.protocols import run_experiment
+    from aullm import api
 
     loso = settings["loso"]
     data = work / "synme"
     start = time.perf_counter()
-    generate_synme(data, subjects=2, clips_per_subject=loso["clips_per_subject"], seed=0, size=loso["frame_size"])
+    truth = api.synth(data, subjects=2, clips_per_subject=loso["clips_per_subject"], seed=0, size=loso["frame_size"])
     generated_s = time.perf_counter() - start
-    cfg = config_from_dict(
-        {
-            "name": "device_check_loso",
-            "data": {"dataset": "synme", "root": str(data), "size": loso["size"], "cache_dir": str(work / "cache")},
-            "model": {"name": "au_llm", "variant": "all"},
-            "llm": {"name": loso["llm"], "dtype": "auto"},
-            "train": {"epochs": loso["epochs"], "batch_size": loso["batch"], "lr": 3.0e-5, "weight_decay": 0.005},
-            "protocol": {"name": "loso"},
-        }
-    )
+    aus = [au for au in api.SYNME_AUS if truth[au].sum() > 0]  # a tiny smoke copy may lack some AUs
+    config = {
+        "name": "device_check_loso",
+        "data": {
+            "dataset": "synme",
+            "root": str(data),
+            "size": loso["size"],
+            "aus": aus,
+            "cache_dir": str(work / "cache"),
+        },
+        "model": {"name": "au_llm", "variant": "all"},
+        "llm": {"name": loso["llm"], "dtype": "auto"},
+        "train": {"epochs": loso["epochs"], "batch_size": loso["batch"], "lr": 3.0e-5, "weight_decay": 0.005},
+        "protocol": {"name": "loso"},
+    }
     run = work / "loso_run"
+    shutil.rmtree(run, ignore_errors=True)
     _peak_reset(device)
     start = time.perf_counter()
-    run_experiment(cfg, run)
+    api.train(config, run)
     train_s = time.perf_counter() - start
     folds = sorted(p.name for p in (run / "folds").iterdir() if p.is_dir())
     missing = [f for f in RUN_FILES if not (run / f).is_file()]
