@@ -48,13 +48,20 @@ def test_led_matrix_and_filter_match_direct_loop(T: int) -> None:
     assert default.r2.item() == pytest.approx(0.05)
 
 
-def test_led_gradients_reach_alpha_r1_r2() -> None:
-    led = LEDFilter()
-    x = torch.rand(3, 1, 6, 8, 8)
-    target = torch.rand(3, 1, 6, 8, 8)
-    ((led(x) - target) ** 2).mean().backward()
-    for param in (led.log_alpha, led.log_r1, led.log_r2):
-        assert param.grad is not None and torch.isfinite(param.grad) and param.grad.abs().item() > 0
+def test_led_gradients_reach_r1_r2_and_alpha_only_through_the_stabiliser() -> None:
+    """r1 and r2 (the filter's shape) always learn. The gain α scales the signed response and the normaliser alike,
+    so with the reference's tiny stabiliser it cancels (output ≈ S/M) and its gradient is rounding noise, as in the
+    authors' network; with a strong stabiliser (255: aullm's earlier filter) it gets a real gradient."""
+    x = torch.rand(3, 1, 6, 8, 8, generator=torch.Generator().manual_seed(0))
+    target = torch.rand(3, 1, 6, 8, 8, generator=torch.Generator().manual_seed(1))
+    for pixel_stability in (1e-8, 255.0):
+        led = LEDFilter(pixel_stability=pixel_stability)
+        ((led(x) - target) ** 2).mean().backward()
+        grads = {p: getattr(led, p).grad for p in ("log_alpha", "log_r1", "log_r2")}
+        assert all(g is not None and torch.isfinite(g) for g in grads.values())
+        assert grads["log_r1"].abs().item() > 1e-3 and grads["log_r2"].abs().item() > 1e-4
+        alpha_learns = grads["log_alpha"].abs().item() > 1e-4
+        assert alpha_learns == (pixel_stability == 255.0)
 
 
 def test_led_cancels_global_brightness() -> None:
