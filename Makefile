@@ -24,10 +24,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# Lint and format check (ruff); CI runs it before the tests.
+# Lint, format check and type check (ruff, mypy; settings in pyproject.toml); CI runs it before the tests.
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 # Every CPU speed measurement of the README (backbone, LLM step, fold-sized epoch, demo), with the load before each.
 bench: setup

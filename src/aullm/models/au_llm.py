@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from aullm.models.au_llm_config import VARIANTS_ORDER, AULLMConfig, Variant
 from aullm.models.backbone import AUBackbone
-from aullm.models.base import AUModel, ModelOutput, fill_normal_, init_module_, seeded_generator
+from aullm.models.base import AUModel, ModelOutput, Reasoner, fill_normal_, init_module_, seeded_generator
 from aullm.models.led import AULLM_LED_STABILITY
 from aullm.models.projectors import EnhancedFusionProjector, LinearProjector
 
@@ -39,7 +39,7 @@ class AULLM(AUModel):
 
     def __init__(
         self,
-        reasoner: nn.Module,
+        reasoner: Reasoner,
         num_aus: int,
         *,
         frames: int = 6,
@@ -85,7 +85,7 @@ class AULLM(AUModel):
         else:  # prompt_learning
             self.prompt_vectors = nn.Parameter(torch.zeros(prompt_vectors, hidden))
             self.fusion = nn.Sequential(nn.Linear(hidden + high, hidden), nn.ReLU(), nn.Dropout(dropout))
-        self.reasoner = reasoner
+        self.reasoner: Reasoner = reasoner  # an nn.Module too: registered as a child
         self.head = nn.Linear(hidden, num_aus)
         self.reset(seed)
 
@@ -101,8 +101,7 @@ class AULLM(AUModel):
             init_module_(self.fusion, generator)
         init_module_(self.head, generator)
         self.reasoner.reset(seed)
-        self.backbone.last_activations = None
-        self.backbone.se.last_weights = None
+        self.backbone.clear_captures()
 
     def visual_token(self, x: Tensor) -> Tensor:
         """The projector's token [B, d] for a batch of clips (not defined for `prompt_learning`)."""
@@ -123,6 +122,7 @@ class AULLM(AUModel):
             # The soft prompt does not depend on the sample: run the LLM once and share its output.
             context = self.reasoner(self.prompt_vectors.unsqueeze(0)).float()
             context = context.expand(feats.f_high.shape[0], -1)
+            assert self.fusion is not None  # built together with the prompt vectors
             hidden = self.fusion(torch.cat([context, feats.f_high], dim=1))
         else:
             token = self.visual_token(x)
@@ -159,7 +159,7 @@ def build_au_llm(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: in
     options = cfg.model
     if not isinstance(options, AULLMConfig):
         raise TypeError(f"build_au_llm needs AU-LLM options, got {type(options).__name__}")
-    reasoner: nn.Module
+    reasoner: Reasoner
     if not options.needs_llm:
         reasoner = PassThroughReasoner(llm_hidden_size(cfg.llm))
     elif llm is None:

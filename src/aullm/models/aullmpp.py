@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from aullm.console import logger
 from aullm.models.aullmpp_config import AULLMPPConfig
 from aullm.models.backbone import AUBackbone
-from aullm.models.base import AUModel, ModelOutput, init_module_, seeded_generator
+from aullm.models.base import AUModel, ModelOutput, Reasoner, init_module_, seeded_generator
 from aullm.models.graph import RAUGNN, Prior, consistency_loss
 from aullm.models.led import AULLM_LED_STABILITY
 from aullm.models.mge_efp import MGEEFP
@@ -53,7 +53,7 @@ class AULLMPP(AUModel):
 
     def __init__(
         self,
-        reasoner: nn.Module,
+        reasoner: Reasoner,
         aus: list[str],
         *,
         frames: int = 6,
@@ -119,7 +119,7 @@ class AULLMPP(AUModel):
                 layers=graph_layers,
                 cooccurrence_threshold=cooccurrence_threshold,
             )
-        self.reasoner = reasoner
+        self.reasoner: Reasoner = reasoner  # an nn.Module too: registered as a child
         self.head = nn.Linear(hidden, len(self.aus))
         self.reset(seed)
 
@@ -136,8 +136,7 @@ class AULLMPP(AUModel):
             self.graph.reset_prior()
         init_module_(self.head, generator)
         self.reasoner.reset(seed)
-        self.backbone.last_activations = None
-        self.backbone.se.last_weights = None
+        self.backbone.clear_captures()
 
     def on_fold_start(self, train_labels: np.ndarray) -> None:
         """Called by the protocol with the fold's TRAINING labels only: the co-occurrence prior is counted here,

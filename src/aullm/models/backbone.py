@@ -137,6 +137,12 @@ class AUBackbone(nn.Module):
         self.capture_activations = False
         self.last_activations: Optional[Tensor] = None
 
+    def clear_captures(self) -> None:
+        """Forget the activations and SE weights kept from the last forward pass (after a reset they are stale)."""
+        self.last_activations = None
+        if isinstance(self.se, FrameSqueezeExcitation):
+            self.se.last_weights = None
+
     def _frames(self, x: Tensor) -> Tensor:
         """The frames conv1 sees, [B·T, C_in, H, W] (T = frames − 1 LED frames, or 1 flow "frame" of 3 channels),
         with a clear error for a wrong input shape."""

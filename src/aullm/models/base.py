@@ -97,6 +97,18 @@ def init_module_(module: nn.Module, generator: torch.Generator) -> None:
             )
 
 
+class Reasoner(Protocol):
+    """What AU-LLM and AULLM++ need of the module that reads their tokens (the LoRA LLM, or no LLM at all):
+    tokens [B, n, hidden_size] → one vector [B, hidden_size] per sample, re-initialised by `reset(seed)`."""
+
+    @property
+    def hidden_size(self) -> int: ...
+
+    def reset(self, seed: int) -> None: ...
+
+    def __call__(self, tokens: Tensor) -> Tensor: ...
+
+
 @runtime_checkable
 class OwnState(Protocol):
     """A child module that says itself what of it is trained (the LLM reasoner: its LoRA, not the frozen base)."""

@@ -89,7 +89,7 @@ TINY_SEED = 1234
 class LoadedLLM:
     """A frozen base LLM with its tokenizer; shared by every model built in this process."""
 
-    model: nn.Module
+    model: Any  # a transformers causal LM (PreTrainedModel): its typing is looser than its behaviour
     tokenizer: Any
     hidden_size: int
     dtype: torch.dtype
@@ -237,11 +237,11 @@ def _weight_files(folder: Path) -> list[Path]:
     return files
 
 
-def _from_pretrained(source: str, dtype: torch.dtype, device: torch.device, **kwargs: Any) -> nn.Module:
+def _from_pretrained(source: str, dtype: torch.dtype, device: torch.device, **kwargs: Any) -> Any:
     """AutoModelForCausalLM, never running repository code, placed directly on the device."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=False, **kwargs)
+    model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=False, **kwargs)
     return model.to(device)
 
 
@@ -252,7 +252,7 @@ def _tokenizer(source: str, **kwargs: Any) -> Any:
 
 
 def _loaded(
-    model: nn.Module, tokenizer: Any, dtype: torch.dtype, device: torch.device, reference: dict[str, str]
+    model: Any, tokenizer: Any, dtype: torch.dtype, device: torch.device, reference: dict[str, str]
 ) -> LoadedLLM:
     hidden = int(model.config.get_text_config().hidden_size)
     return LoadedLLM(
@@ -307,7 +307,7 @@ def _convert_gguf(gguf: Path, sha: str, folder: Path) -> None:
     start = time.perf_counter()
     logger.info("converting %s to safetensors (once; cached in %s)", gguf.name, folder)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # The converted weights are plain fp32: drop the GGUF quantisation marker so the cache loads as a normal model.
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -361,7 +361,7 @@ def _build_random(config_fields: dict[str, Any], seed: int, dtype: torch.dtype, 
     config = Qwen2Config(**config_fields)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Qwen2ForCausalLM(config)
+        model: Any = Qwen2ForCausalLM(config)
     return model.to(device=device, dtype=dtype)
 
 
@@ -393,7 +393,8 @@ def _build_random_shaped(name: str, dtype: torch.dtype, device: torch.device) ->
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         with torch.device(device):
-            model = Qwen2ForCausalLM(config).to(dtype=dtype)
+            built: Any = Qwen2ForCausalLM(config)
+            model = built.to(dtype=dtype)
     tokenizer = smollm2_tokenizer() or byte_tokenizer()
     config_sha = hashlib.sha256(json.dumps(QWEN25_15B_CONFIG, sort_keys=True).encode()).hexdigest()
     reference = {"name": name, "source": "random weights, Qwen2.5-1.5B config", "sha256": config_sha}

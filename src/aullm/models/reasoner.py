@@ -22,6 +22,7 @@ import contextlib
 import copy
 import inspect
 import math
+from collections.abc import Callable
 from typing import Any, Literal, Optional
 
 import torch
@@ -64,6 +65,8 @@ def _shared_copy(module: nn.Module) -> nn.Module:
 class LLMReasoner(nn.Module):
     """LoRA-adapted decoder over [prompt, tokens] (append) or [tokens, prompt] (prepend); returns [B, hidden] fp32."""
 
+    _call: Callable[..., Any]  # the decoder, or its torch.compile wrapper (kept out of the module registry)
+
     def __init__(
         self,
         loaded: LoadedLLM,
@@ -85,7 +88,7 @@ class LLMReasoner(nn.Module):
         self.token_position: TokenPosition = token_position
         self.prefix_cache = prefix_cache
         self.lora_config = lora
-        self.decoder = _shared_copy(loaded.model.get_decoder())
+        self.decoder: Any = _shared_copy(loaded.model.get_decoder())  # the transformers decoder, LoRA injected
         peft_config = PeftLoraConfig(
             r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.targets), bias="none"
         )

@@ -191,7 +191,8 @@ class _Collector:
             run_dir.mark_failed(job.folder, reason)
             self.outcomes[task.run].failed[job.fold.name] = reason
             return
-        result = FoldResult(job.fold.name, [got[s] for s in job.seeds])  # type: ignore[misc]
+        results = [o for s in job.seeds if isinstance(o := got[s], SeedResult)]  # none failed (checked above)
+        result = FoldResult(job.fold.name, results)
         run_dir.write_fold(job.folder, result)
         self.outcomes[task.run].written.append(job.fold.name)
         if self.on_fold is not None:
