@@ -238,10 +238,18 @@ def _weight_files(folder: Path) -> list[Path]:
 
 
 def _from_pretrained(source: str, dtype: torch.dtype, device: torch.device, **kwargs: Any) -> Any:
-    """AutoModelForCausalLM, never running repository code, placed directly on the device."""
+    """AutoModelForCausalLM, never running repository code, placed directly on the device. transformers' own
+    "Loading weights" bar is switched off meanwhile: aullm logs the load in one line."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
-    model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=False, **kwargs)
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=False, **kwargs)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     return model.to(device)
 
 
