@@ -174,6 +174,24 @@ def test_layers_import_only_downward() -> None:
     assert wrong == []
 
 
+#: What the command line may use besides the public API: its own helpers and the foundation (errors, console, file
+#: checks, config types for option parsing, the memory setting). Work itself goes through aullm.api/aullm.datasets,
+#: so the CLI and the Python API cannot drift.
+CLI_MAY_IMPORT = {"aullm", "aullm.api", "aullm.datasets", "aullm.errors", "aullm.console", "aullm.io", "aullm.config"}
+CLI_MAY_IMPORT |= {"aullm.memory"}
+
+
+def test_the_command_line_calls_only_the_public_api() -> None:
+    wrong = []
+    for module, targets in sorted(import_graph().items()):
+        if layer_of(module)[0] != "commands" or module == "aullm":
+            continue
+        for target in sorted(targets):
+            if target not in CLI_MAY_IMPORT and not target.startswith(("aullm.commands", "aullm.cli")):
+                wrong.append(f"{module} imports {target}")
+    assert wrong == []
+
+
 def test_the_checker_sees_function_level_imports_and_cycles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The checks above can fail: a deferred import and a two-module cycle are both found."""
     package = tmp_path / "aullm"

@@ -83,8 +83,14 @@ def test_fast_backbone_is_the_reference_function(kwargs: dict[str, Any], shape: 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 def test_fast_backbone_float32_agrees_with_reference_within_1e5(train: bool) -> None:
     """In float32 (as trained): outputs within 1e-5 of the reference; each gradient within 1e-5 of the reference
-    relative to its size, or, where float32 rounding already costs the reference more than that (sums that nearly
-    cancel), no further from the float64 result than the reference itself is."""
+    relative to its size, or, where float32 rounding alone moves a gradient that much (sums that nearly cancel), no
+    further from the float64 result than twice the larger of the reference's own error and 1e-5 of its size.
+
+    The LED rates' gradients are such sums: every pixel's term is divided by its magnitude-weighted sum, which with
+    the reference's stabiliser (1e-8 in 0–255 units) is nearly the pixel value itself, and the terms nearly cancel.
+    Over four inputs and both modes the float32 reference was 1e-6 to 9e-5 of their size from float64 depending on
+    the input, and the fast backbone as far, on either side of it; which of the two a given CPU's kernels make
+    luckier is a matter of summation order."""
     kwargs, shape = {"frames": 6, "size": 64}, (8, 6, 64, 64)
     backbone = _backbone(kwargs, torch.float32, train)
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
@@ -98,7 +104,7 @@ def test_fast_backbone_float32_agrees_with_reference_within_1e5(train: bool) -> 
         gap = (fast["grads"][name] - grad).abs().max().item()
         fast_error = (fast["grads"][name].double() - truth).abs().max().item()
         ref_error = (grad.double() - truth).abs().max().item()
-        assert gap <= 1e-5 * scale or fast_error <= 2 * ref_error + 1e-6 * scale, name
+        assert gap <= 1e-5 * scale or fast_error <= 2 * max(ref_error, 1e-5 * scale), name
     # The input gradient itself is not compared pixel by pixel in float32: each pixel's gradient follows the winner
     # of its max-pooling cells, and where two candidates are within float32 rounding of each other (typically a value
     # at ReLU's zero) the two implementations may pick different winners, as any two summation orders would. The

@@ -281,6 +281,8 @@ def bench_step(
 
     if batch < 1:
         raise UserError(f"--batch must be at least 1, got {batch}")
+    if repeats is not None and repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {repeats}")
     return run_bench(llm=llm, batch=batch, device=device, repeats=repeats)
 
 

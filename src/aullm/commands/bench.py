@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from aullm.commands.options import JsonOption
-from aullm.errors import UserError
 
 bench_app = typer.Typer(help="Speed benchmarks.", no_args_is_help=True)
 
@@ -24,13 +23,9 @@ def step(
     """Median time of one training step, naive (full prompt per sample) vs fast (shared prompt prefix)."""
     import json
 
-    from aullm.bench import bench_step
+    from aullm import api
 
-    if batch < 1:
-        raise UserError(f"--batch must be at least 1, got {batch}")
-    if repeats is not None and repeats < 1:
-        raise UserError(f"--repeats must be at least 1, got {repeats}")
-    result = bench_step(llm=llm, batch=batch, device=device, repeats=repeats)
+    result = api.bench_step(llm=llm, batch=batch, device=device, repeats=repeats)
     if json_out:
         typer.echo(json.dumps(result.contract()))
         return

@@ -49,7 +49,7 @@ def _detector() -> Any:  # cv2.CascadeClassifier or skimage.feature.Cascade: two
         if cascade is not None:
             import cv2
 
-            det = cv2.CascadeClassifier(cascade)  # type: ignore[attr-defined]  # absent from OpenCV 5 stubs
+            det = cv2.CascadeClassifier(cascade)  # type: ignore[attr-defined, unused-ignore]  # absent from some OpenCV 5 stubs
         else:
             from skimage.data import lbp_frontal_face_cascade_filename
             from skimage.feature import Cascade

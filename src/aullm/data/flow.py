@@ -30,7 +30,7 @@ def dense_flow(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
     flow: np.ndarray = cv2.calcOpticalFlowFarneback(
         onset,
         apex,
-        None,  # type: ignore[call-overload]  # OpenCV's stubs omit the documented "no initial flow" None
+        None,  # type: ignore[call-overload, unused-ignore]  # some OpenCV stubs omit the documented "no initial flow" None
         pyr_scale=0.5,
         levels=3,
         winsize=15,
