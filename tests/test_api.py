@@ -177,6 +177,8 @@ def test_synth_crop_and_bench_step(tmp_path) -> None:
     assert bench.contract().keys() >= {"llm", "batch", "naive_s", "fast_s", "speedup", "max_abs_diff"}
     with pytest.raises(aullm.UserError, match="--batch"):
         api.bench_step("tiny-random", batch=0)
+    with pytest.raises(aullm.UserError, match="--repeats"):
+        api.bench_step("tiny-random", batch=2, repeats=0)
 
 
 def test_sweep_runs_every_config(trained, tmp_path) -> None:

@@ -177,8 +177,10 @@ def test_layers_import_only_downward() -> None:
 #: What the command line may use besides the public API: its own helpers and the foundation (errors, console, file
 #: checks, config types for option parsing, the memory setting). Work itself goes through aullm.api/aullm.datasets,
 #: so the CLI and the Python API cannot drift.
-CLI_MAY_IMPORT = {"aullm", "aullm.api", "aullm.datasets", "aullm.errors", "aullm.console", "aullm.io", "aullm.config"}
-CLI_MAY_IMPORT |= {"aullm.memory"}
+CLI_MAY_IMPORT = {
+    *("aullm", "aullm.api", "aullm.datasets"),
+    *("aullm.errors", "aullm.console", "aullm.io", "aullm.config", "aullm.memory"),
+}
 
 
 def test_the_command_line_calls_only_the_public_api() -> None:

@@ -86,8 +86,8 @@ def test_fast_backbone_float32_agrees_with_reference_within_1e5(train: bool) -> 
     relative to its size, or, where float32 rounding alone moves a gradient that much (sums that nearly cancel), no
     further from the float64 result than twice the larger of the reference's own error and 1e-5 of its size.
 
-    The LED rates' gradients are such sums: every pixel's term is divided by its magnitude-weighted sum, which with
-    the reference's stabiliser (1e-8 in 0–255 units) is nearly the pixel value itself, and the terms nearly cancel.
+    The LED rates' gradients are such sums: every pixel's term is divided by its magnitude-weighted sum with almost
+    no stabiliser (the reference's 1e-8 in 0–255 units), so dark pixels weigh heavily, and the terms nearly cancel.
     Over four inputs and both modes the float32 reference was 1e-6 to 9e-5 of their size from float64 depending on
     the input, and the fast backbone as far, on either side of it; which of the two a given CPU's kernels make
     luckier is a matter of summation order."""
