@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_step.py --llm smollm2-135m --batches 1 8 32 64
     .venv/bin/python benchmarks/bench_step.py --llm qwen2.5-1.5b-random --device cuda --batches 32 64 128 256
+    .venv/bin/python benchmarks/bench_step.py --batches 64 --compile     # decoder under torch.compile, both paths
 
 Not run by the test suite. Prints a Markdown table (and JSON lines with --json).
 """
@@ -23,20 +24,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: auto)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--repeats", type=int, default=None, help="timed steps per path (median)")
+    parser.add_argument(
+        "--compile", action="store_true", help="run the decoder under torch.compile (llm.compile: true), both paths"
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON object per batch size")
     args = parser.parse_args(argv)
     keep_freed_memory()  # as the CLI does (AULLM_KEEP_FREED_MEMORY=0 to measure without)
 
     rows = []
     for batch in args.batches:
-        result = bench_step(llm=args.llm, batch=batch, device=args.device, repeats=args.repeats)
+        result = bench_step(llm=args.llm, batch=batch, device=args.device, repeats=args.repeats, compile=args.compile)
         rows.append(result)
         if args.json:
             print(json.dumps({**result.contract(), "device": result.device, "dtype": result.dtype}), flush=True)
     first = rows[0]
     print(
         f"\n{first.llm} on {first.device} ({first.dtype}), prompt {first.prompt_tokens} tokens, "
-        f"median of {first.repeats} steps (forward + backward); LLM load {first.load_s:.1f}s\n"
+        f"median of {first.repeats} steps (forward + backward){', torch.compile' if first.compiled else ''}; "
+        f"LLM load {first.load_s:.1f}s\n"
     )
     print("| batch | naive ms/step | fast ms/step | speedup (per-repeat range) | max abs diff |")
     print("|---:|---:|---:|---:|---:|")

@@ -241,3 +241,26 @@ def test_no_transformers_deprecation_warnings_on_any_path(tiny, caplog: pytest.L
     deprecations = [str(w.message) for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
     assert deprecations == []
     assert not [r for r in caplog.records if "deprecated" in r.getMessage()]
+
+
+@pytest.mark.slow  # compiles the decoder three times (train, train backward, no-grad evaluation): about a minute
+def test_compiled_decoder_trains_like_the_eager_one(tiny):
+    """`llm.compile: true` wraps the decoder in torch.compile: the packed training step (forward and every LoRA
+    gradient) and the no-grad evaluation path give what the eager decoder gives."""
+    eager = LLMReasoner(tiny, LoraConfig(r=8, alpha=16, dropout=0.0), PROMPT, seed=0)
+    compiled = LLMReasoner(tiny, LoraConfig(r=8, alpha=16, dropout=0.0), PROMPT, seed=0, compile=True)
+    _perturb_lora(eager)
+    compiled.load_trainable_state_dict(eager.trainable_state_dict())
+    x = torch.randn(5, 1, 64, requires_grad=True)
+    eager.train()
+    compiled.train()
+    out_eager, out_compiled = eager(x), compiled(x)
+    assert (out_compiled - out_eager).abs().max().item() <= 1e-5
+    grads_eager = _grads(out_eager, [x, *eager.lora_parameters()])
+    grads_compiled = _grads(out_compiled, [x, *compiled.lora_parameters()])
+    for g_compiled, g_eager in zip(grads_compiled, grads_eager):
+        assert (g_compiled - g_eager).abs().max().item() <= 1e-5 * max(1.0, g_eager.abs().max().item())
+    eager.eval()
+    compiled.eval()
+    with torch.no_grad():
+        assert (compiled(x) - eager(x)).abs().max().item() <= 1e-5

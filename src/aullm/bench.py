@@ -42,6 +42,7 @@ class StepBench:
     dtype: str
     repeats: int
     load_s: float
+    compiled: bool = False
     naive_times: tuple[float, ...] = ()
     fast_times: tuple[float, ...] = ()
 
@@ -97,14 +98,18 @@ def bench_step(
     n_aus: int = 8,
     feature_dim: int = 256,
     seed: int = 0,
+    compile: bool = False,
 ) -> StepBench:
     """Time one training step of both paths: random features → Linear projector → visual token → reasoner →
-    Linear head → BCE; backward reaches LoRA, the projector and the head (as in AU-LLM, minus the 3D-CNN)."""
+    Linear head → BCE; backward reaches LoRA, the projector and the head (as in AU-LLM, minus the 3D-CNN).
+
+    `compile` runs the decoder under torch.compile (`llm.compile: true`) on both paths; compilation happens in
+    the untimed warm-up step."""
     dev = resolve_device(device or "auto")
     start = time.perf_counter()
     loaded = load_llm(LLMConfig(name=llm), dev)
     load_s = time.perf_counter() - start
-    reasoner = LLMReasoner(loaded, LoraConfig(), prompt, "append", True, seed=seed)
+    reasoner = LLMReasoner(loaded, LoraConfig(), prompt, "append", True, seed=seed, compile=compile)
     _perturb_lora(reasoner, seed)
     generator = torch.Generator().manual_seed(seed)
     projector = nn.Linear(feature_dim, loaded.hidden_size).to(dev)
@@ -145,6 +150,7 @@ def bench_step(
         dtype=str(loaded.dtype).replace("torch.", ""),
         repeats=repeats,
         load_s=round(load_s, 3),
+        compiled=compile,
         naive_times=tuple(round(t, 6) for t in naive_times),
         fast_times=tuple(round(t, 6) for t in fast_times),
     )
