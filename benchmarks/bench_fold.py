@@ -2,6 +2,10 @@
 and trainer, naive vs fast LLM path: wall time per epoch, prediction time, peak memory, and the projection to a
 full 26-fold × 350-epoch LOSO.
 
+Paths: `fast` is aullm's default (shared prompt prefix, oneDNN pre-packed weights on the CPU); `naive` is the
+straightforward implementation (full sequence per sample, torch's default products); `naive-prepacked` is the full
+sequence with aullm's pre-packed products, to tell the two savings apart.
+
     .venv/bin/python benchmarks/bench_fold.py --llm smollm2-135m --epochs 2
     .venv/bin/python benchmarks/bench_fold.py --llm qwen2.5-1.5b-random --device cuda --epochs 5
 
@@ -29,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--folds", type=int, default=26, help="folds of the projected LOSO run")
     parser.add_argument("--full-epochs", type=int, default=350, help="epochs of the projected LOSO run")
-    parser.add_argument("--paths", nargs="+", default=["fast", "naive"], choices=["fast", "naive"])
+    parser.add_argument("--paths", nargs="+", default=["fast", "naive"], choices=["fast", "naive", "naive-prepacked"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     keep_freed_memory()  # as the CLI does (AULLM_KEEP_FREED_MEMORY=0 to measure without)
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             batch=args.batch,
             prefix_cache=(path == "fast"),
             device=args.device,
+            prepack=False if path == "naive" else "auto",
         )
         rows.append((path, result))
         if args.json:

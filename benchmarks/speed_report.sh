@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Every CPU speed measurement of the README's Speed section, one after the other, with the machine's load before
 # each (run it on a quiet machine; the numbers are only as good as the quiet):
-#   1. the backbone's training step, fast vs the straightforward 3D reference, batch 256, median of 7;
-#   2. `aullm bench step --llm smollm2-135m --batch 64 --repeats 7`, three times (process-to-process spread);
-#   3. a fold-sized training run (247 clips, batch 256, SmolLM2), fast vs naive LLM path, 3 epochs each;
+#   1. the backbone's training step, fast vs the straightforward 3D reference and vs the backbone as shipped before
+#      this work (c87a6a5, read from git history), batch 256, median of 7;
+#   2. `aullm bench step --llm smollm2-135m --batch 64 --repeats 7`, three times (process-to-process spread), then
+#      benchmarks/bench_prepack.py: the same step with and without oneDNN pre-packed weights (llm.prepack);
+#   3. a fold-sized training run (247 clips, batch 256, SmolLM2), fast vs naive LLM path (and the naive path with
+#      pre-packed weights), 3 epochs each;
 #   4. `make demo`'s run, timed, into a fresh run directory (the SynME data is reused if present).
 #
 #   benchmarks/speed_report.sh [OUT_DIR]      # default runs/speed_report; logs and a summary land there
@@ -20,15 +23,19 @@ SUMMARY="$OUT/summary.txt"
 step() { echo "== $1 (load: $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$SUMMARY"; }
 
 step "backbone forward+backward, batch 256"
-"$PYTHON" benchmarks/bench_backbone.py --batch 256 --repeats 7 | tee -a "$SUMMARY"
+BEFORE=${AULLM_BACKBONE_BEFORE:-c87a6a5}
+if git cat-file -e "$BEFORE^{commit}" 2>/dev/null; then against=(--against "$BEFORE"); else against=(); fi
+"$PYTHON" benchmarks/bench_backbone.py --batch 256 --repeats 7 "${against[@]}" | tee -a "$SUMMARY"
 
 for run in 1 2 3; do
   step "aullm bench step --llm smollm2-135m --batch 64 --repeats 7 (run $run of 3)"
   "$PYTHON" -m aullm -q bench step --llm smollm2-135m --batch 64 --repeats 7 | tee -a "$SUMMARY"
 done
+step "the same step with and without oneDNN pre-packed weights (benchmarks/bench_prepack.py)"
+"$PYTHON" benchmarks/bench_prepack.py --batch 64 --repeats 7 2>"$OUT/bench_prepack.log" | tee -a "$SUMMARY"
 
-step "fold-sized epoch (247 clips, batch 256, SmolLM2), fast vs naive, 3 epochs each"
-"$PYTHON" benchmarks/bench_fold.py --llm smollm2-135m --epochs 3 2>"$OUT/bench_fold.log" | tee -a "$SUMMARY"
+step "fold-sized epoch (247 clips, batch 256, SmolLM2), fast vs naive (and naive pre-packed), 3 epochs each"
+"$PYTHON" benchmarks/bench_fold.py --llm smollm2-135m --epochs 3 --paths fast naive naive-prepacked 2>"$OUT/bench_fold.log" | tee -a "$SUMMARY"
 
 step "make demo (aullm demo into a fresh run directory)"
 rm -rf "$OUT/demo"

@@ -273,17 +273,25 @@ def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme") -> Run:
 
 
 def bench_step(
-    llm: str = "smollm2-135m", batch: int = 64, *, device: Optional[str] = None, repeats: Optional[int] = None
+    llm: str = "smollm2-135m",
+    batch: int = 64,
+    *,
+    device: Optional[str] = None,
+    repeats: Optional[int] = None,
+    prepack: Union[bool, str] = "auto",
 ) -> Any:
     """Median time of one training step of the straightforward (full prompt per sample) and the fast (shared
-    prompt prefix) LLM path, and the largest logit difference between them (`aullm bench step`)."""
+    prompt prefix) LLM path, and the largest logit difference between them (`aullm bench step`); `prepack` is
+    `llm.prepack`, applied to both paths."""
     from aullm.bench import bench_step as run_bench
 
     if batch < 1:
         raise UserError(f"--batch must be at least 1, got {batch}")
     if repeats is not None and repeats < 1:
         raise UserError(f"--repeats must be at least 1, got {repeats}")
-    return run_bench(llm=llm, batch=batch, device=device, repeats=repeats)
+    if prepack not in (True, False, "auto"):
+        raise UserError(f"prepack must be true, false or auto, got {prepack!r}")
+    return run_bench(llm=llm, batch=batch, device=device, repeats=repeats, prepack=prepack)  # type: ignore[arg-type]
 
 
 __all__ = [

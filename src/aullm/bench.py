@@ -1,8 +1,10 @@
 """Speed benchmarks of the LLM side : one training step, naive vs prefix-cached, and a whole fold.
 
-"Naive" is the straightforward implementation — the full [prompt + token] sequence per sample, as the authors'
-reference code runs it; "fast" is the reasoner's prefix-cache path. Both run in one process on the same model,
-weights, batch and prompt, so the ratio is a fair measure of the saving and `max_abs_diff` shows they agree.
+"Naive" is the straightforward implementation — the full [prompt + token] sequence per sample with torch's default
+products, as the authors' reference code runs it; "fast" is aullm's training path: the reasoner's prefix-cache path,
+with the frozen weights' products on oneDNN pre-packed weights where `llm.prepack` applies (CPU, float32). Both
+run in one process on the same weights (LoRA included), batch and prompt, so the ratio is a fair measure of the
+saving and `max_abs_diff` shows they agree. `benchmarks/bench_prepack.py` separates the two savings.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
 import torch
@@ -43,6 +45,7 @@ class StepBench:
     repeats: int
     load_s: float
     compiled: bool = False
+    prepacked: bool = False  # the fast path ran the frozen products on oneDNN pre-packed weights (llm.prepack)
     naive_times: tuple[float, ...] = ()
     fast_times: tuple[float, ...] = ()
 
@@ -99,29 +102,40 @@ def bench_step(
     feature_dim: int = 256,
     seed: int = 0,
     compile: bool = False,
+    prepack: Union[bool, Literal["auto"]] = "auto",
 ) -> StepBench:
     """Time one training step of both paths: random features → Linear projector → visual token → reasoner →
     Linear head → BCE; backward reaches LoRA, the projector and the head (as in AU-LLM, minus the 3D-CNN).
 
     `compile` runs the decoder under torch.compile (`llm.compile: true`) on both paths; compilation happens in
-    the untimed warm-up step."""
+    the untimed warm-up step. `prepack` (`llm.prepack`) is the fast path's setting; the naive path always runs
+    torch's default products (a second reasoner on the same base weights and LoRA values, where they differ)."""
     dev = resolve_device(device or "auto")
     start = time.perf_counter()
     loaded = load_llm(LLMConfig(name=llm), dev)
     load_s = time.perf_counter() - start
-    reasoner = LLMReasoner(loaded, LoraConfig(), prompt, "append", True, seed=seed, compile=compile)
+    reasoner = LLMReasoner(loaded, LoraConfig(), prompt, "append", True, seed=seed, compile=compile, prepack=prepack)
     _perturb_lora(reasoner, seed)
+    naive_reasoner = reasoner
+    if reasoner.prepacked_modules:
+        naive_reasoner = LLMReasoner(loaded, LoraConfig(), prompt, "append", True, seed=seed, prepack=False)
+        _perturb_lora(naive_reasoner, seed)
     generator = torch.Generator().manual_seed(seed)
     projector = nn.Linear(feature_dim, loaded.hidden_size).to(dev)
     head = nn.Linear(loaded.hidden_size, n_aus).to(dev)
     features = torch.randn(batch, feature_dim, generator=generator).to(dev)
     labels = (torch.rand(batch, n_aus, generator=generator) < 0.3).float().to(dev)
     loss_fn = nn.BCEWithLogitsLoss()
-    params = [*reasoner.lora_parameters(), *projector.parameters(), *head.parameters()]
+    params = [
+        *reasoner.lora_parameters(),
+        *naive_reasoner.lora_parameters(),
+        *projector.parameters(),
+        *head.parameters(),
+    ]
 
     def logits(fast: bool) -> Tensor:
         token = projector(features).unsqueeze(1)
-        hidden = reasoner(token) if fast else reasoner.forward_full(token)
+        hidden = reasoner(token) if fast else naive_reasoner.forward_full(token)
         return head(hidden)
 
     def step(fast: bool) -> None:
@@ -130,12 +144,14 @@ def bench_step(
         loss_fn(logits(fast), labels).backward()
 
     reasoner.train()
+    naive_reasoner.train()
     if repeats is None:
         repeats = 10 if dev.type == "cuda" else 5
     warmup = 2 if dev.type == "cuda" else 1
     naive_times, fast_times = _step_times([lambda: step(False), lambda: step(True)], dev, repeats, warmup)
     naive_s, fast_s = statistics.median(naive_times), statistics.median(fast_times)
     reasoner.eval()  # LoRA dropout off: both paths compute the same function
+    naive_reasoner.eval()
     with torch.no_grad():
         diff = (logits(True).float() - logits(False).float()).abs().max().item()
     return StepBench(
@@ -151,6 +167,7 @@ def bench_step(
         repeats=repeats,
         load_s=round(load_s, 3),
         compiled=compile,
+        prepacked=reasoner.prepacked_modules > 0,
         naive_times=tuple(round(t, 6) for t in naive_times),
         fast_times=tuple(round(t, 6) for t in fast_times),
     )
@@ -192,6 +209,7 @@ def synthetic_prepared(n_clips: int, frames: int, size: int, aus: list[str], see
 class FoldBench:
     llm: str
     prefix_cache: bool
+    prepack: Union[bool, str]
     clips: int
     epochs: int
     batch: int
@@ -218,6 +236,7 @@ def bench_fold(
     device: Optional[str] = None,
     seed: int = 1,
     size: int = 64,
+    prepack: Union[bool, Literal["auto"]] = "auto",
 ) -> FoldBench:
     """Train the real AU-LLM model (build_model + the trainer) for `epochs` on `clips` synthetic clips, then predict
     26 held-out clips: the work of one CASME II LOSO fold at 1/350-scale per epoch."""
@@ -229,7 +248,7 @@ def bench_fold(
     cfg: Config = config_from_dict(
         {
             "data": {"size": size},
-            "llm": {"name": llm, "prefix_cache": prefix_cache},
+            "llm": {"name": llm, "prefix_cache": prefix_cache, "prepack": prepack},
             "train": {"epochs": epochs, "batch_size": batch},
         }
     )
@@ -251,6 +270,7 @@ def bench_fold(
     return FoldBench(
         llm=llm,
         prefix_cache=prefix_cache,
+        prepack=prepack,
         clips=clips,
         epochs=epochs,
         batch=batch,

@@ -83,6 +83,10 @@ class LLMConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     prefix_cache: bool = True
     compile: bool = False
+    # CPU only: the frozen weights' products run on oneDNN with the weights pre-packed once (models/prepacked.py;
+    # float32 as before, about a quarter off a fast LLM step, two packed copies of the weights in memory).
+    # auto: on for a float32 LLM on the CPU when the copies fit in a quarter of physical memory.
+    prepack: Union[bool, Literal["auto"]] = "auto"
     lora: LoraConfig = field(default_factory=LoraConfig)
     # `random`: the same architecture and size with freshly initialised weights drawn from `init_seed`, so the
     # LLM's pretrained knowledge is the only difference from `pretrained`.

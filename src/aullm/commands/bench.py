@@ -18,6 +18,9 @@ def step(
     batch: int = typer.Option(64, "--batch", help="Batch size."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda (default: auto)."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Timed steps per path (default: 5 CPU, 10 GPU)."),
+    no_prepack: bool = typer.Option(
+        False, "--no-prepack", help="The fast path with torch's default products instead of oneDNN pre-packed weights."
+    ),
     json_out: bool = JsonOption,
 ) -> None:
     """Median time of one training step, naive (full prompt per sample) vs fast (shared prompt prefix)."""
@@ -25,7 +28,9 @@ def step(
 
     from aullm import api
 
-    result = api.bench_step(llm=llm, batch=batch, device=device, repeats=repeats)
+    result = api.bench_step(
+        llm=llm, batch=batch, device=device, repeats=repeats, prepack=False if no_prepack else "auto"
+    )
     if json_out:
         typer.echo(json.dumps(result.contract()))
         return
@@ -33,8 +38,9 @@ def step(
         f"LLM {result.llm} on {result.device} ({result.dtype}), batch {result.batch}, "
         f"prompt {result.prompt_tokens} tokens, median of {result.repeats} steps"
     )
+    kernels = ", oneDNN pre-packed weights" if result.prepacked else ""
     typer.echo(f"  naive (full sequence per sample): {result.naive_s * 1000:10.1f} ms/step")
-    typer.echo(f"  fast (shared prompt prefix):      {result.fast_s * 1000:10.1f} ms/step")
+    typer.echo(f"  fast (shared prompt prefix{kernels}): {result.fast_s * 1000:10.1f} ms/step")
     low, high = result.speedup_range
     typer.echo(
         f"  speedup {result.speedup:.2f}x (per repeat {low:.2f}–{high:.2f}), "

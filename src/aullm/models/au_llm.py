@@ -173,6 +173,7 @@ def build_au_llm(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: in
             cfg.llm.prefix_cache,
             seed=seed,
             compile=cfg.llm.compile,
+            prepack=cfg.llm.prepack,
         )
     return AULLM(
         reasoner,

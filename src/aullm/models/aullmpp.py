@@ -221,7 +221,14 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
     if llm is None:
         raise ValueError("aullmpp needs a loaded LLM")
     reasoner = LLMReasoner(
-        llm, cfg.llm.lora, m.prompt, "prepend", cfg.llm.prefix_cache, seed=seed, compile=cfg.llm.compile
+        llm,
+        cfg.llm.lora,
+        m.prompt,
+        "prepend",
+        cfg.llm.prefix_cache,
+        seed=seed,
+        compile=cfg.llm.compile,
+        prepack=cfg.llm.prepack,
     )
     logger.info(AULLMPP_NOTE)
     return AULLMPP(

@@ -13,7 +13,8 @@ Every path gives the same result (fp32: max abs diff ≤ 1e-4, gradients too):
     the prompt's keys/values are kept across calls until a LoRA weight changes, so an evaluation runs the prompt
     once.
 Each reasoner has its own module tree that shares the frozen base weights of the loaded LLM (no copy), so several
-models can live in one process while the base model is loaded once.
+models can live in one process while the base model is loaded once. On the CPU the frozen matrix products of every
+path run on oneDNN with pre-packed weights (`llm.prepack`, models/prepacked.py), packed once per loaded LLM.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import contextlib
 import copy
 import inspect
 import math
+import time
 from collections.abc import Callable
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +34,7 @@ from aullm.config import LoraConfig
 from aullm.console import logger
 from aullm.errors import UserError
 from aullm.models.llm import LoadedLLM
+from aullm.models.prepacked import packed_bytes, prepack_frozen_linears, should_prepack
 
 TokenPosition = Literal["append", "prepend"]
 _LOGGED_FALLBACKS: set[str] = set()
@@ -77,6 +80,7 @@ class LLMReasoner(nn.Module):
         *,
         seed: Optional[int] = None,
         compile: bool = False,
+        prepack: Union[bool, Literal["auto"]] = "auto",
     ) -> None:
         super().__init__()
         from peft import LoraConfig as PeftLoraConfig
@@ -110,6 +114,10 @@ class LLMReasoner(nn.Module):
                 param.requires_grad_(False)
         if not self._lora_params:
             raise UserError(f"llm.lora.targets {list(lora.targets)} matched no module of LLM {loaded.name!r}")
+        # torch.compile makes its own kernels: the packed products would only break its graph.
+        self.prepacked_modules = 0
+        if not compile and should_prepack(prepack, self.decoder, loaded.device, loaded.dtype):
+            self.prepacked_modules = self._prepack(loaded)
         ids = (
             loaded.tokenizer(prompt, add_special_tokens=True, return_tensors="pt")["input_ids"]
             if prompt
@@ -129,6 +137,22 @@ class LLMReasoner(nn.Module):
         self.packed_max_len = 2048
         self.decoder.eval()
         self.reset(torch.initial_seed() if seed is None else seed)
+
+    def _prepack(self, loaded: LoadedLLM) -> int:
+        """Swap the decoder's frozen linears for oneDNN pre-packed ones; the packing is kept with the loaded LLM."""
+        cache = loaded.extra.setdefault("prepacked", {})
+        fresh = not cache
+        start = time.perf_counter()
+        size = packed_bytes(self.decoder)
+        count = prepack_frozen_linears(self.decoder, cache)
+        if fresh and count:
+            logger.info(
+                "pre-packed %d frozen LLM weight matrices for oneDNN (%.0f MB, %.1fs; llm.prepack: false turns it off)",
+                count,
+                size / 2**20,
+                time.perf_counter() - start,
+            )
+        return count
 
     # ------------------------------------------------------------------------------------------ properties
 

@@ -1,0 +1,99 @@
+"""What the oneDNN pre-packed weights (llm.prepack) and the shared prompt prefix each give a training step, measured
+side by side in one process: the naive (full sequence per sample) and fast (shared prefix) LLM steps of
+`aullm bench step`, each with torch's default products and with pre-packed weights, on one loaded LLM, the same
+LoRA weights, batch and prompt. The four steps alternate within every repeat, so a change in machine load affects
+them alike.
+
+    .venv/bin/python benchmarks/bench_prepack.py                       # SmolLM2-135M, batch 64, 7 repeats
+    .venv/bin/python benchmarks/bench_prepack.py --batch 16 --repeats 9
+
+Not run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+
+import torch
+from torch import nn
+
+from aullm.bench import _perturb_lora, _step_times
+from aullm.config import LLMConfig, LoraConfig
+from aullm.memory import keep_freed_memory
+from aullm.models.au_llm_config import DEFAULT_PROMPT
+from aullm.models.llm import load_llm
+from aullm.models.reasoner import LLMReasoner
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--llm", default="smollm2-135m")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+    keep_freed_memory()  # as the CLI does
+
+    cpu = torch.device("cpu")
+    loaded = load_llm(LLMConfig(name=args.llm), cpu)
+    reasoners = {
+        kernels: LLMReasoner(loaded, LoraConfig(), DEFAULT_PROMPT, "append", True, seed=0, prepack=kernels == "packed")
+        for kernels in ("plain", "packed")
+    }
+    for reasoner in reasoners.values():
+        _perturb_lora(reasoner, 0)
+        reasoner.train()
+    generator = torch.Generator().manual_seed(0)
+    projector = nn.Linear(256, loaded.hidden_size)
+    head = nn.Linear(loaded.hidden_size, 8)
+    features = torch.randn(args.batch, 256, generator=generator)
+    labels = (torch.rand(args.batch, 8, generator=generator) < 0.3).float()
+    loss_fn = nn.BCEWithLogitsLoss()
+
+    def step(kernels: str, path: str) -> None:
+        reasoner = reasoners[kernels]
+        token = projector(features).unsqueeze(1)
+        hidden = reasoner.forward_full(token) if path == "naive" else reasoner(token)
+        loss_fn(head(hidden), labels).backward()
+
+    names = [(kernels, path) for kernels in ("plain", "packed") for path in ("naive", "fast")]
+    load_before = os.getloadavg()
+    times = _step_times([lambda k=k, p=p: step(k, p) for k, p in names], cpu, args.repeats, warmup=1)
+    med = {name: statistics.median(t) for name, t in zip(names, times)}
+    spread = {name: (min(t), max(t)) for name, t in zip(names, times)}
+
+    print(
+        f"\n{args.llm}, batch {args.batch}, prompt {reasoners['plain'].prompt_tokens} tokens, "
+        f"{torch.get_num_threads()} threads, median of {args.repeats} (min–max)\n"
+    )
+    print("| kernels | naive ms/step | fast ms/step | naive / fast |")
+    print("|---|---:|---:|---:|")
+    for kernels in ("plain", "packed"):
+        n, f = med[(kernels, "naive")], med[(kernels, "fast")]
+        (nl, nh), (fl, fh) = spread[(kernels, "naive")], spread[(kernels, "fast")]
+        label = "torch default" if kernels == "plain" else "oneDNN pre-packed"
+        naive = f"{n * 1e3:.1f} ({nl * 1e3:.0f}–{nh * 1e3:.0f})"
+        fast = f"{f * 1e3:.1f} ({fl * 1e3:.0f}–{fh * 1e3:.0f})"
+        print(f"| {label} | {naive} | {fast} | {n / f:.2f}x |")
+    per_repeat = [n / f for n, f in zip(times[0], times[3])]
+    print(
+        f"\npre-packing alone: naive {med[('plain', 'naive')] / med[('packed', 'naive')]:.2f}x, "
+        f"fast {med[('plain', 'fast')] / med[('packed', 'fast')]:.2f}x"
+    )
+    overall = med[("plain", "naive")] / med[("packed", "fast")]
+    print(
+        f"straightforward (naive, torch default) / aullm's step (fast, pre-packed): {overall:.2f}x "
+        f"(per repeat {min(per_repeat):.2f}–{max(per_repeat):.2f})"
+    )
+    load = os.getloadavg()
+    print(
+        f"load average before (1, 5, 15 min): {load_before[0]:.2f}, {load_before[1]:.2f}, {load_before[2]:.2f}; "
+        f"after: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
