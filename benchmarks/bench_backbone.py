@@ -56,6 +56,7 @@ def backbone_at(revision: str, into: Path) -> ModuleType:
     spec = importlib.util.find_spec("aullm_at_revision.backbone")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 
