@@ -3,8 +3,8 @@ and trainer, naive vs fast LLM path: wall time per epoch, prediction time, peak 
 full 26-fold × 350-epoch LOSO.
 
 Paths: `fast` is aullm's default (shared prompt prefix, oneDNN pre-packed weights on the CPU); `naive` is the
-straightforward implementation (full sequence per sample, torch's default products); `naive-prepacked` is the full
-sequence with aullm's pre-packed products, to tell the two savings apart.
+straightforward implementation (full sequence per sample, torch's default products); `naive-prepacked` (full
+sequence, pre-packed products) and `fast-plain` (shared prefix, torch's default products) tell the two savings apart.
 
     .venv/bin/python benchmarks/bench_fold.py --llm smollm2-135m --epochs 2
     .venv/bin/python benchmarks/bench_fold.py --llm qwen2.5-1.5b-random --device cuda --epochs 5
@@ -23,6 +23,8 @@ import time
 from aullm.bench import bench_fold
 from aullm.memory import keep_freed_memory
 
+PATHS = ["fast", "naive", "naive-prepacked", "fast-plain"]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--folds", type=int, default=26, help="folds of the projected LOSO run")
     parser.add_argument("--full-epochs", type=int, default=350, help="epochs of the projected LOSO run")
-    parser.add_argument("--paths", nargs="+", default=["fast", "naive"], choices=["fast", "naive", "naive-prepacked"])
+    parser.add_argument("--paths", nargs="+", default=["fast", "naive"], choices=PATHS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     keep_freed_memory()  # as the CLI does (AULLM_KEEP_FREED_MEMORY=0 to measure without)
@@ -46,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             clips=args.clips,
             epochs=args.epochs,
             batch=args.batch,
-            prefix_cache=(path == "fast"),
+            prefix_cache=path.startswith("fast"),
             device=args.device,
-            prepack=False if path == "naive" else "auto",
+            prepack=False if path in ("naive", "fast-plain") else "auto",
         )
         rows.append((path, result))
         if args.json:

@@ -5,8 +5,8 @@
 #      this work (c87a6a5, read from git history), batch 256, median of 7;
 #   2. `aullm bench step --llm smollm2-135m --batch 64 --repeats 7`, three times (process-to-process spread), then
 #      benchmarks/bench_prepack.py: the same step with and without oneDNN pre-packed weights (llm.prepack);
-#   3. a fold-sized training run (247 clips, batch 256, SmolLM2), fast vs naive LLM path (and the naive path with
-#      pre-packed weights), 3 epochs each;
+#   3. a fold-sized training run (247 clips, batch 256, SmolLM2), fast vs naive LLM path, and each path with the
+#      other kind of products (pre-packed / torch's default), 3 epochs each;
 #   4. `make demo`'s run, timed, into a fresh run directory (the SynME data is reused if present).
 #
 #   benchmarks/speed_report.sh [OUT_DIR]      # default runs/speed_report; logs and a summary land there
@@ -34,8 +34,8 @@ done
 step "the same step with and without oneDNN pre-packed weights (benchmarks/bench_prepack.py)"
 "$PYTHON" benchmarks/bench_prepack.py --batch 64 --repeats 7 2>"$OUT/bench_prepack.log" | tee -a "$SUMMARY"
 
-step "fold-sized epoch (247 clips, batch 256, SmolLM2), fast vs naive (and naive pre-packed), 3 epochs each"
-"$PYTHON" benchmarks/bench_fold.py --llm smollm2-135m --epochs 3 --paths fast naive naive-prepacked 2>"$OUT/bench_fold.log" | tee -a "$SUMMARY"
+step "fold-sized epoch (247 clips, batch 256, SmolLM2), fast vs naive (and each with the other products), 3 epochs each"
+"$PYTHON" benchmarks/bench_fold.py --llm smollm2-135m --epochs 3 --paths fast naive naive-prepacked fast-plain 2>"$OUT/bench_fold.log" | tee -a "$SUMMARY"
 
 step "make demo (aullm demo into a fresh run directory)"
 rm -rf "$OUT/demo"

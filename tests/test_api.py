@@ -179,6 +179,8 @@ def test_synth_crop_and_bench_step(tmp_path) -> None:
         api.bench_step("tiny-random", batch=0)
     with pytest.raises(aullm.UserError, match="--repeats"):
         api.bench_step("tiny-random", batch=2, repeats=0)
+    with pytest.raises(aullm.UserError, match="prepack"):
+        api.bench_step("tiny-random", batch=2, prepack="sometimes")
 
 
 def test_sweep_runs_every_config(trained, tmp_path) -> None:

@@ -61,3 +61,24 @@ def test_bench_step_reports_repeats_and_their_spread():
     assert "median of 5 steps" in result.output and "per repeat" in result.output
     bad = runner.invoke(app, ["bench", "step", "--llm", "tiny-random", "--repeats", "0"])
     assert bad.exit_code == 2 and "--repeats" in bad.output
+
+
+def test_bench_step_fast_path_prepacks_and_naive_stays_plain():
+    """The fast path runs aullm's pre-packed products where oneDNN is there; the naive path is the straightforward
+    implementation with torch's default products either way, and both still compute the same logits."""
+    from aullm.models import prepacked
+
+    packed = bench_step("tiny-random", batch=3, device="cpu", repeats=1)
+    assert packed.prepacked == prepacked.onednn_available()
+    assert packed.max_abs_diff <= 1e-4
+    plain = bench_step("tiny-random", batch=3, device="cpu", repeats=1, prepack=False)
+    assert plain.prepacked is False and plain.max_abs_diff <= 1e-4
+
+
+def test_bench_step_no_prepack_option():
+    result = runner.invoke(
+        app,
+        ["bench", "step", "--llm", "tiny-random", "--batch", "2", "--device", "cpu", "--repeats", "1", "--no-prepack"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "fast (shared prompt prefix)" in result.output and "pre-packed" not in result.output

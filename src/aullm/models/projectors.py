@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from aullm.models.wide_linear import wide_linear
+
 
 class EnhancedFusionProjector(nn.Module):
-    """Linear(d_in → (d_in + d_out) / 2) → ReLU → Dropout → Linear(→ d_out)."""
+    """Linear(d_in → (d_in + d_out) / 2) → ReLU → Dropout → Linear(→ d_out).
+
+    The wide first layer (and the linear projector) multiply in the CPU's faster layout (`wide_linear`); the
+    parameters and state-dict keys are plain `nn.Linear`'s."""
 
     def __init__(self, in_dim: int, out_dim: int, dropout: float = 0.3) -> None:
         super().__init__()
@@ -21,7 +26,7 @@ class EnhancedFusionProjector(nn.Module):
         self.fc2 = nn.Linear(hidden, out_dim)
 
     def forward(self, features: Tensor) -> Tensor:
-        return self.fc2(self.dropout(self.act(self.fc1(features))))
+        return self.fc2(self.dropout(self.act(wide_linear(features, self.fc1))))
 
 
 class LinearProjector(nn.Module):
@@ -32,4 +37,4 @@ class LinearProjector(nn.Module):
         self.fc = nn.Linear(in_dim, out_dim)
 
     def forward(self, features: Tensor) -> Tensor:
-        return self.fc(features)
+        return wide_linear(features, self.fc)
