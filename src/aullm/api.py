@@ -282,7 +282,7 @@ def bench_step(
 ) -> Any:
     """Median time of one training step of the straightforward (full prompt per sample) and the fast (shared
     prompt prefix) LLM path, and the largest logit difference between them (`aullm bench step`); `prepack` is
-    `llm.prepack`, applied to both paths."""
+    `llm.prepack` for the fast path (the naive path always runs torch's default products)."""
     from aullm.bench import bench_step as run_bench
 
     if batch < 1:

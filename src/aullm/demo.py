@@ -1,4 +1,4 @@
-"""The demo: SynME + LOSO AU-LLM with the embedded SmolLM2-135M, end to end on a 2-core CPU in ≤ 10 minutes."""
+"""The demo: SynME + LOSO AU-LLM with the embedded SmolLM2-135M, end to end on a 2-core CPU in minutes."""
 
 from __future__ import annotations
 
