@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every CPU speed measurement of the README's Speed section, one after the other, with the machine's load before
 # each (run it on a quiet machine; the numbers are only as good as the quiet):
+#   0. the CPU's peak float32 GEMM rate and copy bandwidth, and the lower bounds they put on the backbone's step
+#      and the demo (benchmarks/bench_bounds.py);
 #   1. the backbone's training step, fast vs the straightforward 3D reference and vs the backbone as shipped before
 #      this work (c87a6a5, read from git history), batch 256, median of 7;
 #   2. `aullm bench step --llm smollm2-135m --batch 64 --repeats 7`, three times (process-to-process spread), then
@@ -21,6 +23,9 @@ mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 step() { echo "== $1 (load: $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$SUMMARY"; }
+
+step "this CPU's peak GEMM rate and bandwidth, and the arithmetic's lower bounds (benchmarks/bench_bounds.py)"
+"$PYTHON" benchmarks/bench_bounds.py 2>"$OUT/bench_bounds.log" | tee -a "$SUMMARY"
 
 step "backbone forward+backward, batch 256"
 BEFORE=${AULLM_BACKBONE_BEFORE:-c87a6a5}
