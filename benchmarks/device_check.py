@@ -319,7 +319,8 @@ def _markdown(report: dict[str, Any]) -> str:
         "# Device check",
         "",
         f"{env.get('gpu', env['device'])}, torch {env['torch']}, aullm {env['commit']}; "
-        f"{'smoke run (CPU, tiny-random)' if report['smoke'] else 'full run'}; total {report['total_s']:.0f} s.",
+        f"{'smoke run (CPU, tiny-random)' if report['smoke'] else 'full run'}; total {report['total_s']:.0f} s"
+        f"{'' if report['finished'] else ' so far (sections still to run were cut off)'}.",
         f"Python {env['python']}, transformers {env['transformers']}, peft {env['peft']}; tokenizer: "
         f"{env['tokenizer']}.",
         "",
@@ -377,6 +378,13 @@ def _markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "device_check")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="scratch data and runs (default OUT/work); keep it out of a folder "
+        "that is copied back, e.g. --out $OUT --work /tmp/device_check",
+    )
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny-random LLM, tiny sizes: seconds")
     parser.add_argument("--sections", nargs="+", default=["step", "fold", "loso"], choices=["step", "fold", "loso"])
     args = parser.parse_args(argv)
@@ -394,8 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         print("device_check: no CUDA device here; use --smoke on a CPU machine", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    work = args.out / "work"
-    work.mkdir(exist_ok=True)
+    work = args.work or args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"smoke": args.smoke, "environment": _environment(device), "sections": {}}
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "step": lambda: section_step(settings, device),
@@ -413,11 +421,12 @@ def main(argv: list[str] | None = None) -> int:
         result["seconds"] = round(time.perf_counter() - t0, 1)
         report["sections"][name] = result
         print(f"device_check: {name} {'ok' if result.get('ok') else 'FAILED'} in {result['seconds']} s", flush=True)
+        # Both files after every section: a call cut off at its time limit still leaves what was measured.
+        report["total_s"] = round(time.perf_counter() - start, 1)
+        report["ok"] = all(s.get("ok") for s in report["sections"].values())
+        report["finished"] = len(report["sections"]) == len(args.sections)
         (args.out / "device_check.json").write_text(json.dumps(report, indent=2, default=str))
-    report["total_s"] = round(time.perf_counter() - start, 1)
-    report["ok"] = all(s.get("ok") for s in report["sections"].values())
-    (args.out / "device_check.json").write_text(json.dumps(report, indent=2, default=str))
-    (args.out / "device_check.md").write_text(_markdown(report))
+        (args.out / "device_check.md").write_text(_markdown(report))
     print(f"device_check: {'all ok' if report['ok'] else 'FAILED'}; wrote {args.out}/device_check.{{json,md}}")
     return 0 if report["ok"] else 1
 

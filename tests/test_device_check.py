@@ -14,17 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_device_check_smoke_runs_every_section_and_writes_its_report(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    out = tmp_path / "check"
+    out, work = tmp_path / "check", tmp_path / "scratch"
     done = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--smoke", "--out", str(out)],
+        ["bash", str(ROOT / "benchmarks" / "device_check.sh"), "--smoke", "--out", str(out), "--work", str(work)],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    # Only the report lands in --out (a folder copied back from a GPU machine); data and runs go to --work.
+    assert sorted(p.name for p in out.iterdir()) == ["device_check.json", "device_check.md"]
+    assert (work / "loso_run" / "metrics.json").is_file()
     report = json.loads((out / "device_check.json").read_text())
-    assert report["smoke"] and report["ok"]
+    assert report["smoke"] and report["ok"] and report["finished"]
     assert set(report["sections"]) == {"step", "fold", "loso"}
     step, fold, loso = (report["sections"][k] for k in ("step", "fold", "loso"))
     assert step["max_abs_diff"] < 1e-4 and step["bf16_exactness"]["ok"]
