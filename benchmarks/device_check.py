@@ -23,8 +23,9 @@ identical tracebacks. The report names the tokenizer: SmolLM2's (from its GGUF o
 without it, the byte-level fallback, whose longer prompt makes the naive path slower and the speed-up larger.
 
 Writes device_check.json and device_check.md into --out (default runs/device_check/). `--smoke` runs the same
-code on the CPU with the tiny-random LLM and tiny sizes in seconds (the test suite runs it, so it cannot rot).
-Installs and downloads nothing.
+code on the CPU with the tiny-random LLM and tiny sizes in seconds (the test suite runs it, so it cannot rot); its
+exactness check runs the LLM in bf16 on the CPU, so the comparison the GPU makes is exercised too.
+Downloads nothing; device_check.sh installs carried wheels (device_kit.sh) into a temporary folder, nothing else.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def _settings(smoke: bool) -> dict[str, Any]:
         return {
             "smoke": True,
             "device": "cpu",
-            "step": {"llm": "tiny-random", "batch": 8, "repeats": 2},
+            # bf16 on the CPU too, so the smoke test exercises the exactness check as the GPU runs it
+            "step": {"llm": "tiny-random", "batch": 8, "repeats": 2, "low_dtype": "bfloat16"},
             "fold": {"llm": "tiny-random", "clips": 12, "batch": 8, "epochs": 1, "size": 32},
             "loso": {
                 "llm": "tiny-random",
@@ -109,7 +111,7 @@ def _settings(smoke: bool) -> dict[str, Any]:
     return {
         "smoke": False,
         "device": "cuda",
-        "step": {"llm": "qwen2.5-1.5b-random", "batch": 256, "repeats": 10},
+        "step": {"llm": "qwen2.5-1.5b-random", "batch": 256, "repeats": 10, "low_dtype": "auto"},
         "fold": {"llm": "qwen2.5-1.5b-random", "clips": 247, "batch": 256, "epochs": 3, "size": 64},
         "loso": {
             "llm": SMOLLM2 if smollm2_gguf_path() is not None else SMOLLM2_SHAPE,
@@ -162,8 +164,9 @@ def _environment(device: torch.device) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- sections
 
 
-def _bf16_exactness(llm: str, batch: int, device: torch.device) -> dict[str, Any]:
-    """Logits of the naive and the fast path in the LLM's own dtype, each against float32 on the same weights."""
+def _bf16_exactness(llm: str, batch: int, device: torch.device, low: str = "auto") -> dict[str, Any]:
+    """Logits of the naive and the fast path in the LLM's own dtype (`low`: auto = bf16 on a GPU), each against
+    float32 on the same weights."""
     from aullm.bench import DEFAULT_PROMPT, _perturb_lora
     from aullm.config import LLMConfig, LoraConfig
     from aullm.models.llm import load_llm
@@ -172,7 +175,7 @@ def _bf16_exactness(llm: str, batch: int, device: torch.device) -> dict[str, Any
     logits: dict[str, dict[str, torch.Tensor]] = {}
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(batch, 256, generator=generator)
-    dtypes = ["auto", "float32"]
+    dtypes = [low, "float32"]
     for dtype in dtypes:
         loaded = load_llm(LLMConfig(name=llm, dtype=dtype), device)  # type: ignore[arg-type]
         reasoner = LLMReasoner(loaded, LoraConfig(), DEFAULT_PROMPT, "append", True, seed=0)
@@ -195,14 +198,14 @@ def _bf16_exactness(llm: str, batch: int, device: torch.device) -> dict[str, Any
         clear_llm_cache()
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    low, exact = logits["auto"], logits["float32"]["naive"]
-    naive_error = (low["naive"] - exact).abs().max().item()
-    result: dict[str, Any] = {"dtype": low["dtype"], "naive_vs_float32": naive_error}
+    low_logits, exact = logits[low], logits["float32"]["naive"]
+    naive_error = (low_logits["naive"] - exact).abs().max().item()
+    result: dict[str, Any] = {"dtype": low_logits["dtype"], "naive_vs_float32": naive_error}
     ok = True
     for path in ("fast", "packed"):
-        error = (low[path] - exact).abs().max().item()
+        error = (low_logits[path] - exact).abs().max().item()
         result[f"{path}_vs_float32"] = error
-        result[f"{path}_vs_naive"] = (low[path] - low["naive"]).abs().max().item()
+        result[f"{path}_vs_naive"] = (low_logits[path] - low_logits["naive"]).abs().max().item()
         ok = ok and error <= 1.5 * naive_error + 1e-3
     result["tolerance"] = "fast path's error vs float32 <= 1.5 x the naive path's + 1e-3"
     result["ok"] = ok
@@ -216,7 +219,7 @@ def section_step(settings: dict[str, Any], device: torch.device) -> dict[str, An
     result = bench_step(llm=step["llm"], batch=step["batch"], device=str(device), repeats=step["repeats"])
     out: dict[str, Any] = {**asdict(result), "peak_gpu_mib": _peak_mib(device)}
     _peak_reset(device)
-    out["bf16_exactness"] = _bf16_exactness(step["llm"], min(step["batch"], 64), device)
+    out["bf16_exactness"] = _bf16_exactness(step["llm"], min(step["batch"], 64), device, step["low_dtype"])
     out["bf16_exactness"]["peak_gpu_mib"] = _peak_mib(device)
     out["ok"] = bool(out["bf16_exactness"]["ok"]) and (result.speedup > 1.0 or settings["smoke"])
     return out

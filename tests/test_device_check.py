@@ -31,6 +31,8 @@ def test_device_check_smoke_runs_every_section_and_writes_its_report(tmp_path: P
     assert set(report["sections"]) == {"step", "fold", "loso"}
     step, fold, loso = (report["sections"][k] for k in ("step", "fold", "loso"))
     assert step["max_abs_diff"] < 1e-4 and step["bf16_exactness"]["ok"]
+    assert step["bf16_exactness"]["dtype"] == "bfloat16"  # the check ran in bf16, as on a GPU
+    assert 0 < step["bf16_exactness"]["naive_vs_float32"] < 0.1
     assert fold["fast"]["epoch_s"] > 0 and fold["naive"]["projected_26x350_min"] > 0
     assert loso["folds"] == ["01", "02"] and loso["missing_files"] == []
     markdown = (out / "device_check.md").read_text()

@@ -223,3 +223,39 @@ def test_learns_a_tiny_separable_problem(tiny) -> None:
     last = loss_fn(logits, y_test).item()
     assert last < 0.1 * first
     assert torch.equal((logits > 0).float(), y_test)
+
+
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_au_llm_trains_with_its_llm_in_bfloat16(prefix_cache: bool):
+    """`llm.dtype: auto` is bf16 on a GPU, a path no CPU run takes by default: with the frozen LLM in bf16 (here on
+    the CPU) both LLM paths train, the logits and the LoRA weights stay float32, and the two paths agree to bf16
+    precision."""
+    cfg = config_from_dict(
+        {
+            "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
+            "llm": {"name": "tiny-random", "dtype": "bfloat16", "prefix_cache": prefix_cache},
+        }
+    )
+    low = load_llm(cfg.llm, CPU)
+    assert low.dtype == torch.bfloat16
+    model = build_model(cfg, AUS, low, seed=0).train()
+    assert {p.dtype for n, p in model.named_parameters() if p.requires_grad} == {torch.float32}
+    generator = torch.Generator().manual_seed(0)
+    clips = torch.rand(8, 1, FRAMES, SIZE, SIZE, generator=generator)
+    labels = (torch.rand(8, len(AUS), generator=generator) < 0.4).float()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(12):
+        logits = model(clips).logits
+        assert logits.dtype == torch.float32
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]
+    model.eval()
+    with torch.no_grad():
+        token = torch.randn(4, 1, low.hidden_size) * 0.1
+        fast, full = model.reasoner.forward_path(token, "packed"), model.reasoner.forward_full(token)
+    assert (fast - full).abs().max().item() <= 0.05 * max(1.0, full.abs().max().item())
