@@ -24,13 +24,24 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from aullm.config import config_from_dict
+from aullm.config import config_from_dict, load_config
+from aullm.data.synme import DEMO_SYNME
 from aullm.models.backbone import AUBackbone
 from aullm.models.llm import load_llm
 from aullm.models.registry import build_model
 from reference_backbone import reference_forward
 
-DEMO_STEPS = 6 * 18 * 5  # 6 folds × 18 epochs × 5 steps of 16 clips (80 training clips per fold)
+
+def demo_steps() -> int:
+    """Training steps of `make demo`: one LOSO fold per subject, each training on the subjects that are neither
+    tested nor held out for validation, for the demo config's epochs (read from demo.yaml and DEMO_SYNME)."""
+    import math
+    from importlib.resources import files
+
+    cfg = load_config(Path(str(files("aullm") / "demo.yaml")))
+    subjects, clips = DEMO_SYNME["subjects"], DEMO_SYNME["clips_per_subject"]
+    training_clips = (subjects - 1 - cfg.eval.validation_subjects) * clips
+    return subjects * cfg.train.epochs * math.ceil(training_clips / cfg.train.batch_size)
 
 
 def _median_rate(work: Callable[[], object], amount: float, repeats: int) -> tuple[float, float, float]:
@@ -104,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| demo step (AU-LLM, SmolLM2, batch 16) | {demo_gflop:.1f} GFLOP + Adam {adam_gb:.2f} GB "
         f"({trainable / 1e6:.1f} M parameters): ≥ {demo_step_s * 1000:.0f} ms |"
     )
-    print(f"| demo training ({DEMO_STEPS} steps) | ≥ {DEMO_STEPS * demo_step_s:.0f} s |")
+    steps = demo_steps()
+    print(f"| demo training ({steps} steps) | ≥ {steps * demo_step_s:.0f} s |")
     load = os.getloadavg()
     print(f"\nload average (1, 5, 15 min): {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")
     return 0

@@ -64,8 +64,6 @@ KIT_HINT = (
 
 def missing_dependency() -> str | None:
     """The first module the sections need that this Python cannot import (None when all import)."""
-    import importlib
-
     for name in SECTION_MODULES:
         try:
             importlib.import_module(name)
@@ -74,15 +72,9 @@ def missing_dependency() -> str | None:
     return None
 
 
-def smollm2_gguf_path() -> Path | None:
-    from aullm.models.llm import smollm2_gguf_path as find
-
-    return find()
-
-
 def _tokenizer_source() -> str:
     """Which tokenizer the random-weight LLMs use here (it sets the prompt's length, hence the naive path's cost)."""
-    from aullm.models.llm import SMOLLM2_TOKENIZER_ENV, smollm2_tokenizer
+    from aullm.models.llm import SMOLLM2_TOKENIZER_ENV, smollm2_gguf_path, smollm2_tokenizer
 
     if smollm2_gguf_path() is not None:
         return "SmolLM2's (from its GGUF)"
@@ -92,6 +84,8 @@ def _tokenizer_source() -> str:
 
 
 def _settings(smoke: bool) -> dict[str, Any]:
+    from aullm.models.llm import smollm2_gguf_path  # after the dependency check: aullm may not import yet
+
     if smoke:
         return {
             "smoke": True,
