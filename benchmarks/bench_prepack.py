@@ -18,9 +18,8 @@ import statistics
 import sys
 
 import torch
-from torch import nn
 
-from aullm.bench import _perturb_lora, _step_times
+from aullm.bench import StepHarness, _perturb_lora, _step_times
 from aullm.config import LLMConfig, LoraConfig
 from aullm.memory import keep_freed_memory
 from aullm.models.au_llm_config import DEFAULT_PROMPT
@@ -45,18 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     for reasoner in reasoners.values():
         _perturb_lora(reasoner, 0)
         reasoner.train()
-    generator = torch.Generator().manual_seed(0)
-    projector = nn.Linear(256, loaded.hidden_size)
-    head = nn.Linear(loaded.hidden_size, 8)
-    features = torch.randn(args.batch, 256, generator=generator)
-    labels = (torch.rand(args.batch, 8, generator=generator) < 0.3).float()
-    loss_fn = nn.BCEWithLogitsLoss()
+    harness = StepHarness.build(loaded.hidden_size, args.batch, cpu)
+    params = [*harness.parameters(), *(p for r in reasoners.values() for p in r.lora_parameters())]
 
     def step(kernels: str, path: str) -> None:
         reasoner = reasoners[kernels]
-        token = projector(features).unsqueeze(1)
-        hidden = reasoner.forward_full(token) if path == "naive" else reasoner(token)
-        loss_fn(head(hidden), labels).backward()
+        for param in params:
+            param.grad = None
+        token = harness.token()
+        harness.loss(reasoner.forward_full(token) if path == "naive" else reasoner(token)).backward()
 
     names = [(kernels, path) for kernels in ("plain", "packed") for path in ("naive", "fast")]
     load_before = os.getloadavg()

@@ -161,34 +161,28 @@ def _environment(device: torch.device) -> dict[str, Any]:
 def _bf16_exactness(llm: str, batch: int, device: torch.device, low: str = "auto") -> dict[str, Any]:
     """Logits of the naive and the fast path in the LLM's own dtype (`low`: auto = bf16 on a GPU), each against
     float32 on the same weights."""
-    from aullm.bench import DEFAULT_PROMPT, _perturb_lora
+    from aullm.bench import DEFAULT_PROMPT, StepHarness, _perturb_lora
     from aullm.config import LLMConfig, LoraConfig
-    from aullm.models.llm import load_llm
+    from aullm.models.llm import clear_llm_cache, load_llm
     from aullm.models.reasoner import LLMReasoner
 
     logits: dict[str, dict[str, torch.Tensor]] = {}
-    generator = torch.Generator().manual_seed(0)
-    features = torch.randn(batch, 256, generator=generator)
-    dtypes = [low, "float32"]
-    for dtype in dtypes:
+    for dtype in (low, "float32"):
         loaded = load_llm(LLMConfig(name=llm, dtype=dtype), device)  # type: ignore[arg-type]
         reasoner = LLMReasoner(loaded, LoraConfig(), DEFAULT_PROMPT, "append", True, seed=0)
         _perturb_lora(reasoner, 0)
-        torch.manual_seed(0)
-        projector = torch.nn.Linear(256, loaded.hidden_size).to(device)
-        head = torch.nn.Linear(loaded.hidden_size, 8).to(device)
+        torch.manual_seed(0)  # the same projector and head for both dtypes
+        harness = StepHarness.build(loaded.hidden_size, batch, device)
         reasoner.eval()
         with torch.no_grad():
-            token = projector(features.to(device)).unsqueeze(1)
+            token = harness.token()
             logits[dtype] = {
                 "dtype": str(loaded.dtype).replace("torch.", ""),  # type: ignore[dict-item]
-                "naive": head(reasoner.forward_full(token)).float().cpu(),
-                "fast": head(reasoner.forward_path(token, "kv")).float().cpu(),
-                "packed": head(reasoner.forward_path(token, "packed")).float().cpu(),
+                "naive": harness.head(reasoner.forward_full(token)).float().cpu(),
+                "fast": harness.head(reasoner.forward_path(token, "kv")).float().cpu(),
+                "packed": harness.head(reasoner.forward_path(token, "packed")).float().cpu(),
             }
         del reasoner, loaded
-        from aullm.models.llm import clear_llm_cache
-
         clear_llm_cache()
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -66,6 +66,41 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+@dataclass(eq=False)
+class StepHarness:
+    """What a benchmarked LLM step wraps around the reasoner (AU-LLM minus the 3D-CNN): random features → Linear
+    projector → visual token, and the reasoner's hidden state → Linear head → BCE against random labels. Shared by
+    bench step, benchmarks/bench_prepack.py and the GPU check, so all of them time and compare the same step."""
+
+    projector: nn.Linear
+    head: nn.Linear
+    features: Tensor
+    labels: Tensor
+
+    @classmethod
+    def build(
+        cls, hidden_size: int, batch: int, device: torch.device, feature_dim: int = 256, n_aus: int = 8, seed: int = 0
+    ) -> StepHarness:
+        """Features and labels from `seed`; the two layers from torch's global generator (seed it for repeats)."""
+        generator = torch.Generator().manual_seed(seed)
+        return cls(
+            projector=nn.Linear(feature_dim, hidden_size).to(device),
+            head=nn.Linear(hidden_size, n_aus).to(device),
+            features=torch.randn(batch, feature_dim, generator=generator).to(device),
+            labels=(torch.rand(batch, n_aus, generator=generator) < 0.3).float().to(device),
+        )
+
+    def token(self) -> Tensor:
+        """The visual token [B, 1, hidden]."""
+        return self.projector(self.features).unsqueeze(1)
+
+    def loss(self, hidden: Tensor) -> Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(self.head(hidden), self.labels)
+
+    def parameters(self) -> list[nn.Parameter]:
+        return [*self.projector.parameters(), *self.head.parameters()]
+
+
 def _perturb_lora(reasoner: LLMReasoner, seed: int) -> None:
     """LoRA B starts at zero (LoRA is then a no-op); give it trained-looking small values so both paths exercise it."""
     generator = torch.Generator().manual_seed(seed)
@@ -120,28 +155,17 @@ def bench_step(
     if reasoner.prepacked_modules:
         naive_reasoner = LLMReasoner(loaded, LoraConfig(), prompt, "append", True, seed=seed, prepack=False)
         _perturb_lora(naive_reasoner, seed)
-    generator = torch.Generator().manual_seed(seed)
-    projector = nn.Linear(feature_dim, loaded.hidden_size).to(dev)
-    head = nn.Linear(loaded.hidden_size, n_aus).to(dev)
-    features = torch.randn(batch, feature_dim, generator=generator).to(dev)
-    labels = (torch.rand(batch, n_aus, generator=generator) < 0.3).float().to(dev)
-    loss_fn = nn.BCEWithLogitsLoss()
-    params = [
-        *reasoner.lora_parameters(),
-        *naive_reasoner.lora_parameters(),
-        *projector.parameters(),
-        *head.parameters(),
-    ]
+    harness = StepHarness.build(loaded.hidden_size, batch, dev, feature_dim, n_aus, seed)
+    params = [*reasoner.lora_parameters(), *naive_reasoner.lora_parameters(), *harness.parameters()]
 
-    def logits(fast: bool) -> Tensor:
-        token = projector(features).unsqueeze(1)
-        hidden = reasoner(token) if fast else naive_reasoner.forward_full(token)
-        return head(hidden)
+    def hidden(fast: bool) -> Tensor:
+        token = harness.token()
+        return reasoner(token) if fast else naive_reasoner.forward_full(token)
 
     def step(fast: bool) -> None:
         for param in params:
             param.grad = None
-        loss_fn(logits(fast), labels).backward()
+        harness.loss(hidden(fast)).backward()
 
     reasoner.train()
     naive_reasoner.train()
@@ -153,7 +177,7 @@ def bench_step(
     reasoner.eval()  # LoRA dropout off: both paths compute the same function
     naive_reasoner.eval()
     with torch.no_grad():
-        diff = (logits(True).float() - logits(False).float()).abs().max().item()
+        diff = (harness.head(hidden(True)).float() - harness.head(hidden(False)).float()).abs().max().item()
     return StepBench(
         llm=llm,
         batch=batch,
