@@ -52,7 +52,7 @@ SYNME_ABLATE_OUT ?= runs/synme_ablate_llm
 SYNME_ABLATE_REPORT ?= reports/synme_ablate_llm
 SYNME_ABLATE_ROWS := au_llm au_llm_random_llm au_llm_no_llm sssnet_led
 synme-ablate-llm: setup
-	$(BIN)/python -c "from pathlib import Path; from aullm.demo import ensure_synme; ensure_synme(Path('$(SYNME_DATA)'))"
+	$(BIN)/python -c "from pathlib import Path; from aullm.workflows.demo import ensure_synme; ensure_synme(Path('$(SYNME_DATA)'))"
 	$(BIN)/aullm train src/aullm/demo.yaml --set name=synme_demo_au_llm --set data.root=$(SYNME_DATA) \
 		--set 'seeds=$(SYNME_ABLATE_SEEDS)' $(SYNME_ABLATE_SET) --out $(SYNME_ABLATE_OUT)/au_llm
 	for c in $(filter-out au_llm,$(SYNME_ABLATE_ROWS)); do $(BIN)/aullm train configs/synme_demo_$$c.yaml \

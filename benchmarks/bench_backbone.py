@@ -31,8 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from aullm.memory import keep_freed_memory
-from aullm.models.backbone import AUBackbone, BackboneOutput
+from aullm.core.memory import keep_freed_memory
+from aullm.models.blocks.backbone import AUBackbone, BackboneOutput
 from reference_backbone import reference_forward
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def backbone_at(revision: str, into: Path) -> ModuleType:
             capture_output=True,
             text=True,
         ).stdout
-        (package / f"{name}.py").write_text(source.replace("from aullm.models.led import", "from .led import"))
+        (package / f"{name}.py").write_text(source.replace("from aullm.models.blocks.led import", "from .led import"))
     sys.path.insert(0, str(into))
     spec = importlib.util.find_spec("aullm_at_revision.backbone")
     assert spec is not None and spec.loader is not None

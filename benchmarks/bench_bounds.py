@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from aullm.config import config_from_dict, load_config
 from aullm.data.synme import DEMO_SYNME
-from aullm.models.backbone import AUBackbone
-from aullm.models.llm import load_llm
-from aullm.models.registry import build_model
+from aullm.models.blocks.backbone import AUBackbone
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import load_llm
 from reference_backbone import reference_forward
 
 

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from aullm.config import config_from_dict
-from aullm.memory import keep_freed_memory
-from aullm.models.llm import load_llm
-from aullm.models.registry import build_model
+from aullm.core.memory import keep_freed_memory
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import load_llm
 from aullm.training.trainer import make_optimizer
 
 

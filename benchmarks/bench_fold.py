@@ -20,8 +20,8 @@ import json
 import sys
 import time
 
-from aullm.bench import bench_fold
-from aullm.memory import keep_freed_memory
+from aullm.core.memory import keep_freed_memory
+from aullm.workflows.bench import bench_fold
 
 PATHS = ["fast", "naive", "naive-prepacked", "fast-plain"]
 

@@ -19,12 +19,12 @@ import sys
 
 import torch
 
-from aullm.bench import StepHarness, _perturb_lora, _step_times
 from aullm.config import LLMConfig, LoraConfig
-from aullm.memory import keep_freed_memory
-from aullm.models.au_llm_config import DEFAULT_PROMPT
-from aullm.models.llm import load_llm
-from aullm.models.reasoner import LLMReasoner
+from aullm.core.memory import keep_freed_memory
+from aullm.models.au_llm.configuration_au_llm import DEFAULT_PROMPT
+from aullm.models.llm.loading import load_llm
+from aullm.models.llm.reasoner import LLMReasoner
+from aullm.workflows.bench import StepHarness, _perturb_lora, _step_times
 
 
 def main(argv: list[str] | None = None) -> int:

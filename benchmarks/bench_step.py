@@ -14,8 +14,8 @@ import json
 import os
 import sys
 
-from aullm.bench import bench_step
-from aullm.memory import keep_freed_memory
+from aullm.core.memory import keep_freed_memory
+from aullm.workflows.bench import bench_step
 
 
 def main(argv: list[str] | None = None) -> int:

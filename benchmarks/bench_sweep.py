@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from aullm import workflows
 from aullm.config import load_config
 from aullm.data.synme import generate_synme
-from aullm.models.llm import clear_llm_cache
-from aullm.training.protocols import build_experiment
+from aullm.models.llm.loading import clear_llm_cache
+from aullm.training.session import build_experiment
+from aullm.workflows import experiment as workflows
 
 
 def config_file(folder: Path, root: Path, epochs: int) -> Path:

@@ -46,7 +46,7 @@ from typing import Any
 
 import torch
 
-from aullm.memory import keep_freed_memory
+from aullm.core.memory import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_FILES = ("config.yaml", "predictions.csv", "metrics.json", "report.md")
@@ -55,7 +55,13 @@ FOLD_FILES = ("predictions.csv", "train_log.csv", "done", "weights_seed1.safeten
 
 SMOLLM2, SMOLLM2_SHAPE = "smollm2-135m", "smollm2-135m-random"
 # What the sections import; importing them first turns a missing dependency into one clear message.
-SECTION_MODULES = ("aullm.bench", "aullm.api", "aullm.models.llm", "aullm.models.reasoner", "pandas")
+SECTION_MODULES = (
+    "aullm.workflows.bench",
+    "aullm.api",
+    "aullm.models.llm.loading",
+    "aullm.models.llm.reasoner",
+    "pandas",
+)
 KIT_HINT = (
     "on a machine without network, run benchmarks/device_kit.sh where PyPI is reachable and carry the .device_kit "
     "folder it writes (device_check.sh installs its wheels into a temporary folder); elsewhere, `make setup`"
@@ -74,7 +80,7 @@ def missing_dependency() -> str | None:
 
 def _tokenizer_source() -> str:
     """Which tokenizer the random-weight LLMs use here (it sets the prompt's length, hence the naive path's cost)."""
-    from aullm.models.llm import SMOLLM2_TOKENIZER_ENV, smollm2_gguf_path, smollm2_tokenizer
+    from aullm.models.llm.loading import SMOLLM2_TOKENIZER_ENV, smollm2_gguf_path, smollm2_tokenizer
 
     if smollm2_gguf_path() is not None:
         return "SmolLM2's (from its GGUF)"
@@ -84,7 +90,7 @@ def _tokenizer_source() -> str:
 
 
 def _settings(smoke: bool) -> dict[str, Any]:
-    from aullm.models.llm import smollm2_gguf_path  # after the dependency check: aullm may not import yet
+    from aullm.models.llm.loading import smollm2_gguf_path  # after the dependency check: aullm may not import yet
 
     if smoke:
         return {
@@ -161,10 +167,10 @@ def _environment(device: torch.device) -> dict[str, Any]:
 def _bf16_exactness(llm: str, batch: int, device: torch.device, low: str = "auto") -> dict[str, Any]:
     """Logits of the naive and the fast path in the LLM's own dtype (`low`: auto = bf16 on a GPU), each against
     float32 on the same weights."""
-    from aullm.bench import DEFAULT_PROMPT, StepHarness, _perturb_lora
     from aullm.config import LLMConfig, LoraConfig
-    from aullm.models.llm import clear_llm_cache, load_llm
-    from aullm.models.reasoner import LLMReasoner
+    from aullm.models.llm.loading import clear_llm_cache, load_llm
+    from aullm.models.llm.reasoner import LLMReasoner
+    from aullm.workflows.bench import DEFAULT_PROMPT, StepHarness, _perturb_lora
 
     logits: dict[str, dict[str, torch.Tensor]] = {}
     for dtype in (low, "float32"):
@@ -201,7 +207,7 @@ def _bf16_exactness(llm: str, batch: int, device: torch.device, low: str = "auto
 
 
 def section_step(settings: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    from aullm.bench import bench_step
+    from aullm.workflows.bench import bench_step
 
     step = settings["step"]
     result = bench_step(llm=step["llm"], batch=step["batch"], device=str(device), repeats=step["repeats"])
@@ -214,7 +220,7 @@ def section_step(settings: dict[str, Any], device: torch.device) -> dict[str, An
 
 
 def section_fold(settings: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    from aullm.bench import bench_fold
+    from aullm.workflows.bench import bench_fold
 
     fold = settings["fold"]
     rows: dict[str, Any] = {}

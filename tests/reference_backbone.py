@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aullm.models.backbone import AUBackbone, BackboneOutput
-from aullm.models.led import LEDFilter
+from aullm.models.blocks.backbone import AUBackbone, BackboneOutput
+from aullm.models.blocks.led import LEDFilter
 
 
 def reference_led(led: LEDFilter, x: Tensor) -> Tensor:

@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 
 from aullm.cli import app
 from aullm.config import DataConfig, config_from_dict
-from aullm.data import align, mtcnn
 from aullm.data.cache import prepare_dataset, settings_key
 from aullm.data.decode import DecodeSettings, decode_clip, locate_face, read_frame
+from aullm.data.faces import align, mtcnn
 from aullm.data.index import ClipSource
-from aullm.predict import ClipRequest, decode_request, resolve_face_crop
+from aullm.inference.predict import ClipRequest, decode_request, resolve_face_crop
 from fixtures_data import write_manifest
 from fixtures_faces import Photo, astronaut, grace_hopper, line_angle, on_canvas, rotated, transform_points
 

@@ -154,7 +154,7 @@ def test_datasets_load_stats_and_prepare(trained) -> None:
     assert stats["usable"] == len(index) and stats["frames_checked"] is False
     prepared, seconds = aullm.datasets.prepare("synme", root, ["size=32"])
     assert len(prepared) == len(index) and prepared.cache_path is not None and seconds >= 0
-    with pytest.raises(aullm.DataError, match="give --root"):
+    with pytest.raises(aullm.DataError, match=r"give root=DIR .* or annotations=FILE"):
         aullm.datasets.stats("synme")
 
 
@@ -194,7 +194,7 @@ def test_sweep_runs_every_config(trained, tmp_path) -> None:
 
 def test_demo_runs_through_the_api(tmp_path, monkeypatch) -> None:
     """The demo's own chain (SynME generated once, then LOSO), shrunk to test size."""
-    from aullm import demo
+    from aullm.workflows import demo
 
     small = dict(demo.DEMO_SYNME, subjects=2, clips_per_subject=4)
     monkeypatch.setattr(demo, "DEMO_SYNME", small)

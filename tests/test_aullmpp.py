@@ -14,15 +14,16 @@ from safetensors.torch import load_file
 from torch import nn
 
 from aullm.config import Config, LLMConfig, config_from_dict, load_config
-from aullm.errors import ConfigError
-from aullm.models.aullmpp import AULLMPP
-from aullm.models.aullmpp_config import AULLMPPConfig
+from aullm.core.errors import ConfigError
+from aullm.models.aullmpp.configuration_aullmpp import AULLMPPConfig
+from aullm.models.aullmpp.graph import build_prior
+from aullm.models.aullmpp.mge_efp import MGEEFP
+from aullm.models.aullmpp.modeling_aullmpp import AULLMPP
 from aullm.models.base import ModelOutput
-from aullm.models.graph import build_prior
-from aullm.models.llm import load_llm
-from aullm.models.mge_efp import MGEEFP
-from aullm.models.projectors import EnhancedFusionProjector
-from aullm.models.registry import build_model, model_spec
+from aullm.models.blocks.projectors import EnhancedFusionProjector
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import load_llm
+from aullm.models.registry import model_spec
 from aullm.models.summary import parameter_report
 from aullm.training.losses import build_loss
 
@@ -83,9 +84,9 @@ def test_registered_and_structured_prompt(tiny) -> None:
     with pytest.raises(ConfigError, match=r"model\.token_position is not an option of model aullmpp"):
         _build(tiny, token_position="append")
     # Labelled as our reconstruction wherever it is described.
-    import aullm.models.aullmpp as aullmpp_module
-    import aullm.models.graph as graph_module
-    import aullm.models.mge_efp as mge_module
+    import aullm.models.aullmpp.graph as graph_module
+    import aullm.models.aullmpp.mge_efp as mge_module
+    import aullm.models.aullmpp.modeling_aullmpp as aullmpp_module
 
     for module in (aullmpp_module, graph_module, mge_module):
         assert "OUR RECONSTRUCTION" in (module.__doc__ or ""), module.__name__
@@ -339,7 +340,7 @@ train: {{epochs: 1, batch_size: 8, lr: 1.0e-3}}
 
 
 def test_run_experiment_loso_uses_training_labels_for_the_prior(tmp_path, synme_root, monkeypatch) -> None:
-    from aullm import workflows
+    from aullm.workflows import experiment as workflows
 
     received: list[np.ndarray] = []
     original = AULLMPP.on_fold_start
@@ -369,8 +370,8 @@ def test_run_experiment_loso_uses_training_labels_for_the_prior(tmp_path, synme_
 
 
 def test_run_experiment_cross_domain_ablation(tmp_path, synme_root) -> None:
-    from aullm import workflows
     from aullm.data.synme import generate_synme
+    from aullm.workflows import experiment as workflows
 
     other = tmp_path / "other"
     generate_synme(other, subjects=2, clips_per_subject=3, seed=9, size=128, layout="samm")

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from aullm.models.base import init_module_, seeded_generator
-from aullm.models.graph import (
+from aullm.models.aullmpp.graph import (
     FACS_RELATIONS,
     RAUGNN,
     build_prior,
@@ -16,7 +15,8 @@ from aullm.models.graph import (
     cooccurrence_prior,
     facs_prior,
 )
-from aullm.models.mge_efp import BRANCHES, LAPLACIAN_KERNEL, MGEEFP, LaplacianHighPass
+from aullm.models.aullmpp.mge_efp import BRANCHES, LAPLACIAN_KERNEL, MGEEFP, LaplacianHighPass
+from aullm.models.base import init_module_, seeded_generator
 
 CASME = ["AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17"]
 SAMM = ["AU2", "AU4", "AU7", "AU12"]

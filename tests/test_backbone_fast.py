@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aullm.models.backbone import AUBackbone, BackboneOutput, FrameSqueezeExcitation
 from aullm.models.base import init_module_, seeded_generator
-from aullm.models.channels_last import batch_norm_gate
-from aullm.models.conv_pool import conv2d_relu_max_pool
+from aullm.models.blocks.backbone import AUBackbone, BackboneOutput, FrameSqueezeExcitation
+from aullm.models.kernels.channels_last import batch_norm_gate
+from aullm.models.kernels.conv_pool import conv2d_relu_max_pool
 from reference_backbone import reference_forward
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -14,15 +14,15 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from aullm import workflows
 from aullm.cli import app
 from aullm.config import DataConfig, load_config
+from aullm.core.errors import UserError
 from aullm.data.cache import prepare_dataset
 from aullm.data.clips import FrameError, load_frames, read_gray
 from aullm.data.index import load_index
 from aullm.data.synme import generate_synme
-from aullm.errors import UserError
 from aullm.training.run_dir import fold_is_done
+from aullm.workflows import experiment as workflows
 from fixtures_data import Clip, casme2_clips, write_casme2, write_frames, write_manifest
 from test_metrics import make_run_dir, random_frame
 

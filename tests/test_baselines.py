@@ -16,17 +16,17 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from aullm import workflows
 from aullm.config import load_config
 from aullm.data.cache import prepare_dataset
 from aullm.data.clips import sample_batch
 from aullm.data.synme import generate_synme
-from aullm.models.baselines import ResNetBaseline, SSSNetLED
-from aullm.models.lbptop import LBP_BINS, LBPTOPClassifier, lbptop_features
-from aullm.models.registry import build_model
-from aullm.models.resnet import resnet18, resnet34
+from aullm.models.baselines.lbptop import LBP_BINS, LBPTOPClassifier, lbptop_features
+from aullm.models.baselines.modeling_baselines import ResNetBaseline, SSSNetLED
+from aullm.models.baselines.resnet import resnet18, resnet34
+from aullm.models.factory import build_model
 from aullm.training.losses import build_loss
 from aullm.training.trainer import predict_model, train_model
+from aullm.workflows import experiment as workflows
 
 BASELINES = ["sssnet_led", "resnet18_led", "resnet18", "resnet34", "lbptop"]
 TORCH_BASELINES = BASELINES[:-1]

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from aullm.bench import CONTRACT_KEYS, bench_step, synthetic_prepared
 from aullm.cli import app
+from aullm.workflows.bench import CONTRACT_KEYS, bench_step, synthetic_prepared
 
 runner = CliRunner()
 
@@ -66,7 +66,7 @@ def test_bench_step_reports_repeats_and_their_spread():
 def test_bench_step_fast_path_prepacks_and_naive_stays_plain():
     """The fast path runs aullm's pre-packed products where oneDNN is there; the naive path is the straightforward
     implementation with torch's default products either way, and both still compute the same logits."""
-    from aullm.models import prepacked
+    from aullm.models.kernels import prepacked
 
     packed = bench_step("tiny-random", batch=3, device="cpu", repeats=1)
     assert packed.prepacked == prepacked.onednn_available()

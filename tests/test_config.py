@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from aullm.config import Config, config_from_dict, dump_config, load_config, save_config
-from aullm.errors import ConfigError
+from aullm.core.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -90,7 +90,7 @@ def test_synme_comparison_configs_match_the_demo_except_name_and_model():
     """`make synme-compare` puts these beside the demo: any other differing key would make the comparison unfair."""
     from dataclasses import asdict
 
-    from aullm.demo import demo_config
+    from aullm.workflows.demo import demo_config
 
     demo = asdict(demo_config(Path("data/synme")))
     paths = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("synme_demo_*.yaml"))

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from aullm.config import DataConfig
+from aullm.core.errors import DataError
 from aullm.data import cache as cache_mod
 from aullm.data.cache import prepare_dataset
 from aullm.data.clips import load_frames, sample_batch
-from aullm.errors import DataError
 from fixtures_data import Clip, casme2_clips, write_casme2
 
 
@@ -189,7 +189,7 @@ def test_face_crop_detect(tmp_path):
         paths.append(folder / f"img{n}.jpg")
     cropped = prepare_dataset(DataConfig(root=str(tmp_path), size=32, face_crop="detect"))
     plain = prepare_dataset(DataConfig(root=str(tmp_path), size=32))
-    from aullm.data.faces import face_box_from_file
+    from aullm.data.faces.detect import face_box_from_file
 
     box = face_box_from_file(paths[0])
     assert box is not None

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from aullm.config import DataConfig
-from aullm.data.casme3 import CASME3_CORRECTIONS, meb_folder_names
 from aullm.data.index import load_index
+from aullm.data.readers.casme3 import CASME3_CORRECTIONS, meb_folder_names
 from aullm.data.stats import dataset_stats
 from fixtures_data import CASME3_HEADER, CASME3_SHEET, Clip, _write_xlsx, write_casme3a
 from fixtures_faces import astronaut, on_canvas

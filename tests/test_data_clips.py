@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aullm.data import faces, flow
+from aullm.data import flow
 from aullm.data.cache import PreparedDataset
 from aullm.data.clips import (
     FrameError,
@@ -18,6 +18,7 @@ from aullm.data.clips import (
     sample_batch,
     sample_indices,
 )
+from aullm.data.faces import detect as faces
 from fixtures_data import frame_pixels, jpeg_bytes, write_frames
 
 

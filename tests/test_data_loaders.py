@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from aullm.config import DataConfig
+from aullm.core.errors import DataError
 from aullm.data.index import BASE_COLUMNS, load_index
 from aullm.data.stats import dataset_stats
-from aullm.errors import DataError
 from fixtures_data import (
     CASME2_HEADER,
     SAMM_EXPECTED,

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from aullm.config import LLMConfig, config_from_dict
-from aullm.errors import ConfigError
-from aullm.models.au_llm import AULLM
-from aullm.models.backbone import AUBackbone
-from aullm.models.baselines import ResNetBaseline, SSSNetLED
-from aullm.models.led import AULLM_LED_STABILITY, MEB_LED_STABILITY, LEDFilter
-from aullm.models.llm import load_llm
-from aullm.models.registry import build_model
+from aullm.core.errors import ConfigError
+from aullm.models.au_llm.modeling_au_llm import AULLM
+from aullm.models.baselines.modeling_baselines import ResNetBaseline, SSSNetLED
+from aullm.models.blocks.backbone import AUBackbone
+from aullm.models.blocks.led import AULLM_LED_STABILITY, MEB_LED_STABILITY, LEDFilter
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import load_llm
 from reference_au_llm import REFERENCE_PROMPT, reference_au_llm_logits, reference_led, reference_led_matrix
 
 pytestmark = pytest.mark.usefixtures("one_thread")

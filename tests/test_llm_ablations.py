@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from aullm import workflows
 from aullm.config import LLMConfig, config_from_dict, load_config
+from aullm.core.errors import UserError
 from aullm.data.synme import generate_synme
-from aullm.errors import UserError
-from aullm.models.llm import (
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import (
     PRESET_HIDDEN_SIZES,
     clear_llm_cache,
     llm_hidden_size,
@@ -23,9 +23,9 @@ from aullm.models.llm import (
     randomly_initialised,
     state_sha256,
 )
-from aullm.models.reasoner import PassThroughReasoner
-from aullm.models.registry import build_model
+from aullm.models.llm.reasoner import PassThroughReasoner
 from aullm.training.losses import build_loss
+from aullm.workflows import experiment as workflows
 from test_models_au_llm import AUS as MODEL_AUS
 from test_models_au_llm import FRAMES, _separable_batch
 
@@ -172,7 +172,7 @@ def _predictions(run: Path) -> pd.DataFrame:
 
 
 def test_random_llm_trains_through_the_protocol_and_its_bundle_rebuilds_the_same_weights(tmp_path, synme_root):
-    from aullm.bundle import ADAPTER_DIR, load_bundle
+    from aullm.inference.bundle import ADAPTER_DIR, load_bundle
 
     config = _config(tmp_path, synme_root)
     pretrained = workflows.train(load_config(config), tmp_path / "pretrained")
@@ -194,9 +194,9 @@ def test_no_llm_trains_through_the_protocol_without_loading_any_llm(tmp_path, sy
     def refuse(*args, **kwargs):
         raise AssertionError("model.reasoner: none must not load an LLM")
 
-    for where in ("aullm.models.llm", "aullm.training.protocols", "aullm.workflows"):
+    for where in ("aullm.models.llm.loading", "aullm.training.protocols", "aullm.workflows.experiment"):
         monkeypatch.setattr(f"{where}.load_llm", refuse)
-    from aullm.bundle import load_bundle
+    from aullm.inference.bundle import load_bundle
 
     run = workflows.train(load_config(_config(tmp_path, synme_root), ["model.reasoner=none"]), tmp_path / "no_llm")
     metrics = json.loads((run / "metrics.json").read_text())

@@ -11,7 +11,7 @@ import pytest
 
 SNIPPET = """
 import resource
-from aullm.memory import keep_freed_memory
+from aullm.core.memory import keep_freed_memory
 applied = keep_freed_memory()
 import torch
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt

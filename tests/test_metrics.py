@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from aullm.cli import app
 from aullm.config import config_from_dict, save_config
-from aullm.errors import UserError
+from aullm.core.errors import UserError
 from aullm.evaluation.metrics import (
     auc,
     expected_class_f1,

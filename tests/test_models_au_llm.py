@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from aullm.config import Config, LLMConfig, config_from_dict
-from aullm.errors import UserError
-from aullm.models.au_llm import AULLM, VARIANTS
+from aullm.core.errors import UserError
+from aullm.models.au_llm.modeling_au_llm import AULLM, VARIANTS
 from aullm.models.base import ModelOutput
-from aullm.models.llm import TINY_CONFIG, load_llm
-from aullm.models.registry import build_model, list_models, model_spec
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import TINY_CONFIG, load_llm
+from aullm.models.registry import list_models, model_spec
 from aullm.models.summary import llm_parameter_counts, log_parameter_report, parameter_report
 from aullm.training.losses import build_loss
 

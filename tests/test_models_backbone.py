@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aullm.models.backbone import AUBackbone
 from aullm.models.base import init_module_, seeded_generator
-from aullm.models.led import LEDFilter
-from aullm.models.projectors import EnhancedFusionProjector, LinearProjector
+from aullm.models.blocks.backbone import AUBackbone
+from aullm.models.blocks.led import LEDFilter
+from aullm.models.blocks.projectors import EnhancedFusionProjector, LinearProjector
 
 
 def _eq1_loop(alpha: float, r1: float, r2: float, T: int) -> torch.Tensor:

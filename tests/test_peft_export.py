@@ -10,11 +10,11 @@ import pytest
 import torch
 from peft import PeftModel
 
-from aullm.bundle import ADAPTER_DIR, verify_bundle, write_bundle
 from aullm.config import config_from_dict
-from aullm.models.llm import load_llm
-from aullm.models.peft_export import CONFIG_FILE, WEIGHTS_FILE, write_peft_adapter
-from aullm.models.registry import build_model
+from aullm.inference.bundle import ADAPTER_DIR, verify_bundle, write_bundle
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import load_llm
+from aullm.models.llm.peft_export import CONFIG_FILE, WEIGHTS_FILE, write_peft_adapter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 AUS = ["AU1", "AU2", "AU4"]

@@ -16,17 +16,17 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from aullm import workflows
 from aullm.api import explain
-from aullm.bundle import BundleError, load_bundle, verify_bundle, write_bundle, write_manifest
 from aullm.cli import app
 from aullm.config import load_config
-from aullm.data import faces
 from aullm.data.clips import list_frames
 from aullm.data.decode import read_frame
+from aullm.data.faces import detect as faces
 from aullm.data.synme import generate_synme
-from aullm.explain import cam_to_input, explain_decoded
-from aullm.predict import ClipRequest, collect_requests, decode_request, predict, predict_clips
+from aullm.inference.bundle import BundleError, load_bundle, verify_bundle, write_bundle, write_manifest
+from aullm.inference.explain import cam_to_input, explain_decoded
+from aullm.inference.predict import ClipRequest, collect_requests, decode_request, predict, predict_clips
+from aullm.workflows import experiment as workflows
 from fixtures_faces import astronaut, on_canvas, rotated
 
 runner = CliRunner()
@@ -34,7 +34,7 @@ runner = CliRunner()
 
 def cli(args: list[str]):
     """Invoke the CLI in-process; afterwards drop the log handler bound to CliRunner's (then closed) stderr."""
-    from aullm.console import logger
+    from aullm.core.console import logger
 
     try:
         return runner.invoke(app, args)

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from aullm.config import LLMConfig, LoraConfig, config_from_dict
-from aullm.errors import ConfigError
-from aullm.models import prepacked
-from aullm.models.llm import load_llm, randomly_initialised
-from aullm.models.prepacked import PrepackedLinear, prepack_frozen_linears, should_prepack
-from aullm.models.reasoner import LLMReasoner
+from aullm.core.errors import ConfigError
+from aullm.models.kernels import prepacked
+from aullm.models.kernels.prepacked import PrepackedLinear, prepack_frozen_linears, should_prepack
+from aullm.models.llm.loading import load_llm, randomly_initialised
+from aullm.models.llm.reasoner import LLMReasoner
 
 CPU = torch.device("cpu")
 PROMPT = "Analyze the facial features to classify action units:"

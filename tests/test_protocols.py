@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from aullm import workflows
 from aullm.cli import app
 from aullm.config import load_config
+from aullm.core.errors import UserError
 from aullm.data.synme import generate_synme
-from aullm.errors import UserError
 from aullm.training.protocols import RunFailed
+from aullm.workflows import experiment as workflows
 
 runner = CliRunner()
 

@@ -17,12 +17,14 @@ from safetensors.torch import load_file
 
 ray = pytest.importorskip("ray")
 
-from aullm import workflows  # noqa: E402
 from aullm.config import Config, load_config  # noqa: E402
+from aullm.core.errors import RunFailed  # noqa: E402
 from aullm.data.synme import generate_synme  # noqa: E402
 from aullm.training import run_dir as rd  # noqa: E402
-from aullm.training.protocols import RunFailed, run_experiment  # noqa: E402
+from aullm.training.execution import execute  # noqa: E402
+from aullm.training.protocols import plan_run  # noqa: E402
 from aullm.training.ray_executor import FAULT_ENV, RayExecutor  # noqa: E402
+from aullm.workflows import experiment as workflows  # noqa: E402
 
 FOLDS = ["01", "02", "03"]
 
@@ -157,7 +159,7 @@ def test_ctrl_c_cancels_the_outstanding_tasks(tmp_path, root, local_run, ray_clu
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg, tmp_path / "run", executor=RayExecutor(), on_fold=interrupt_after_the_first_fold)
+        execute([plan_run(cfg, tmp_path / "run")], RayExecutor(), on_fold=interrupt_after_the_first_fold)
     deadline = time.time() + 30
     while time.time() < deadline and ray.available_resources().get("CPU", 0) < 2:
         time.sleep(0.2)
@@ -166,5 +168,5 @@ def test_ctrl_c_cancels_the_outstanding_tasks(tmp_path, root, local_run, ray_clu
     done = [f for f in FOLDS if rd.fold_is_done(rd.fold_dir(tmp_path / "run", f))]
     assert done == written  # nothing is written after the interrupt
     resumed = RayExecutor()
-    run_experiment(cfg, tmp_path / "run", executor=resumed)
+    execute([plan_run(cfg, tmp_path / "run")], resumed)
     assert sorted(resumed.submitted) == sorted(f"fold {f} seed {s}" for f in FOLDS if f not in done for s in (1, 2))

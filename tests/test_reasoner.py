@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from aullm.config import LLMConfig, LoraConfig
-from aullm.errors import UserError
-from aullm.models import reasoner as reasoner_module
-from aullm.models.llm import load_llm
-from aullm.models.reasoner import LLMReasoner
+from aullm.core.errors import UserError
+from aullm.models.llm import reasoner as reasoner_module
+from aullm.models.llm.loading import load_llm
+from aullm.models.llm.reasoner import LLMReasoner
 
 CPU = torch.device("cpu")
 PROMPT = "Analyze the facial features to classify action units:"

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from aullm.config import config_from_dict
+from aullm.core.errors import UserError
 from aullm.data.cache import prepare_dataset
-from aullm.errors import UserError
 from aullm.training import run_dir
-from aullm.training.protocols import Experiment, build_experiment
+from aullm.training.session import Experiment, build_experiment
 from fixtures_data import casme2_clips, write_casme2
 
 

@@ -13,11 +13,11 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
-from aullm import console
 from aullm.cli import app
 from aullm.config import load_config
+from aullm.core import console
+from aullm.core.errors import ConfigError
 from aullm.data.synme import generate_synme
-from aullm.errors import ConfigError
 from aullm.training.execution import torch_threads
 
 runner = CliRunner()

@@ -97,7 +97,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
 
 def test_refuses_unrelated_folder(tmp_path: Path) -> None:
     (tmp_path / "thesis.tex").write_text("precious")
-    from aullm.errors import UserError
+    from aullm.core.errors import UserError
 
     with pytest.raises(UserError):
         generate_synme(tmp_path, subjects=1, clips_per_subject=1)
@@ -380,7 +380,7 @@ def test_demo_data_is_reused_and_regenerated_when_its_settings_differ(
 ) -> None:
     import json
 
-    from aullm import demo
+    from aullm.workflows import demo
 
     monkeypatch.setitem(demo.DEMO_SYNME, "subjects", 2)
     monkeypatch.setitem(demo.DEMO_SYNME, "clips_per_subject", 2)

@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from aullm import workflows
 from aullm.config import Config, load_config
+from aullm.core.errors import UserError
 from aullm.data.synme import generate_synme
-from aullm.errors import UserError
-from aullm.tracking import open_trackers
 from aullm.training import run_dir as rd
+from aullm.workflows import experiment as workflows
+from aullm.workflows.tracking import open_trackers
 
 mlflow = pytest.importorskip("mlflow")
 pytest.importorskip("tensorboard")

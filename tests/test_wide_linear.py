@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aullm.models.projectors import EnhancedFusionProjector, LinearProjector
-from aullm.models.wide_linear import uses_transposed_product, wide_linear
+from aullm.models.blocks.projectors import EnhancedFusionProjector, LinearProjector
+from aullm.models.kernels.wide_linear import uses_transposed_product, wide_linear
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,9 +10,8 @@ The public API (docs/api.md walks through it):
     detector = aullm.Detector.load(run.path)                 # with train(..., save_final=True)
     detector.predict(frames)                                 # frames folder, video, manifest or NumPy frames
 
-Names are imported on first use, so `import aullm` (and the command line) starts without loading torch. The
-rest of the API (`predict`, `explain`, `crop`, `demo`, `bench_step`: one function per command) is in `aullm.api`;
-at the top level those names are the modules that implement them.
+Names are imported on first use, so `import aullm` (and the command line) starts without loading torch. Every
+function of `aullm.api` (one per command) is also a name here.
 """
 
 from __future__ import annotations
@@ -20,52 +19,45 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from aullm.errors import ConfigError, DataError, RunFailed, UserError
-from aullm.version import __version__
+from aullm.core.errors import ConfigError as ConfigError
+from aullm.core.errors import DataError as DataError
+from aullm.core.errors import RunFailed as RunFailed
+from aullm.core.errors import UserError as UserError
+from aullm.core.version import __version__ as __version__
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
-    from aullm import datasets
-    from aullm.api import (
-        SYNME_AUS,
-        Comparison,
-        Detector,
-        Metrics,
-        Run,
-        SweepResult,
-        compare,
-        evaluate,
-        export,
-        load_config,
-        report,
-        sweep,
-        synth,
-        train,
-    )
-    from aullm.bundle import BundleError
-    from aullm.config import Config
+    from aullm import datasets as datasets
+    from aullm.api import *  # noqa: F403
+    from aullm.config import Config as Config
+    from aullm.inference.bundle import BundleError as BundleError
 
-#: public name → the module that defines it (imported on first access).
+#: The public names of `aullm.api` that `import aullm` offers at the top level (imported on first access).
+_API = (
+    "SYNME_AUS",
+    "Comparison",
+    "Detector",
+    "ExecutorSpec",
+    "Metrics",
+    "Run",
+    "SweepResult",
+    "bench_step",
+    "compare",
+    "crop",
+    "demo",
+    "evaluate",
+    "explain",
+    "export",
+    "load_config",
+    "predict",
+    "report",
+    "sweep",
+    "synth",
+    "train",
+)
+#: public name → the module that defines it.
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "SYNME_AUS",
-            "Comparison",
-            "Detector",
-            "Metrics",
-            "Run",
-            "SweepResult",
-            "compare",
-            "evaluate",
-            "export",
-            "load_config",
-            "report",
-            "sweep",
-            "synth",
-            "train",
-        ),
-        "aullm.api",
-    ),
-    "BundleError": "aullm.bundle",
+    **dict.fromkeys(_API, "aullm.api"),
+    "BundleError": "aullm.inference.bundle",
     "Config": "aullm.config",
 }
 
@@ -84,27 +76,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY, "datasets"])
 
 
-__all__ = [
-    "SYNME_AUS",
-    "BundleError",
-    "Comparison",
-    "Config",
-    "ConfigError",
-    "DataError",
-    "Detector",
-    "Metrics",
-    "Run",
-    "RunFailed",
-    "SweepResult",
-    "UserError",
-    "__version__",
-    "compare",
-    "datasets",
-    "evaluate",
-    "export",
-    "load_config",
-    "report",
-    "sweep",
-    "synth",
-    "train",
-]
+__all__ = sorted(["ConfigError", "DataError", "RunFailed", "UserError", "__version__", "datasets", *_LAZY])

@@ -3,7 +3,7 @@
 Every `aullm` command is a thin wrapper over one function here, so the two cannot drift. Functions take paths or
 config objects and return objects that view files on disk (`Run`, `Metrics`, `Detector`), so results made from
 Python, from the command line or on another machine open the same way. Bad input raises the typed errors of
-`aullm.errors` (`ConfigError`, `DataError`, `BundleError`, …; all `UserError`), which the command line prints as
+`aullm.core.errors` (`ConfigError`, `DataError`, `BundleError`, …; all `UserError`), which the command line prints as
 one line with exit code 2.
 
     import aullm
@@ -22,17 +22,24 @@ import pandas as pd
 
 from aullm.config import Config, apply_overrides, config_from_dict
 from aullm.config import load_config as _load_config_file
+from aullm.core.errors import UserError, arg
 from aullm.data.synme.codes import TARGET_AUS
-from aullm.detector import ClipInput, Detector
-from aullm.errors import UserError
-from aullm.predict import DEFAULT_BATCH, PredictionResult
-from aullm.results import Comparison, Metrics, Run
-from aullm.workflows import SweepResult, make_executor
+from aullm.inference.detector import ClipInput, Detector
+from aullm.inference.predict import DEFAULT_BATCH, PredictionResult
+from aullm.training.execution import Executor, ExecutorSpec
+from aullm.workflows.experiment import SweepResult
+from aullm.workflows.results import Comparison, Metrics, Run
 
 PathLike = Union[str, Path]
 #: The AUs SynME animates as targets (it also moves a few distractor AUs no model is asked about).
 SYNME_AUS: tuple[str, ...] = tuple(f"AU{au}" for au in TARGET_AUS)
 ConfigSource = Union[PathLike, Mapping[str, Any], Config, None]
+#: Where folds train: "local", "ray" (a Ray cluster with default resources), or an ExecutorSpec with Ray's options.
+ExecutorChoice = Union[str, ExecutorSpec]
+
+
+def _executor(choice: ExecutorChoice) -> Executor:
+    return (choice if isinstance(choice, ExecutorSpec) else ExecutorSpec(choice)).build()
 
 
 def load_config(source: ConfigSource = None, overrides: Sequence[str] = ()) -> Config:
@@ -62,31 +69,25 @@ def train(
     *,
     overrides: Sequence[str] = (),
     save_final: bool = False,
-    executor: str = "local",
-    address: Optional[str] = None,
-    cpus_per_task: Optional[float] = None,
-    gpus_per_task: Optional[float] = None,
-    max_retries: Optional[int] = None,
+    executor: ExecutorChoice = "local",
     track: Sequence[str] = (),
 ) -> Run:
     """Train and score a config under its protocol (LOSO or cross-domain) into `out` (default runs/<name>);
     resumes an interrupted run. `save_final` also trains the model on every subject and writes its bundle.
-    `executor="ray"` trains every seed and fold as a Ray task (`address`, resources and retries apply there);
+    `executor="ray"` trains every seed and fold as a Ray task (`ExecutorSpec("ray", address=..., ...)` sets the
+    cluster, resources per task and retries);
     `track` mirrors the run to `mlflow` and/or `tensorboard`. Raises RunFailed when a fold cannot be trained
     (the finished ones are kept).
 
     >>> run = aullm.train("configs/synme_demo_sssnet_led.yaml", out="runs/sssnet", overrides=["data.root=data/synme"])
     >>> run.metrics.mean("f1_macro")
     """
-    from aullm import workflows
+    from aullm.workflows import experiment as workflows
 
     cfg = load_config(config, overrides)
     if save_final:
         cfg.train.save_final = True
-    chosen = make_executor(
-        executor, address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task, max_retries=max_retries
-    )
-    return Run(workflows.train(cfg, None if out is None else Path(out), executor=chosen, track=track))
+    return Run(workflows.train(cfg, None if out is None else Path(out), executor=_executor(executor), track=track))
 
 
 def sweep(
@@ -97,17 +98,13 @@ def sweep(
     data_roots: Optional[Mapping[str, str]] = None,
     report_dir: Optional[PathLike] = None,
     save_final: bool = False,
-    executor: str = "local",
-    address: Optional[str] = None,
-    cpus_per_task: Optional[float] = None,
-    gpus_per_task: Optional[float] = None,
-    max_retries: Optional[int] = None,
+    executor: ExecutorChoice = "local",
     track: Sequence[str] = (),
 ) -> SweepResult:
     """Several configs as one batch of fold tasks, each into `out_root/<config name>/`, then one report of all.
     `data_roots` sets the dataset root by dataset name ({"casme2": "/data/CASME2", "samm": "/data/SAMM"}), for
     the data and for cross-domain targets alike."""
-    from aullm import workflows
+    from aullm.workflows import experiment as workflows
 
     roots = dict(data_roots or {})
     cfgs = []
@@ -121,13 +118,10 @@ def sweep(
         cfg = load_config(cfg, extra) if extra else cfg
         cfg.train.save_final = cfg.train.save_final or save_final
         cfgs.append(cfg)
-    chosen = make_executor(
-        executor, address=address, cpus_per_task=cpus_per_task, gpus_per_task=gpus_per_task, max_retries=max_retries
-    )
     return workflows.sweep(
         cfgs,
         Path(out_root),
-        executor=chosen,
+        executor=_executor(executor),
         track=track,
         report_dir=None if report_dir is None else Path(report_dir),
     )
@@ -170,9 +164,10 @@ def export(
 ) -> Path:
     """Write a model bundle from a run: the final model on all subjects (trained now if the run has none) or, with
     `fold`, the model of one fold. Load it with `aullm.Detector.load`."""
-    from aullm import workflows
+    from aullm.workflows.export import export_final, export_fold
 
-    return workflows.export(Path(run), None if out is None else Path(out), fold=fold, seed=seed)
+    target = None if out is None else Path(out)
+    return export_final(Path(run), target, seed) if fold is None else export_fold(Path(run), fold, target, seed)
 
 
 def predict(
@@ -206,9 +201,9 @@ def explain(
 ) -> dict[str, Union[list[Path], str]]:
     """Grad-CAM per AU, SE weights and the LED matrix as PNGs (`aullm explain`). A manifest CSV writes one folder
     per clip; returns {clip: written files, or "failed: reason"}."""
-    from aullm.io import check_output_dir
+    from aullm.core.io import check_output_dir
 
-    check_output_dir(Path(out), "--out")  # before loading the model
+    check_output_dir(Path(out), arg("out"))  # before loading the model
     detector = Detector.load(checkpoint, device=device, llm=llm)
     return detector.explain(inputs, out, onset=onset, offset=offset, apex=apex, crop=_crop(crop))
 
@@ -230,7 +225,7 @@ def crop(
 ) -> list[Path]:
     """Write the face crops of a clip (frames folder or video) as JPEGs into `out`, one per frame: `align`
     (MEB's crop-and-align) or `detect` (the face box of the first frame). Returns the files written."""
-    from aullm.crop import crop_clip
+    from aullm.inference.crop import crop_clip
 
     return crop_clip(Path(input_path), Path(out), mode=mode, size=size, onset=onset, offset=offset)
 
@@ -267,7 +262,7 @@ def synth(
 
 def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme") -> Run:
     """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it."""
-    from aullm.demo import run_demo
+    from aullm.workflows.demo import run_demo
 
     return Run(run_demo(Path(out), Path(data)))
 
@@ -283,14 +278,14 @@ def bench_step(
     """Median time of one training step of the straightforward (full prompt per sample) and the fast (shared
     prompt prefix) LLM path, and the largest logit difference between them (`aullm bench step`); `prepack` is
     `llm.prepack` for the fast path (the naive path always runs torch's default products)."""
-    from aullm.bench import bench_step as run_bench
+    from aullm.workflows.bench import bench_step as run_bench
 
     if batch < 1:
-        raise UserError(f"--batch must be at least 1, got {batch}")
+        raise UserError(f"{arg('batch')} must be at least 1, got {batch}")
     if repeats is not None and repeats < 1:
-        raise UserError(f"--repeats must be at least 1, got {repeats}")
+        raise UserError(f"{arg('repeats')} must be at least 1, got {repeats}")
     if prepack not in (True, False, "auto"):
-        raise UserError(f"prepack must be true, false or auto, got {prepack!r}")
+        raise UserError(f"{arg('prepack')} must be true, false or auto, got {prepack!r}")
     return run_bench(llm=llm, batch=batch, device=device, repeats=repeats, prepack=prepack)  # type: ignore[arg-type]
 
 
@@ -298,6 +293,7 @@ __all__ = [
     "SYNME_AUS",
     "Comparison",
     "Detector",
+    "ExecutorSpec",
     "Metrics",
     "Run",
     "SweepResult",

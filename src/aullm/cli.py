@@ -13,9 +13,13 @@ import typer
 from typer.core import TyperGroup
 
 from aullm import __version__
-from aullm.console import setup_logging
-from aullm.errors import UserError
-from aullm.memory import keep_freed_memory
+from aullm.core.console import setup_logging
+from aullm.core.errors import UserError
+from aullm.core.memory import keep_freed_memory
+
+#: Python parameters whose command-line flag is not `--` + the name with dashes (errors name parameters,
+#: `aullm.core.errors.arg`; the command line shows the flag the user typed).
+FLAGS = {"overrides": "--set", "data_roots": "--data-root", "report_dir": "--report", "json_out": "--json"}
 
 
 class AullmGroup(TyperGroup):
@@ -25,7 +29,7 @@ class AullmGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as err:
-            typer.echo(f"error: {err}", err=True)
+            typer.echo(f"error: {err.for_command_line(FLAGS)}", err=True)
             ctx.exit(2)
 
 

@@ -16,11 +16,11 @@ from typing import Any, Literal, Optional, Union, get_args, get_origin, get_type
 import dacite
 import yaml
 
-from aullm.errors import ConfigError
-from aullm.io import write_text
-from aullm.models.au_llm_config import AULLMConfig
+from aullm.core.errors import ConfigError, arg
+from aullm.core.io import write_text
+from aullm.core.options import ModelConfig, check
+from aullm.models.au_llm.configuration_au_llm import AULLMConfig
 from aullm.models.registry import DEFAULT_MODEL, MODELS, model_spec
-from aullm.options import ModelConfig, check
 
 CASME2_AUS = ["AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17"]
 SAMM_AUS = ["AU2", "AU4", "AU7", "AU12"]
@@ -333,11 +333,11 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`section.key=value` → (["section", "key"], value parsed as YAML)."""
     if "=" not in text:
-        raise ConfigError(f"--set expects section.key=value, got {text!r}")
+        raise ConfigError(f"{arg('overrides')} expects section.key=value, got {text!r}")
     key, value = text.split("=", 1)
     path = [p for p in key.strip().split(".") if p]
     if not path:
-        raise ConfigError(f"--set expects section.key=value, got {text!r}")
+        raise ConfigError(f"{arg('overrides')} expects section.key=value, got {text!r}")
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
@@ -354,7 +354,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"--set {text}: {part} is not a section")
+                raise ConfigError(f"{arg('overrides', text)}: {part} is not a section")
             node = child
         node[path[-1]] = value
     return raw

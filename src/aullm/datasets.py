@@ -16,11 +16,11 @@ from typing import Any, Optional, Union
 import pandas as pd
 
 from aullm.config import DataConfig, apply_overrides, config_from_dict
+from aullm.core.errors import DataError, arg
+from aullm.core.io import check_output_dir
 from aullm.data.cache import PreparedDataset, cache_dir, prepare_dataset
 from aullm.data.index import load_index
 from aullm.data.stats import dataset_stats
-from aullm.errors import DataError
-from aullm.io import check_output_dir
 
 PathLike = Union[str, Path]
 
@@ -63,9 +63,9 @@ def stats(
     """`aullm data stats`: samples, usable samples, subjects, AU positives among the usable ones, every skipped
     sample and why. `check_frames` decodes every clip as `prepare` does, so `usable` is what training will use."""
     if root is None and annotations is None:
-        raise DataError("give --root DIR (frames and sheet) or --annotations FILE (sheet only)")
+        raise DataError(f"give {arg('root', 'DIR')} (frames and sheet) or {arg('annotations', 'FILE')} (sheet only)")
     if check_frames and root is None:
-        raise DataError("--check-frames decodes the frames: give --root DIR")
+        raise DataError(f"{arg('check_frames', True)} decodes the frames: give {arg('root', 'DIR')}")
     cfg = data_config(name, root, annotations, **data)
     return dataset_stats(cfg, frames=root is not None, check_frames=check_frames)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import typer
 
 ExecutorOption = typer.Option(
@@ -32,3 +34,16 @@ TrackOption = typer.Option(
     help="Mirror config, per-epoch losses and metrics to MLflow (MLFLOW_TRACKING_URI, else ./mlruns) or "
     "TensorBoard (<run dir>/tensorboard). Repeatable.",
 )
+
+
+def executor_spec(
+    executor: str,
+    address: Optional[str],
+    cpus_per_task: Optional[float],
+    gpus_per_task: Optional[float],
+    max_retries: Optional[int],
+) -> Any:
+    """The executor flags as the API's one `ExecutorSpec`."""
+    from aullm.api import ExecutorSpec
+
+    return ExecutorSpec(executor, address, cpus_per_task, gpus_per_task, max_retries)

@@ -37,7 +37,7 @@ DeviceOption = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or
 
 def face_crop_option(crop_face: bool, align: Optional[bool]) -> Optional[FaceCrop]:
     """--crop-face / --align / --no-align → the face crop asked for (None: each clip's default)."""
-    from aullm.errors import UserError
+    from aullm.core.errors import UserError
 
     if crop_face and align is not None:
         raise UserError("--crop-face and --align/--no-align are alternatives: give one")
@@ -74,9 +74,9 @@ def predict(
     Columns: clip, AU<k>_prob, AU<k>, status (ok, or failed: reason — no face found among them), n_frames.
     """
     from aullm import api
-    from aullm.console import logger
-    from aullm.errors import UserError
-    from aullm.io import check_output_file, write_text
+    from aullm.core.console import logger
+    from aullm.core.errors import UserError
+    from aullm.core.io import check_output_file, write_text
 
     if batch_size < 1:
         raise UserError(f"--batch must be at least 1, got {batch_size}")

@@ -14,9 +14,10 @@ from aullm.commands.execution import (
     GpusOption,
     RetriesOption,
     TrackOption,
+    executor_spec,
 )
 from aullm.commands.options import SetOption, overrides_list
-from aullm.errors import UserError
+from aullm.core.errors import UserError
 
 
 def data_roots(values: Optional[list[str]]) -> dict[str, str]:
@@ -61,11 +62,7 @@ def sweep(
         data_roots=data_roots(roots),
         report_dir=report_dir,
         save_final=save_final,
-        executor=executor,
-        address=address,
-        cpus_per_task=cpus_per_task,
-        gpus_per_task=gpus_per_task,
-        max_retries=max_retries,
+        executor=executor_spec(executor, address, cpus_per_task, gpus_per_task, max_retries),
         track=track or [],
     )
     for name in result.complete:

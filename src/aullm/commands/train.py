@@ -15,6 +15,7 @@ from aullm.commands.execution import (
     GpusOption,
     RetriesOption,
     TrackOption,
+    executor_spec,
 )
 from aullm.commands.options import JsonOption, SetOption, overrides_list
 
@@ -35,7 +36,7 @@ def train(
 ) -> None:
     """Train and evaluate under the config's protocol (LOSO or cross-domain); resumes an interrupted run."""
     from aullm import api
-    from aullm.errors import RunFailed
+    from aullm.core.errors import RunFailed
 
     try:
         run = api.train(
@@ -43,11 +44,7 @@ def train(
             out,
             overrides=overrides_list(overrides),
             save_final=save_final,
-            executor=executor,
-            address=address,
-            cpus_per_task=cpus_per_task,
-            gpus_per_task=gpus_per_task,
-            max_retries=max_retries,
+            executor=executor_spec(executor, address, cpus_per_task, gpus_per_task, max_retries),
             track=track or [],
         )
     except RunFailed as err:

@@ -25,7 +25,10 @@ import numpy as np
 import pandas as pd
 
 from aullm.config import DataConfig
-from aullm.console import logger, track
+from aullm.core.console import logger, track
+from aullm.core.errors import DataError, arg
+from aullm.core.hashing import sha256_file
+from aullm.core.io import atomic_path
 from aullm.data.clips import FrameError
 from aullm.data.decode import DecodeSettings, crop_signature, decode_clip
 from aullm.data.index import (
@@ -39,9 +42,6 @@ from aullm.data.index import (
     normalise_dtypes,
     sample_id,
 )
-from aullm.errors import DataError
-from aullm.hashing import sha256_file
-from aullm.io import atomic_path
 
 #: Bump when the stored arrays' meaning changes, so old caches are not reused.
 CACHE_VERSION = 5  # 5: CAS(ME)³ samples named <video>_<onset>; AU sides after the number, full-width text
@@ -122,7 +122,7 @@ def cache_dir(cfg: DataConfig) -> Path:
     if cfg.cache_dir:
         return Path(cfg.cache_dir).expanduser()
     if not cfg.root:
-        raise DataError("no dataset root given (set data.root or --root)")
+        raise DataError(f"no dataset root given (set data.root or {arg('root')})")
     return Path(cfg.root).expanduser() / CACHE_DIRNAME
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Optional, Protocol
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from aullm.console import logger
+from aullm.core.console import logger
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

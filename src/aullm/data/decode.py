@@ -6,8 +6,8 @@ the same onset→apex flow. Time sampling is not done here: a decoded clip keeps
 trainer's `sample_batch` samples it for training and for prediction alike.
 
 Face crop (`data.face_crop`): `none` uses the frames as they are; `detect` crops every frame to the box of the face
-found on the onset frame (a bundled cascade, `aullm.data.faces`); `align` rotates and crops every frame with the
-transform found on the onset frame (MEB's crop-and-align, `aullm.data.align`). Pre-computed flow images are never
+found on the onset frame (a bundled cascade, `aullm.data.faces.detect`); `align` rotates and crops every frame with the
+transform found on the onset frame (MEB's crop-and-align, `aullm.data.faces.align`). Pre-computed flow images are never
 cropped.
 
 A clip with no face (one policy for every command): with `detect` or `align`, a clip whose onset frame shows no
@@ -27,8 +27,7 @@ import numpy as np
 from PIL import Image
 
 from aullm.config import DataConfig, FaceCrop
-from aullm.data import align, faces, flow
-from aullm.data.align import Alignment
+from aullm.data import flow
 from aullm.data.clips import (
     Box,
     FrameError,
@@ -40,6 +39,9 @@ from aullm.data.clips import (
     resize_gray,
     video_first_frame,
 )
+from aullm.data.faces import align
+from aullm.data.faces import detect as faces
+from aullm.data.faces.align import Alignment
 from aullm.data.index import ClipSource
 
 #: What a clip's onset frame gave: a face box (`detect`) or a rotate-and-crop transform (`align`).

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from aullm.config import DataConfig
-from aullm.console import logger
+from aullm.core.console import logger
+from aullm.core.errors import DataError, arg
 from aullm.data.aus import ParsedAUs, au_name, parse_au_string
 from aullm.data.clips import frame_number, list_frames
-from aullm.data.readers import RawRow, SheetRows, get_reader
-from aullm.data.sheets import cell_text, is_blank, to_int
-from aullm.errors import DataError
+from aullm.data.readers.registry import RawRow, SheetRows, get_reader
+from aullm.data.readers.sheets import cell_text, is_blank, to_int
 
 BASE_COLUMNS = ["dataset", "subject", "sample", "onset", "apex", "offset", "au_raw", "au_unknown", "clip_dir"]
 _AU_COLUMN = re.compile(r"^AU(\d+)$")
@@ -76,10 +76,12 @@ def resolve_annotation(cfg: DataConfig, root: Optional[Path], find: Any) -> Path
                 return candidate
         raise DataError(f"annotation file not found: {given}")
     if root is None:
-        raise DataError("no dataset root and no annotation file given (set data.root or --root)")
+        raise DataError(f"no dataset root and no annotation file given (set data.root or {arg('root')})")
     found = find(root)
     if found is None:
-        raise DataError(f"no annotation file found in {root} (pass --annotations FILE or set data.annotations)")
+        raise DataError(
+            f"no annotation file found in {root} (pass {arg('annotations', 'FILE')} or set data.annotations)"
+        )
     return found
 
 
@@ -87,7 +89,7 @@ def check_root(cfg: DataConfig, required: bool) -> Optional[Path]:
     """The dataset root as a Path; a missing one is a DataError when frames are needed."""
     if not cfg.root:
         if required:
-            raise DataError(f"no dataset root given for {cfg.dataset} (set data.root or --root)")
+            raise DataError(f"no dataset root given for {cfg.dataset} (set data.root or {arg('root')})")
         return None
     root = Path(cfg.root).expanduser()
     if not root.is_dir():

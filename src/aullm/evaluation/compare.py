@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from aullm.errors import UserError
+from aullm.core.errors import UserError, arg
 from aullm.evaluation.bootstrap import (
     DEFAULT_REPLICATES,
     LEVEL,
@@ -165,7 +165,7 @@ def compare_pair(
     resamples the same subjects for both runs.
     """
     if replicates < 1:
-        raise UserError("a paired comparison needs bootstrap replicates (--bootstrap N with N > 0)")
+        raise UserError(f"a paired comparison needs bootstrap replicates ({arg('bootstrap', 'N')} with N > 0)")
     check_comparable(a, b)
     aus = list(a.aus)
     subjects = subject_index([a.test, b.test])
@@ -241,7 +241,9 @@ def compare_runs(
     if replicates is None:
         replicates = int(first.info["bootstrap"])
         if replicates < 1:
-            raise UserError(f"{first.dir} has intervals off (eval.bootstrap: 0); pass --bootstrap N to compare")
+            raise UserError(
+                f"{first.dir} has intervals off (eval.bootstrap: 0); pass {arg('bootstrap', 'N')} to compare"
+            )
     seed = int(first.info["bootstrap_seed"]) if seed is None else int(seed)
     pairs = [compare_pair(first, other, replicates, seed, alpha=alpha) for other in runs[1:]]
     return {

@@ -28,8 +28,10 @@ import pandas as pd
 from scipy.stats import binom
 from sklearn.metrics import roc_auc_score
 
-from aullm.console import logger
-from aullm.errors import UserError
+from aullm.core.console import logger
+from aullm.core.errors import UserError
+from aullm.core.io import write_text
+from aullm.core.provenance import reconstruction_note
 from aullm.evaluation.bootstrap import (
     DEFAULT_REPLICATES,
     LEVEL,
@@ -40,8 +42,6 @@ from aullm.evaluation.bootstrap import (
 )
 from aullm.evaluation.thresholds import THRESHOLD_GRID, binarize, class_f1, class_f1_columns, tune_per_au
 from aullm.evaluation.validate import check_predictions
-from aullm.io import write_text
-from aullm.provenance import reconstruction_note
 
 METRICS: tuple[str, ...] = ("f1_binary", "f1_macro", "f1_macro_test_tuned", "f1_macro_val_tuned", "auc")
 HEADLINE = "f1_macro"

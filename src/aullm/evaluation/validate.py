@@ -12,7 +12,7 @@ from typing import Optional
 
 import pandas as pd
 
-from aullm.errors import UserError
+from aullm.core.errors import UserError, arg
 
 
 def check_predictions(
@@ -64,7 +64,7 @@ def check_predictions(
             raise UserError(
                 f"{path} does not match the run's finished folds: fold {fold} has {per_seed.get(fold, 0)} rows per "
                 f"seed there, {fold_rows.get(fold, 0)} in folds/{fold}/predictions.csv; refusing to score it "
-                "(rerun aullm train with the same --out to rebuild it)"
+                f"(train again into the same {arg('out')} to rebuild it)"
             )
 
 

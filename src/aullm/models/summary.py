@@ -12,7 +12,7 @@ from typing import Any
 from rich.table import Table
 from torch import nn
 
-from aullm.console import logger, stderr_console
+from aullm.core.console import logger, stderr_console
 from aullm.models.base import AUModel
 
 

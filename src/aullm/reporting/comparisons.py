@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from rich.table import Table
 
-from aullm.errors import UserError
+from aullm.core.errors import UserError
 from aullm.evaluation.metrics import HEADLINE, LABELS, METRICS
 from aullm.reporting.markdown import DASH, SHORT, markdown_table
 

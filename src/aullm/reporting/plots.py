@@ -2,7 +2,7 @@
 
 Uses matplotlib's object API (`Figure` + Agg canvas) instead of pyplot, so importing this module never switches a
 global backend or opens a window, and it works on headless machines. Every function takes plain data (dicts of
-numbers) and a path. The figure primitives are in `aullm.figures`, shared with `aullm explain`'s pictures.
+numbers) and a path. The figure primitives are in `aullm.core.figures`, shared with `aullm explain`'s pictures.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pandas as pd
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from aullm.console import logger
-from aullm.figures import new_figure, save_figure
+from aullm.core.console import logger
+from aullm.core.figures import new_figure, save_figure
 
 #: A value with an optional error bar: (mean, std), or (mean, std, low, high) where [low, high] is a 95% interval
 #: (drawn instead of ± std when present).

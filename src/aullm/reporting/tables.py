@@ -14,10 +14,10 @@ from typing import Any, Optional
 
 from rich.table import Table
 
-from aullm.console import logger
-from aullm.errors import UserError
+from aullm.core.console import logger
+from aullm.core.errors import UserError
+from aullm.core.io import check_output_dir, write_text
 from aullm.evaluation.metrics import HEADLINE, LABELS, METRICS, OPTIMISTIC, TRIVIAL, TRIVIAL_LABELS, load_metrics
-from aullm.io import check_output_dir, write_text
 from aullm.reporting import paper, plots
 from aullm.reporting.comparisons import comparison_section
 from aullm.reporting.markdown import DASH, SHORT, markdown_table

@@ -14,7 +14,7 @@ import numpy as np
 
 from aullm.training import run_dir
 from aullm.training.fold import FoldResult, train_seed
-from aullm.training.protocols import Session
+from aullm.training.session import Session
 
 FINAL = run_dir.FINAL
 

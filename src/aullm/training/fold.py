@@ -18,11 +18,11 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from aullm.config import Config
-from aullm.console import logger
+from aullm.core.console import logger
+from aullm.core.errors import UserError
+from aullm.core.runtime import seed_everything
 from aullm.data.cache import PreparedDataset
-from aullm.errors import UserError
 from aullm.models.base import FoldModel
-from aullm.runtime import seed_everything
 from aullm.training.trainer import EpochCallback, predict_model, train_model
 
 
@@ -157,44 +157,12 @@ def train_seed(
     )
 
 
-def train_fold(
-    model: FoldModel,
-    cfg: Config,
-    train_data: PreparedDataset,
-    test_data: PreparedDataset,
-    fold: Fold,
-    device: torch.device,
-    seeds: Optional[list[int]] = None,
-    validation_subjects: Optional[int] = None,
-) -> FoldResult:
-    """Every seed of one fold (the config's seeds unless given)."""
-    held_out = cfg.eval.validation_subjects if validation_subjects is None else validation_subjects
-    result = FoldResult(fold.name)
-    for seed in cfg.seeds if seeds is None else seeds:
-        result.seeds.append(
-            train_seed(
-                model,
-                cfg,
-                train_data,
-                fold.train_rows,
-                test_data,
-                fold.test_rows,
-                seed=int(seed),
-                fold=fold.name,
-                device=device,
-                validation_subjects=held_out,
-            )
-        )
-    return result
-
-
 __all__ = [
     "Fold",
     "FoldResult",
     "SeedResult",
     "fold_seed",
     "prediction_frame",
-    "train_fold",
     "train_seed",
     "validation_split",
     "weights_bytes",

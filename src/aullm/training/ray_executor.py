@@ -30,9 +30,9 @@ import ray
 from ray.exceptions import RayError, RayTaskError
 
 from aullm.config import Config, config_to_dict
-from aullm.console import RunProgress, logger
+from aullm.core.console import RunProgress, logger
+from aullm.core.errors import UserError, arg
 from aullm.data.cache import PreparedDataset
-from aullm.errors import UserError
 from aullm.training.execution import (
     FoldJob,
     Outcome,
@@ -43,7 +43,7 @@ from aullm.training.execution import (
     torch_threads,
     train_task,
 )
-from aullm.training.protocols import Experiment, Session
+from aullm.training.session import Experiment, Session
 
 #: Test-only fault injection, read by the driver and handed to each task: "<mode>:<fold>:<folder>", mode one of
 #: raise_once (the fold's first attempt raises), raise_always (every attempt raises), hang_once (the first attempt
@@ -209,11 +209,11 @@ class RayExecutor:
         poll_seconds: float = 0.5,
     ) -> None:
         if cpus_per_task <= 0:
-            raise UserError(f"--cpus-per-task must be > 0 (got {cpus_per_task})")
+            raise UserError(f"{arg('cpus_per_task')} must be > 0 (got {cpus_per_task})")
         if gpus_per_task is not None and gpus_per_task < 0:
-            raise UserError(f"--gpus-per-task must be >= 0 (got {gpus_per_task})")
+            raise UserError(f"{arg('gpus_per_task')} must be >= 0 (got {gpus_per_task})")
         if max_retries < 0:
-            raise UserError(f"max_retries must be >= 0 (got {max_retries})")
+            raise UserError(f"{arg('max_retries')} must be >= 0 (got {max_retries})")
         self.address = address
         self.cpus_per_task = float(cpus_per_task)
         self.gpus_per_task = gpus_per_task
@@ -232,7 +232,7 @@ class RayExecutor:
         try:
             ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING)
         except ConnectionError as err:
-            raise UserError(f"--address {self.address}: cannot connect to a Ray cluster ({err})") from None
+            raise UserError(f"{arg('address', self.address)}: cannot connect to a Ray cluster ({err})") from None
         return True
 
     def _resources(self) -> tuple[float, float]:
@@ -243,10 +243,13 @@ class RayExecutor:
         gpus = self.gpus_per_task if self.gpus_per_task is not None else (1.0 if most_gpus > 0 else 0.0)
         if self.cpus_per_task > most_cpus:
             raise UserError(
-                f"--cpus-per-task {self.cpus_per_task:g}: no Ray node has that many CPUs (at most {most_cpus:g})"
+                f"{arg('cpus_per_task', f'{self.cpus_per_task:g}')}: no Ray node has that many CPUs "
+                f"(at most {most_cpus:g})"
             )
         if gpus > most_gpus:
-            raise UserError(f"--gpus-per-task {gpus:g}: no Ray node has that many GPUs (at most {most_gpus:g})")
+            raise UserError(
+                f"{arg('gpus_per_task', f'{gpus:g}')}: no Ray node has that many GPUs (at most {most_gpus:g})"
+            )
         return self.cpus_per_task, gpus
 
     # --- the run ------------------------------------------------------------------------------------------

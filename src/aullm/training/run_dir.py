@@ -8,7 +8,7 @@
     predictions.csv      every finished fold's predictions, concatenated (what metrics are computed on)
     val_predictions.csv  the validation subjects' predictions (for honest threshold tuning), when any
 
-Every file is written atomically (`aullm.io`), so machines sharing one run directory never read half a file.
+Every file is written atomically (`aullm.core.io`), so machines sharing one run directory never read half a file.
 A fold counts as done only when its `done` marker lists files that are all present with the sizes written and
 its predictions are readable; anything less and the fold is trained again.
 """
@@ -21,9 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from aullm.config import Config, config_to_dict, load_config, save_config
-from aullm.console import logger
-from aullm.errors import UserError
-from aullm.io import check_output_dir, write_bytes, write_csv, write_text
+from aullm.core.console import logger
+from aullm.core.errors import UserError, arg
+from aullm.core.io import check_output_dir, write_bytes, write_csv, write_text
 from aullm.training.fold import FoldResult
 
 CONFIG = "config.yaml"
@@ -76,26 +76,26 @@ def is_run_dir(path: Path) -> bool:
 
 
 def check_run_dir(cfg: Config, out: Path) -> None:
-    """Refuse, before any work, an --out that is not usable: a file, not writable, a non-empty folder that is not
-    an aullm run directory (the user's files would be overwritten), or a run written by a different config."""
+    """Refuse, before any work, a run folder that is not usable: a file, not writable, a non-empty folder that is
+    not an aullm run directory (the user's files would be overwritten), or a run written by a different config."""
     out = Path(out)
-    check_output_dir(out, "--out")
+    check_output_dir(out, arg("out"))
     if out.is_dir() and not is_run_dir(out) and any(out.iterdir()):
         raise UserError(
-            f"--out {out} is a folder that is not an aullm run directory and is not empty; refusing to write into "
-            "it (choose a new or empty folder)"
+            f"{arg('out', out)} is a folder that is not an aullm run directory and is not empty; refusing to write "
+            "into it (choose a new or empty folder)"
         )
     path = out / CONFIG
     if path.is_file():
         try:
             previous = load_config(path, resolved=True)
         except UserError as err:
-            raise UserError(f"{out} holds a config.yaml aullm cannot read ({err}); use another --out") from None
+            raise UserError(f"{out} holds a config.yaml aullm cannot read ({err}); use another {arg('out')}") from None
         differing = _diff_keys(_comparable(previous), _comparable(cfg))
         if differing:
             raise UserError(
                 f"{out} was written by a different config (differs in {', '.join(differing[:5])}); "
-                "refusing to resume — use another --out"
+                f"refusing to resume — use another {arg('out')}"
             )
 
 
@@ -116,14 +116,15 @@ def check_data(out: Path, fingerprint: dict) -> None:
             previous.get("train")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
             raise UserError(
-                f"{path} is unreadable ({err}); cannot tell what data the finished folds used — use another --out"
+                f"{path} is unreadable ({err}); cannot tell what data the finished folds used — "
+                f"use another {arg('out')}"
             ) from None
         if (previous.get("train"), previous.get("test")) != (fingerprint["train"], fingerprint["test"]):
             now = fingerprint.get("samples", {}).get("train", "?")
             then = previous.get("samples", {}).get("train", "?")
             raise UserError(
                 f"{out} was trained on different data: the dataset's frames, labels or samples changed since "
-                f"(now {now} training samples, then {then}); refusing to resume — use another --out"
+                f"(now {now} training samples, then {then}); refusing to resume — use another {arg('out')}"
             )
         return
     write_text(path, json.dumps(fingerprint, indent=1) + "\n")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from aullm.config import Config
-from aullm.console import logger
+from aullm.core.console import logger
 from aullm.data.cache import PreparedDataset
 from aullm.data.clips import sample_batch
 from aullm.models.base import AUModel, FoldModel

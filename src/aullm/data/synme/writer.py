@@ -21,12 +21,12 @@ import pandas as pd
 from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
-from aullm.console import logger, track
+from aullm.core.console import logger, track
+from aullm.core.errors import UserError
+from aullm.core.io import check_output_dir
 from aullm.data.synme.codes import ALL_AUS, TARGET_AUS, AUCode, casme2_string, samm_string, sample_codes
 from aullm.data.synme.face import FaceIdentity, make_identity, render_face
 from aullm.data.synme.motion import ClipPlan, SynMEParams, plan_clip, render_clip
-from aullm.errors import UserError
-from aullm.io import check_output_dir
 
 SYNME_VERSION = 1
 CASME2_SHEET = "CASME2-coding-synme.xlsx"

@@ -1,0 +1,124 @@
+"""Atomic file and folder writes: a reader (or a second machine sharing a run directory) sees the old file or the
+new one, never half of one.
+
+Every write goes to a temporary name made unique by `tempfile` in the destination's own folder (so the final
+rename stays on one file system, where it is atomic) and is renamed into place only when complete. Unique names
+matter because several machines may write into one shared run directory at once; a fixed `x.tmp` would let two
+writers interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aullm.core.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a fresh temporary path beside `path`; on success it replaces `path`, on error it is removed.
+
+    For writers that insist on a file name (safetensors, numpy): `with atomic_path(p) as tmp: save(tmp)`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (flushed to disk before the rename)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write UTF-8 `text` to `path` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a DataFrame as CSV (no index) atomically."""
+    write_text(path, frame.to_csv(index=False))
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path, *, replace: bool = True) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside `path`; on success it takes `path`'s place, on error it is deleted.
+
+    An existing folder at `path` is removed first (`replace=True`; the caller decides beforehand whether that is
+    allowed) or kept, discarding the new one (`replace=False`: for caches that another process may fill first).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            if not replace:
+                return
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` itself or its closest ancestor that exists."""
+    current = path
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
+
+
+def check_output_dir(path: Path, what: str = "output folder") -> None:
+    """Refuse, before any work, a folder that cannot be written: an existing file, a path under a file, or a
+    location without write permission. One line naming the path (UserError → exit code 2)."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path} is an existing file, not a folder")
+    anchor = _nearest_existing(path)
+    if not anchor.is_dir():
+        raise UserError(f"{what} {path} cannot be created: {anchor} is a file, not a folder")
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path} is not writable (no write permission on {anchor})")
+
+
+def check_output_file(path: Path, what: str = "output file") -> None:
+    """Refuse, before any work, a file path that cannot be written: an existing folder, a path under a file, or a
+    location without write permission."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{what} {path} is not writable")
+    check_output_dir(path.parent, f"{what} {path}: its folder")
+
+
+__all__ = [
+    "atomic_dir",
+    "atomic_path",
+    "check_output_dir",
+    "check_output_file",
+    "write_bytes",
+    "write_csv",
+    "write_text",
+]

@@ -1,0 +1,254 @@
+"""AULLM++ — OUR RECONSTRUCTION from the paper's abstract and framework figure (arXiv 2603.08387; docs/design.md,
+AULLM++).
+
+The AULLM++ paper's method section and code are not public. What is rebuilt here follows the figure's wiring;
+every layer size, loss detail and the counterfactual's exact form are our choices, documented where they are made
+(`mge_efp.py`, `graph.py`, and below). Results from this model are results of the reconstruction, not of AULLM++.
+
+    clip → LED + 3D-CNN + SE (AU-LLM's backbone) → x_att
+      ├─ MGE-EFP (evidence construction)  → Content Token CT           (switch: model.mge_efp; off = AU-LLM's EFP)
+      └─ R-AUGNN (structure modelling)    → Instruction Token IT       (switch: model.r_augnn; off = no IT)
+    [CT][IT][task prompt] → the LoRA LLM (shared) → last token → Linear → K logits Z;  L_main = ASL (trainer)
+    CCR (training only; switch: model.ccr.enabled): AU-flip counterfactual → IT_cf → same LLM, same CT → Z_cf;
+        aux_loss = λ · L_cf(Z, Z_cf), which the trainer adds: L_total = L_main + λ L_cf.
+
+Prompt order: the figure puts the content and instruction tokens before the task prompt, so AULLM++ always runs
+the LLM as [CT][IT][prompt] (the reasoner's `prepend` placement, full sequence per sample — the prompt is not a
+constant prefix of the sequence, so the prefix cache cannot apply). `model.token_position` is an AU-LLM setting.
+
+CCR batching: the original and counterfactual sequences share the CT and the AU node features, so they go through
+R-AUGNN's message passing and the LLM as one batch of 2B (one LLM call per step, not two).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from aullm.core.console import logger
+from aullm.core.provenance import AULLMPP_NOTE
+from aullm.models.aullmpp.configuration_aullmpp import AULLMPPConfig
+from aullm.models.aullmpp.graph import RAUGNN, Prior, consistency_loss
+from aullm.models.aullmpp.mge_efp import MGEEFP
+from aullm.models.base import AUModel, ModelOutput, Reasoner, init_module_, seeded_generator
+from aullm.models.blocks.backbone import AUBackbone
+from aullm.models.blocks.led import AULLM_LED_STABILITY
+from aullm.models.blocks.projectors import EnhancedFusionProjector
+
+if TYPE_CHECKING:
+    from aullm.config import Config
+    from aullm.models.llm.loading import LoadedLLM
+
+
+class AULLMPP(AUModel):
+    """AULLM++ (reconstruction) around an LLM reasoner that places its tokens before the prompt (`prepend`).
+
+    Switches: `mge_efp` (MGE-EFP Content Token; off → AU-LLM's EFP on concat(F_mid, F_high)), `r_augnn`
+    (Instruction Token; off → the LLM sees [CT][prompt]), `ccr` (counterfactual consistency during training;
+    needs R-AUGNN, since the counterfactual flips the graph's AU nodes and relations).
+    """
+
+    def __init__(
+        self,
+        reasoner: Reasoner,
+        aus: list[str],
+        *,
+        frames: int = 6,
+        size: int = 64,
+        input_kind: Literal["clip", "flow"] = "clip",
+        dropout: float = 0.3,
+        mge_efp: bool = True,
+        r_augnn: bool = True,
+        prior: Prior = "both",
+        graph_layers: int = 2,
+        cooccurrence_threshold: float = 0.2,
+        ccr: bool = True,
+        ccr_loss: Literal["kl", "mse"] = "kl",
+        ccr_lambda: float = 0.1,
+        ccr_flip_prob: float = 0.2,
+        ccr_scope: Literal["unflipped", "all"] = "unflipped",
+        seed: int = 0,
+        led_stability: float = AULLM_LED_STABILITY,
+        se_bias: bool = False,
+    ) -> None:
+        super().__init__()
+        if getattr(reasoner, "token_position", "prepend") != "prepend":
+            raise ValueError("AULLM++ needs a reasoner with token_position='prepend' ([CT][IT][task prompt])")
+        self.aus = list(aus)
+        hidden = int(reasoner.hidden_size)
+        self.use_mge_efp = bool(mge_efp)
+        self.use_r_augnn = bool(r_augnn)
+        if ccr and not r_augnn:
+            logger.warning(
+                "AULLM++: model.ccr.enabled has no effect without model.r_augnn (the counterfactual "
+                "flips the AU graph); CCR is off"
+            )
+        self.use_ccr = bool(ccr and r_augnn)
+        self.ccr_loss: Literal["kl", "mse"] = ccr_loss
+        self.ccr_lambda = float(ccr_lambda)
+        self.ccr_flip_prob = float(ccr_flip_prob)
+        self.ccr_scope: Literal["unflipped", "all"] = ccr_scope
+
+        self.backbone = AUBackbone(
+            frames=frames,
+            size=size,
+            input_kind=input_kind,
+            dropout=dropout,
+            led_stability=led_stability,
+            se_bias=se_bias,
+        )
+        channels = self.backbone.att_shape[0]
+        self.evidence: nn.Module
+        if self.use_mge_efp:
+            self.evidence = MGEEFP(self.backbone.att_shape, hidden, dropout=dropout)
+            # MGE-EFP builds its own F_mid/F_high from x_att; the backbone's fc_high is then unused, so it is
+            # frozen (no optimiser state, not counted as trainable) rather than trained on no signal.
+            self.backbone.fc_high.requires_grad_(False)
+        else:
+            self.evidence = EnhancedFusionProjector(self.backbone.mid_dim + self.backbone.high_dim, hidden, dropout)
+        self.graph: Optional[RAUGNN] = None
+        if self.use_r_augnn:
+            self.graph = RAUGNN(
+                channels,
+                self.aus,
+                hidden,
+                prior=prior,
+                layers=graph_layers,
+                cooccurrence_threshold=cooccurrence_threshold,
+            )
+        self.reasoner: Reasoner = reasoner  # an nn.Module too: registered as a child
+        self.head = nn.Linear(hidden, len(self.aus))
+        self.reset(seed)
+
+    # ------------------------------------------------------------------------------------------ state
+
+    def reset(self, seed: int) -> None:
+        """Every trainable part from `seed`, and the graph prior back to its data-free part: equal to a fresh
+        build with that seed. The fold's co-occurrence prior is set afterwards by `on_fold_start`."""
+        generator = seeded_generator(seed)
+        init_module_(self.backbone, generator)
+        init_module_(self.evidence, generator)
+        if self.graph is not None:
+            init_module_(self.graph, generator)
+            self.graph.reset_prior()
+        init_module_(self.head, generator)
+        self.reasoner.reset(seed)
+        self.backbone.clear_captures()
+
+    def on_fold_start(self, train_labels: np.ndarray) -> None:
+        """Called by the protocol with the fold's TRAINING labels only: the co-occurrence prior is counted here,
+        so held-out labels can never shape the graph."""
+        if self.graph is None:
+            return
+        self.graph.set_prior(train_labels)
+        mask = self.graph.prior_mask.cpu().numpy()
+        edges = [
+            f"{self.aus[i]}-{self.aus[j]}"
+            for i in range(len(self.aus))
+            for j in range(i + 1, len(self.aus))
+            if mask[i, j]
+        ]
+        logger.info(
+            "AULLM++ R-AUGNN prior (%s): %d edge(s): %s", self.graph.prior_kind, len(edges), ", ".join(edges) or "none"
+        )
+
+    # ------------------------------------------------------------------------------------------ forward
+
+    def content_token(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(CT [B, d], x_att) for a batch of clips."""
+        feats = self.backbone(x)
+        if self.use_mge_efp:
+            return self.evidence(feats.x_att), feats.x_att
+        return self.evidence(torch.cat([feats.f_mid, feats.f_high], dim=1)), feats.x_att
+
+    def _logits(self, tokens: Tensor) -> Tensor:
+        return self.head(self.reasoner(tokens).float())
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        ct, x_att = self.content_token(x)
+        if self.graph is None:
+            return ModelOutput(logits=self._logits(ct.unsqueeze(1)))
+        nodes, states = self.graph.encode_nodes(x_att)
+        if not (self.training and self.use_ccr):
+            it = self.graph.propagate(nodes, states).token
+            return ModelOutput(logits=self._logits(torch.stack([ct, it.to(ct.dtype)], dim=1)))
+
+        batch = ct.shape[0]
+        cf = self.graph.sample_counterfactual(batch, self.ccr_flip_prob, ct.device)
+        mask = torch.cat([self.graph.prior_mask.expand(batch, -1, -1), cf.mask])
+        both = self.graph.propagate(
+            torch.cat([nodes, nodes]), torch.cat([states, RAUGNN.apply_flip(states, cf.flip)]), mask
+        )
+        tokens = torch.stack([torch.cat([ct, ct]), both.token.to(ct.dtype)], dim=1)
+        z, z_cf = self._logits(tokens).split(batch)
+        weight = (~cf.flip).float() if self.ccr_scope == "unflipped" else None
+        return ModelOutput(logits=z, aux_loss=self.ccr_lambda * consistency_loss(z, z_cf, self.ccr_loss, weight))
+
+    def parameter_parts(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
+        """backbone · MGE-EFP (or EFP) · R-AUGNN · LLM base · LoRA · head."""
+        parts: dict[str, list[tuple[str, nn.Parameter]]] = {
+            "backbone": [],
+            "mge_efp" if self.use_mge_efp else "efp": [],
+            "r_augnn": [],
+            "llm base": [],
+            "lora": [],
+            "head": [],
+        }
+        for name, param in self.named_parameters():
+            top = name.split(".", 1)[0]
+            if top == "reasoner":
+                parts["lora" if "lora_" in name else "llm base"].append((name, param))
+            elif top == "evidence":
+                parts["mge_efp" if self.use_mge_efp else "efp"].append((name, param))
+            elif top == "graph":
+                parts["r_augnn"].append((name, param))
+            else:
+                parts[top].append((name, param))
+        return {k: v for k, v in parts.items() if v}
+
+
+def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> AULLMPP:
+    """AULLM++ (reconstruction) on the loaded LLM; LoRA from `llm.lora`, switches from `model`. The LLM always
+    reads the structured prompt [CT][IT][task prompt] (the reasoner's `prepend` placement)."""
+    from aullm.models.llm.reasoner import LLMReasoner
+
+    m = cfg.model
+    if not isinstance(m, AULLMPPConfig):
+        raise TypeError(f"build_aullmpp needs AULLM++ options, got {type(m).__name__}")
+    if llm is None:
+        raise ValueError("aullmpp needs a loaded LLM")
+    reasoner = LLMReasoner(
+        llm,
+        cfg.llm.lora,
+        m.prompt,
+        "prepend",
+        cfg.llm.prefix_cache,
+        seed=seed,
+        compile=cfg.llm.compile,
+        prepack=cfg.llm.prepack,
+    )
+    logger.info(AULLMPP_NOTE)
+    return AULLMPP(
+        reasoner,
+        aus,
+        frames=cfg.data.frames,
+        size=cfg.data.size,
+        input_kind=cfg.data.input,
+        dropout=m.dropout,
+        mge_efp=m.mge_efp,
+        r_augnn=m.r_augnn,
+        prior=m.graph.prior,
+        graph_layers=m.graph.layers,
+        cooccurrence_threshold=m.graph.cooccurrence_threshold,
+        ccr=m.ccr.enabled,
+        ccr_loss=m.ccr.loss,
+        ccr_lambda=m.ccr.lambda_,
+        ccr_flip_prob=m.ccr.flip_prob,
+        ccr_scope=m.ccr.scope,
+        seed=seed,
+        led_stability=m.led_stability,
+        se_bias=m.se_bias,
+    )
