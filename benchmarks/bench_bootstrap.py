@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from aullm.evaluation.bootstrap import bootstrap_intervals
-from aullm.evaluation.metrics import bootstrap_inputs, score_predictions
+from aullm.evaluation.scores import bootstrap_inputs, score_predictions
 from aullm.evaluation.thresholds import THRESHOLD_GRID
 
 AUS = ["AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,6 +27,7 @@ LAYERS: list[tuple[str, str, int]] = [
     ("aullm.models", "models", 2),
     ("aullm.training", "training", 3),
     ("aullm.evaluation", "evaluation", 3),
+    ("aullm.spotting", "spotting", 3),
     ("aullm.reporting", "reporting", 4),
     ("aullm.inference", "inference", 4),
     ("aullm.workflows", "workflows", 5),
@@ -207,3 +209,52 @@ def test_dataset_names_are_one_list() -> None:
     from aullm.data.readers.registry import READERS
 
     assert set(get_args(get_type_hints(DataConfig)["dataset"])) == set(READERS)
+
+
+#: Command-line flags may appear in messages only where a message is a command line the user can copy (pip's).
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
+ALLOWED_FLAGS = {"--no-deps"}
+
+
+def _string_constants(tree: ast.Module) -> list[tuple[int, str]]:
+    """Every string literal (and literal part of an f-string) that is not a docstring."""
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+def flag_names_below_commands(src: Path) -> list[str]:
+    found = []
+    for module, path in sorted(module_files().items()):
+        if layer_of(module)[0] == "commands" or module == "aullm":
+            continue
+        for line, text in _string_constants(ast.parse(path.read_text(encoding="utf-8"))):
+            flags = set(FLAG.findall(text)) - ALLOWED_FLAGS
+            if flags:
+                found.append(f"{path.relative_to(src)}:{line} {sorted(flags)}")
+    return found
+
+
+def test_no_command_line_flag_names_below_the_commands() -> None:
+    """Python users get errors naming the parameters they passed (`aullm.core.errors.arg`), never flags they did
+    not type: only the command line turns parameters into flags."""
+    assert flag_names_below_commands(SRC) == []
+
+
+def test_the_flag_check_sees_a_flag_in_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "aullm" / "core"
+    package.mkdir(parents=True)
+    (tmp_path / "aullm" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    source = '"""Docstrings may say --out."""\ndef f(x):\n    raise ValueError(f"--out {x} bad")\n'
+    (package / "io.py").write_text(source)
+    monkeypatch.setattr(__import__(__name__), "SRC", tmp_path)
+    assert flag_names_below_commands(tmp_path) == ["aullm/core/io.py:3 ['--out']"]

@@ -291,7 +291,7 @@ def test_a_damaged_train_log_leaves_its_curve_out_of_the_report(tmp_path, warnin
     run = make_run_dir(tmp_path / "run", random_frame())
     log = sorted(run.glob("folds/*/train_log.csv"))[0]
     log.write_bytes(b"\xff\xfe\x00garbage")
-    from aullm.reporting.tables import write_report
+    from aullm.reporting.report import write_report
 
     assert write_report([run]).is_file()  # (the CLI would replace the log handler this test listens on)
     assert any("train_log.csv is unreadable" in m for m in warnings_log)

@@ -246,7 +246,7 @@ def test_all_baselines_write_the_run_files(tmp_path, synme_root, tmp_path_factor
     """docs/design.md (Run directories) through run_experiment, for every baseline (ASL loss for the torch ones),
     then a side-by-side
     report over all five runs."""
-    from aullm.reporting.tables import write_report
+    from aullm.reporting.report import write_report
 
     cache = tmp_path_factory.getbasetemp() / "baseline_cache"
     aus = ["AU1", "AU2", "AU4", "AU7", "AU12", "AU14", "AU15", "AU17"]

@@ -23,7 +23,8 @@ from aullm.evaluation.bootstrap import (
     subject_index,
     weighted_auc,
 )
-from aullm.evaluation.metrics import METRICS, bootstrap_inputs, score_predictions, score_seed
+from aullm.evaluation.metrics import METRICS, score_seed
+from aullm.evaluation.scores import bootstrap_inputs, score_predictions
 from aullm.evaluation.thresholds import THRESHOLD_GRID
 from test_metrics import make_run_dir, random_frame
 

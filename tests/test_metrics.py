@@ -19,18 +19,12 @@ from typer.testing import CliRunner
 from aullm.cli import app
 from aullm.config import config_from_dict, save_config
 from aullm.core.errors import UserError
-from aullm.evaluation.metrics import (
-    auc,
-    expected_class_f1,
-    f1_binary,
-    f1_macro,
-    mean_std,
-    read_predictions,
-    score_predictions,
-    score_run,
-    trivial_seed,
-)
+from aullm.evaluation.metrics import auc, f1_binary, f1_macro, mean_std
+from aullm.evaluation.predictions import read_predictions
+from aullm.evaluation.run_scores import score_run
+from aullm.evaluation.scores import score_predictions
 from aullm.evaluation.thresholds import THRESHOLD_GRID, best_threshold, macro_f1_grid
+from aullm.evaluation.trivial import expected_class_f1, trivial_seed
 
 runner = CliRunner()
 

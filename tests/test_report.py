@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from aullm.cli import app
 from aullm.reporting import paper, plots
-from aullm.reporting.tables import write_report
+from aullm.reporting.report import write_report
 from test_metrics import make_run_dir, random_frame
 
 runner = CliRunner()
@@ -232,7 +232,7 @@ def test_read_train_logs_collects_every_fold(tmp_path):
 
 
 def test_percent_cells():
-    from aullm.reporting.tables import pct
+    from aullm.reporting.markdown import pct
 
     assert pct({"mean": 0.5, "std": 0.0, "n": 2}) == "50.0 ± 0.0"  # several seeds: std always shown
     assert pct({"mean": 0.81449, "std": 0.0, "n": 1}) == "81.4"

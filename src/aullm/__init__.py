@@ -50,6 +50,7 @@ _API = (
     "load_config",
     "predict",
     "report",
+    "spot",
     "sweep",
     "synth",
     "train",

@@ -26,7 +26,8 @@ from aullm.core.errors import UserError, arg
 from aullm.data.synme.codes import TARGET_AUS
 from aullm.inference.detector import ClipInput, Detector
 from aullm.inference.predict import DEFAULT_BATCH, PredictionResult
-from aullm.training.execution import Executor, ExecutorSpec
+from aullm.training.execution import Executor
+from aullm.training.executor_spec import ExecutorSpec
 from aullm.workflows.experiment import SweepResult
 from aullm.workflows.results import Comparison, Metrics, Run
 
@@ -133,7 +134,7 @@ def evaluate(run: PathLike) -> Metrics:
 
     >>> aullm.evaluate("runs/demo").to_frame().query("au == 'avg' and seed == 'mean'")
     """
-    from aullm.evaluation.metrics import score_run
+    from aullm.evaluation.run_scores import score_run
 
     return Metrics(score_run(Path(run)))
 
@@ -141,7 +142,7 @@ def evaluate(run: PathLike) -> Metrics:
 def report(runs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] = None) -> Path:
     """Write report.md (our rows beside the paper's, trivial rows, intervals, paired comparisons of every run with
     the first, plots) into `out` (default: the first run directory); returns its path."""
-    from aullm.reporting.tables import write_report
+    from aullm.reporting.report import write_report
 
     paths = [Path(runs)] if isinstance(runs, (str, Path)) else [Path(r) for r in runs]
     return write_report(paths, None if out is None else Path(out))
@@ -260,6 +261,54 @@ def synth(
     )
 
 
+def spot(
+    inputs: Union[PathLike, Sequence[PathLike]],
+    out: Optional[PathLike] = None,
+    *,
+    fps: Optional[float] = None,
+    kind: str = "both",
+    settings: Optional[Mapping[str, Union[float, str]]] = None,
+) -> pd.DataFrame:
+    """Find the micro- and macro-expressions in long videos, training-free (`aullm spot`; docs/spotting.md).
+
+    `inputs`: videos, frames folders, or folders searched for both. Returns one row per interval: `video, onset,
+    apex, offset, duration_s, score, kind`, frame numbers being the video's own (0-based for a video file, the file
+    names' numbers for a frames folder); `.attrs["videos"]` has one row per video (what was read, or why it
+    failed: a video that fails does not stop the others). `fps` is required for frames folders; `settings`
+    overrides spotting settings by name (`aullm.spotting.settings.SpotSettings`). With `out`, writes
+    `spots.csv`, `videos.csv` and `signals/<video>.csv` there.
+
+    >>> spots = aullm.spot("interviews/", out="spots/")
+    """
+    from aullm.core.io import check_not_inside_inputs, check_output_dir
+    from aullm.spotting.output import write_run, write_video
+    from aullm.spotting.settings import check_kind, settings_from
+    from aullm.spotting.spotter import SpotRun, VideoSpots, spot_videos
+
+    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    chosen = settings_from(dict(settings or {}))
+    check_kind(kind)
+    target = None if out is None else Path(out)
+    if target is not None:
+        check_output_dir(target, arg("out"))
+        check_not_inside_inputs(target, paths, arg("out"))
+
+    def written(video: VideoSpots, so_far: SpotRun) -> None:
+        if target is not None:
+            write_video(target, video)
+            write_run(target, so_far)
+
+    run = spot_videos(paths, chosen, fps=fps, kind=kind, on_video=written)
+    if target is not None:
+        write_run(target, run)
+    if not run.videos:
+        reasons = "; ".join(f"{name}: {why}" for name, why in run.failed.items())
+        raise UserError(f"no video could be spotted ({reasons})")
+    frame = run.intervals()
+    frame.attrs["videos"] = run.summary()
+    return frame
+
+
 def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme") -> Run:
     """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it."""
     from aullm.workflows.demo import run_demo
@@ -307,6 +356,7 @@ __all__ = [
     "load_config",
     "predict",
     "report",
+    "spot",
     "sweep",
     "synth",
     "train",

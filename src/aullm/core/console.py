@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Optional, TypeVar
 
 from rich.console import Console
@@ -70,6 +71,32 @@ def track(items: Iterable[T], description: str, total: Optional[int] = None) -> 
         if done % step == 0 or done == total:
             of = f"/{total}" if total else ""
             logger.info("%s: %d%s (%.1fs)", description, done, of, time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: Optional[int] = None) -> Iterator[Callable[[int], None]]:
+    """A live bar on a terminal for work counted in steps; yields `advance(steps)`. Off a terminal it prints
+    nothing: the caller logs one line when the work is done (a log of many videos stays one line per video)."""
+    def nothing(steps: int = 1) -> None:
+        return None
+
+    if not is_interactive() or logger.level > logging.INFO:
+        yield nothing
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=stderr_console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(steps: int = 1) -> None:
+            progress.advance(task, steps)
+
+        yield advance
 
 
 def _duration(seconds: float) -> str:

@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,9 +113,20 @@ def check_output_file(path: Path, what: str = "output file") -> None:
     check_output_dir(path.parent, f"{what} {path}: its folder")
 
 
+def check_not_inside_inputs(out: Path, inputs: Sequence[Path], what: str = "output") -> None:
+    """Refuse an output path that is, or lies inside, one of the command's inputs: outputs never overwrite what
+    the user gave aullm to read."""
+    target = Path(out).expanduser().resolve()
+    for given in inputs:
+        source = Path(given).expanduser().resolve()
+        if target == source or source in target.parents:
+            raise UserError(f"{what} {out} is inside the input {given}; choose a folder outside it")
+
+
 __all__ = [
     "atomic_dir",
     "atomic_path",
+    "check_not_inside_inputs",
     "check_output_dir",
     "check_output_file",
     "write_bytes",

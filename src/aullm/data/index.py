@@ -1,6 +1,6 @@
 """The dataset index: one row per sample, the same columns for every dataset (docs/design.md, "Datasets").
 
-Each reader (`readers.py`: casme2, samm, casme3, manifest) only reads its annotation file into `RawRow`s and says
+Each reader (`readers/`: casme2, samm, casme3, manifest) only reads its annotation file into `RawRow`s and says
 where a sample's frames live; everything else — AU parsing, `or_policy`, onset/apex/offset checks, frame discovery,
 skipping bad samples with a warning — happens here once, so all datasets obey the same rules.
 """
@@ -186,6 +186,74 @@ def discover_frames(folder: Optional[Path], onset: int, offset: int) -> tuple[Op
     return [by_number[n] for n in present], ""
 
 
+class _Skip(Exception):
+    """A row that cannot be a sample; the message is the reason listed under `skipped`."""
+
+
+def _frame_range(row: RawRow, cfg: DataConfig) -> tuple[Optional[int], Optional[int], Optional[int]]:
+    """(onset, apex, offset) of a row: onset and offset as written (both needed unless the row names a whole clip),
+    apex None where it is not a frame number inside the clip."""
+    subject, sample = row.subject, row.sample
+    try:
+        onset = to_int(row.onset)
+        offset = to_int(row.offset)
+    except ValueError as err:
+        raise _Skip(f"onset/offset: {err}") from None
+    if row.kind is None and (onset is None or offset is None):
+        raise _Skip("onset or offset frame missing")
+    if onset is not None and offset is not None and onset > offset:
+        raise _Skip(f"onset {onset} > offset {offset}")
+    try:
+        apex = to_int(row.apex)
+    except ValueError:
+        logger.warning(
+            "%s: sample %s: apex %r is not a frame number; treated as unknown",
+            cfg.dataset,
+            sample_id(subject, sample),
+            row.apex,
+        )
+        apex = None
+    if apex is not None and onset is not None and offset is not None and not onset <= apex <= offset:
+        reason = f"apex {apex} outside the clip {onset}..{offset}"
+        if cfg.or_policy == "drop_sample":
+            raise _Skip(reason)
+        logger.warning("%s: sample %s: %s; apex treated as unknown", cfg.dataset, sample_id(subject, sample), reason)
+        apex = None
+    return onset, apex, offset
+
+
+def _row_labels(row: RawRow, cfg: DataConfig) -> tuple[dict[str, int], bool, str]:
+    """(AU columns set to 1, whether the AUs are unknown, the AU text as written) of a row."""
+    where = f"{cfg.dataset}: sample {sample_id(row.subject, row.sample)} ({row.where})"
+    if row.labels is not None:
+        labels, unknown, au_raw, reason, label_warnings = _manifest_labels(row.labels)
+        for text in label_warnings:
+            logger.warning("%s: %s", where, text)
+        if reason:
+            raise _Skip(reason)
+        return labels, bool(unknown), au_raw
+    parsed = parse_au_string(row.au)
+    if "empty term" in parsed.flags:  # `4++7`: a code may have been lost between the `+` signs
+        read_as = "+".join(str(a) for a in sorted(parsed.aus)) or "no AU"
+        logger.warning(
+            "%s: Action Units %r has an empty code between '+' signs; read as %s", where, parsed.raw, read_as
+        )
+    chosen, why = _resolve_aus(parsed, cfg.or_policy)
+    if chosen is None:
+        raise _Skip(why or "bad Action Units")
+    return {au_name(a): 1 for a in chosen}, bool(parsed.unknown), parsed.raw
+
+
+def _check_identity(row: RawRow, seen: dict[tuple[str, str], str]) -> None:
+    """A sample is (subject, sample): both must be named, and the pair may appear once."""
+    if not row.sample.strip():
+        raise _Skip(f"no sample name ({row.where})")
+    if not row.subject.strip():
+        raise _Skip(f"no subject ({row.where})")
+    if (row.subject, row.sample) in seen:  # the same sample twice is a data error: keep the first, name both
+        raise _Skip(f"duplicate sample ({row.where}; first in {seen[row.subject, row.sample]})")
+
+
 def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIndex:
     """Check every raw row, apply the policies, discover frames; the shared half of every loader."""
     skipped: list[dict[str, str]] = list(sheet.extra_skipped)
@@ -193,106 +261,40 @@ def build_index(sheet: SheetRows, cfg: DataConfig, *, frames: bool) -> DatasetIn
     sources: list[ClipSource] = []
     seen: dict[tuple[str, str], str] = {}  # a kept sample → where it was read
     for row in sheet.rows:
-        subject, sample = row.subject, row.sample
-        if not sample:
-            _skip(skipped, cfg.dataset, subject, f"({row.where})", "no sample name")
-            continue
-        if (subject, sample) in seen:  # the same sample twice is a data error: keep the first, name both
-            _skip(
-                skipped,
-                cfg.dataset,
-                subject,
-                sample,
-                f"duplicate sample ({row.where}; first in {seen[subject, sample]})",
-            )
-            continue
         try:
-            onset = to_int(row.onset)
-            offset = to_int(row.offset)
-        except ValueError as err:
-            _skip(skipped, cfg.dataset, subject, sample, f"onset/offset: {err}")
+            _check_identity(row, seen)
+            onset, apex, offset = _frame_range(row, cfg)
+            labels, unknown, au_raw = _row_labels(row, cfg)
+            source: Optional[ClipSource] = None
+            if frames:
+                source, reason = _source(row, onset, apex, offset, cfg)
+                if source is None:
+                    raise _Skip(reason)
+                if source.kind == "frames":
+                    onset = onset if onset is not None else frame_number(source.paths[0])
+                    offset = offset if offset is not None else frame_number(source.paths[-1])
+        except _Skip as why:
+            _skip(skipped, cfg.dataset, row.subject, row.sample or f"({row.where})", str(why))
             continue
-        if row.kind is None and (onset is None or offset is None):
-            _skip(skipped, cfg.dataset, subject, sample, "onset or offset frame missing")
-            continue
-        if onset is not None and offset is not None and onset > offset:
-            _skip(skipped, cfg.dataset, subject, sample, f"onset {onset} > offset {offset}")
-            continue
-        try:
-            apex = to_int(row.apex)
-        except ValueError:
-            logger.warning(
-                "%s: sample %s: apex %r is not a frame number; treated as unknown",
-                cfg.dataset,
-                sample_id(subject, sample),
-                row.apex,
-            )
-            apex = None
-        if apex is not None and onset is not None and offset is not None and not onset <= apex <= offset:
-            reason = f"apex {apex} outside the clip {onset}..{offset}"
-            if cfg.or_policy == "drop_sample":
-                _skip(skipped, cfg.dataset, subject, sample, reason)
-                continue
-            logger.warning(
-                "%s: sample %s: %s; apex treated as unknown", cfg.dataset, sample_id(subject, sample), reason
-            )
-            apex = None
-
-        if row.labels is not None:
-            labels, unknown, au_raw, reason, label_warnings = _manifest_labels(row.labels)
-            for text in label_warnings:
-                logger.warning("%s: sample %s (%s): %s", cfg.dataset, sample_id(subject, sample), row.where, text)
-            if reason:
-                _skip(skipped, cfg.dataset, subject, sample, reason)
-                continue
-        else:
-            parsed = parse_au_string(row.au)
-            if "empty term" in parsed.flags:  # `4++7`: a code may have been lost between the `+` signs
-                logger.warning(
-                    "%s: sample %s (%s): Action Units %r has an empty code between '+' signs; read as %s",
-                    cfg.dataset,
-                    sample_id(subject, sample),
-                    row.where,
-                    parsed.raw,
-                    "+".join(str(a) for a in sorted(parsed.aus)) or "no AU",
-                )
-            au_raw = parsed.raw
-            unknown = parsed.unknown
-            chosen, why = _resolve_aus(parsed, cfg.or_policy)
-            if chosen is None:
-                _skip(skipped, cfg.dataset, subject, sample, why or "bad Action Units")
-                continue
-            labels = {au_name(a): 1 for a in chosen}
-
-        source: Optional[ClipSource] = None
-        if frames:
-            source, reason = _source(row, onset, apex, offset, cfg)
-            if source is None:
-                _skip(skipped, cfg.dataset, subject, sample, reason)
-                continue
-            if source.kind == "frames":
-                onset = onset if onset is not None else frame_number(source.paths[0])
-                offset = offset if offset is not None else frame_number(source.paths[-1])
-        seen[subject, sample] = row.where
+        seen[row.subject, row.sample] = row.where
         records.append(
             {
                 "dataset": cfg.dataset,
-                "subject": subject,
-                "sample": sample,
+                "subject": row.subject,
+                "sample": row.sample,
                 "onset": onset,
                 "apex": apex,
                 "offset": offset,
                 "au_raw": au_raw,
-                "au_unknown": bool(unknown),
+                "au_unknown": unknown,
                 "clip_dir": str(row.clip_dir) if row.clip_dir is not None else "",
                 **labels,
             }
         )
         if source is not None:
             sources.append(source)
-    df = make_index_frame(records)
     return DatasetIndex(
-        df=df,
+        df=make_index_frame(records),
         skipped=skipped,
         dataset=cfg.dataset,
         annotation=sheet.annotation,

@@ -32,12 +32,9 @@ from aullm.evaluation.bootstrap import (
     replicate_scores,
     subject_index,
 )
-from aullm.evaluation.metrics import (
-    METRICS,
-    bootstrap_inputs,
-    read_run,
-    score_predictions,
-)
+from aullm.evaluation.metrics import METRICS
+from aullm.evaluation.run_scores import read_run
+from aullm.evaluation.scores import bootstrap_inputs, score_predictions
 from aullm.evaluation.thresholds import THRESHOLD_GRID
 
 ALPHA = 0.05

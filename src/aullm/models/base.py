@@ -1,9 +1,9 @@
 """What every aullm model shares: the output record, seed-exact re-initialisation, and the trainable state.
 
 LOSO trains one model per held-out subject. Loading a 1.5B LLM 26 times is the slow part, so a model is built
-once and `reset(seed)` re-initialises its trainable parts before every fold. For fold results not to depend on
-fold order (or on the device), a reset must produce exactly the weights a fresh build with that seed would:
-`init_module_` draws every value from a CPU `torch.Generator` seeded by the caller and copies it into place.
+once and `reset(seed)` re-initialises its trainable parts before every fold. A reset must produce exactly the
+weights a fresh build with that seed would (docs/design.md, Determinism): `init_module_` draws every value from a
+CPU `torch.Generator` seeded by the caller and copies it into place.
 """
 
 from __future__ import annotations

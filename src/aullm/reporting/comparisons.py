@@ -115,6 +115,59 @@ def print_comparison(result: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------ report.md
 
 
+def _pair_tables(pair: dict[str, Any], first: str, label: str) -> list[str]:
+    """The headline per AU and every convention's average, for one run against the first."""
+    headline = rows_of(pair, HEADLINE)
+    table = [
+        [
+            "Avg." if r["au"] == "avg" else r["au"],
+            points(r["a"]),
+            points(r["b"]),
+            f"{points(r['diff'], signed=True)} {interval(r)}",
+            p_text(r["p"]),
+            p_text(r["p_holm"]),
+            verdict_text(r, first, label),
+        ]
+        for r in headline
+    ]
+    averages = [
+        [
+            SHORT[metric],
+            points(r["a"]),
+            points(r["b"]),
+            f"{points(r['diff'], signed=True)} {interval(r)}",
+            p_text(r["p"]),
+            verdict_text(r, first, label),
+        ]
+        for metric in METRICS
+        for r in rows_of(pair, metric)
+        if r["au"] == "avg"
+    ]
+    lines = [
+        f"{LABELS[HEADLINE]}, per AU:",
+        "",
+        markdown_table(["AU", first, label, "difference [95% CI]", "p", "p (Holm)", "verdict"], table, 1),
+        "",
+        "Average over AUs, every convention:",
+        "",
+        markdown_table(["Metric", first, label, "difference [95% CI]", "p", "verdict"], averages, 1),
+        "",
+    ]
+    if pair["skipped_metrics"]:
+        lines += [f"Not compared (undefined for a run): {', '.join(pair['skipped_metrics'])}.", ""]
+    return lines
+
+
+def _differences(pair: dict[str, Any], metric: str) -> dict[str, Any]:
+    """Per AU and Avg.: (difference, interval low, high) in percentage points, None where undefined."""
+    return {
+        ("Avg." if r["au"] == "avg" else r["au"]): (
+            None if r["diff"] is None else (100 * r["diff"], 100 * r["ci_low"], 100 * r["ci_high"])
+        )
+        for r in rows_of(pair, metric)
+    }
+
+
 def comparison_section(
     run_dirs: Sequence[Path],
     labels: Sequence[str],
@@ -122,7 +175,8 @@ def comparison_section(
     seed: int,
     out: Path,
 ) -> list[str]:
-    """report.md lines: each later run against the first (headline per AU, every convention's Avg., a plot)."""
+    """report.md lines: each later run against the first (headline per AU, every convention's Avg.), and one plot
+    of the paired differences per metric."""
     from aullm.evaluation.compare import compare_pair, load_run_predictions
     from aullm.reporting import plots
 
@@ -139,8 +193,7 @@ def comparison_section(
         first = load_run_predictions(run_dirs[0])
     except UserError as err:
         return [*lines, f"Not computed: {err}.", ""]
-    plot_series: dict[str, dict[str, Any]] = {}
-    aus: list[str] = list(first.aus)
+    series: dict[str, dict[str, dict[str, Any]]] = {metric: {} for metric in METRICS}
     for run_dir, label in zip(run_dirs[1:], labels[1:]):
         lines += [f"### {label} − {labels[0]}", ""]
         try:
@@ -148,60 +201,19 @@ def comparison_section(
         except UserError as err:
             lines += [f"Not compared: {err}.", ""]
             continue
-        headline = rows_of(pair, HEADLINE)
-        table = [
-            [
-                "Avg." if r["au"] == "avg" else r["au"],
-                points(r["a"]),
-                points(r["b"]),
-                f"{points(r['diff'], signed=True)} {interval(r)}",
-                p_text(r["p"]),
-                p_text(r["p_holm"]),
-                verdict_text(r, labels[0], label),
-            ]
-            for r in headline
-        ]
-        lines += [
-            f"{LABELS[HEADLINE]}, per AU:",
-            "",
-            markdown_table(["AU", labels[0], label, "difference [95% CI]", "p", "p (Holm)", "verdict"], table, 1),
-            "",
-        ]
-        averages = []
+        lines += _pair_tables(pair, labels[0], label)
         for metric in METRICS:
-            avg = [r for r in rows_of(pair, metric) if r["au"] == "avg"]
-            if avg:
-                r = avg[0]
-                averages.append(
-                    [
-                        SHORT[metric],
-                        points(r["a"]),
-                        points(r["b"]),
-                        f"{points(r['diff'], signed=True)} {interval(r)}",
-                        p_text(r["p"]),
-                        verdict_text(r, labels[0], label),
-                    ]
-                )
-        lines += [
-            "Average over AUs, every convention:",
-            "",
-            markdown_table(["Metric", labels[0], label, "difference [95% CI]", "p", "verdict"], averages, 1),
-            "",
-        ]
-        if pair["skipped_metrics"]:
-            lines += [f"Not compared (undefined for a run): {', '.join(pair['skipped_metrics'])}.", ""]
-        plot_series[label] = {
-            ("Avg." if r["au"] == "avg" else r["au"]): (
-                None if r["diff"] is None else (100 * r["diff"], 100 * r["ci_low"], 100 * r["ci_high"])
-            )
-            for r in headline
-        }
-    if plot_series:
+            if metric not in pair["skipped_metrics"]:
+                series[metric][label] = _differences(pair, metric)
+    for metric, by_run in series.items():
+        if not by_run:
+            continue
+        name = "comparisons.png" if metric == HEADLINE else f"comparisons_{metric}.png"
         path = plots.plot_differences(
-            plot_series,
-            [*aus, "Avg."],
-            out / "comparisons.png",
-            title=f"{SHORT[HEADLINE]}: each run − {labels[0]}\n(95% paired subject-bootstrap interval)",
+            by_run,
+            [*first.aus, "Avg."],
+            out / name,
+            title=f"{SHORT[metric]}: each run − {labels[0]}\n(95% paired subject-bootstrap interval)",
         )
-        lines += [f"![paired differences]({path.name})", ""]
+        lines += [f"![paired differences, {SHORT[metric]}]({path.name})", ""]
     return lines

@@ -3,9 +3,8 @@
 The driver (`execute`) owns the run directories: it hands an executor the unfinished folds of one or several runs
 (`RunPlan`), receives each task's `SeedResult` as data, assembles the seeds of a fold into one `FoldResult` in the
 config's seed order, and writes the fold's folder itself (`run_dir.write_fold`, `done` last). Executors therefore
-need no shared file system, and since every (seed, fold) is reset from a seed of its own, neither the order nor
-the place in which tasks run changes a number — as long as each task runs with the same torch thread count
-(`train.threads`), which fixes the order of floating-point sums.
+need no shared file system; why neither the order nor the place in which tasks run changes a number:
+docs/design.md, Determinism.
 
 `LocalExecutor` trains every task in this process, one after another;
 `aullm.training.ray_executor.RayExecutor` spreads them over a Ray cluster.
@@ -23,7 +22,6 @@ import torch
 
 from aullm.config import Config
 from aullm.core.console import RunProgress, logger
-from aullm.core.errors import UserError, arg
 from aullm.training import run_dir
 from aullm.training.fold import Fold, FoldResult, SeedResult, train_seed
 from aullm.training.session import Experiment, Session
@@ -95,44 +93,6 @@ class Executor(Protocol):
     Ctrl-C (KeyboardInterrupt) cancels whatever is outstanding and is raised again."""
 
     def run(self, plans: Sequence[RunPlan], sink: OutcomeSink, progress: RunProgress) -> None: ...
-
-
-@dataclass(frozen=True)
-class ExecutorSpec:
-    """Where a run's folds train, as the user names it: `local` (this process, one task after another) or `ray`
-    (one Ray task per seed and fold), with Ray's cluster `address`, resources per task and retries. The one
-    statement of these options: the Python API takes it and the command line builds it from its flags."""
-
-    kind: str = "local"
-    address: Optional[str] = None
-    cpus_per_task: Optional[float] = None
-    gpus_per_task: Optional[float] = None
-    max_retries: Optional[int] = None
-
-    def ray_options(self) -> dict[str, object]:
-        """The Ray-only options that were given."""
-        names = ("address", "cpus_per_task", "gpus_per_task", "max_retries")
-        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
-
-    def build(self) -> Executor:
-        if self.kind == "local":
-            given = self.ray_options()
-            if given:
-                named = ", ".join(arg(name) for name in given)
-                raise UserError(f"{named} only apply with {arg('executor', 'ray')}")
-            return LocalExecutor()
-        if self.kind != "ray":
-            raise UserError(f"{arg('executor', repr(self.kind))}: choose local or ray")
-        try:
-            from aullm.training.ray_executor import DEFAULT_MAX_RETRIES, RayExecutor
-        except ImportError:
-            raise UserError(f"{arg('executor', 'ray')} needs Ray: pip install 'aullm[ray]'") from None
-        return RayExecutor(
-            address=self.address,
-            cpus_per_task=1.0 if self.cpus_per_task is None else self.cpus_per_task,
-            gpus_per_task=self.gpus_per_task,
-            max_retries=DEFAULT_MAX_RETRIES if self.max_retries is None else self.max_retries,
-        )
 
 
 @contextlib.contextmanager
@@ -256,7 +216,6 @@ def execute(
 
 __all__ = [
     "Executor",
-    "ExecutorSpec",
     "FoldJob",
     "LocalExecutor",
     "Outcome",

@@ -55,7 +55,7 @@ def _comparable(cfg: Config) -> dict:
     """The config without the keys that may differ between machines sharing one run (fold subsets)."""
     raw = config_to_dict(cfg)
     raw["protocol"] = {**raw["protocol"], "folds": None}
-    # --save-final may be added when resuming a run; the thread count may differ between machines sharing one run
+    # save_final may be added when resuming a run; the thread count may differ between machines sharing one run
     raw["train"] = {**raw["train"], "save_final": None, "threads": None}
     return raw
 

@@ -16,8 +16,8 @@ from typing import Optional
 from aullm.config import Config, config_to_dict
 from aullm.core.errors import UserError
 from aullm.core.io import check_output_dir
-from aullm.evaluation.metrics import score_run
-from aullm.reporting.tables import write_report
+from aullm.evaluation.run_scores import score_run
+from aullm.reporting.report import write_report
 from aullm.training import run_dir as rd
 from aullm.training.execution import Executor, LocalExecutor, execute
 from aullm.training.protocols import RunFailed, default_run_dir, finish_run, plan_run

@@ -12,7 +12,7 @@ from aullm.config import Config, load_config
 from aullm.core.errors import UserError, arg
 from aullm.core.io import check_output_dir
 from aullm.core.runtime import resolve_device
-from aullm.evaluation.metrics import read_predictions
+from aullm.evaluation.predictions import read_predictions
 from aullm.evaluation.thresholds import run_thresholds
 from aullm.inference.bundle import write_bundle
 from aullm.models.llm.loading import LoadedLLM, load_llm

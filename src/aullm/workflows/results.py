@@ -50,7 +50,7 @@ class Metrics:
 
     def print(self) -> None:
         """The per-AU table under every convention, the trivial rows and the notes, on the terminal."""
-        from aullm.reporting.tables import print_run_summary
+        from aullm.reporting.terminal import print_run_summary
 
         print_run_summary(self.data)
 

@@ -4,6 +4,9 @@ Every subject is a random draw of face shape, skin tone and texture, and brow / 
 model must generalise across identities (LOSO) instead of memorising one face. Shapes are drawn as soft signed
 distance fields (coverage ramps about one pixel wide), which gives anti-aliased edges at any size, and the skin
 carries a fixed per-subject texture so that optical flow has something to track in smooth regions.
+
+Longer than 450 lines on purpose: one short painter per facial part, all drawing on the same grid and identity;
+they are read together when a face looks wrong.
 """
 
 from __future__ import annotations
@@ -106,16 +109,9 @@ def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarr
     return n / (n.std() + 1e-6)
 
 
-def make_identity(rng: np.random.Generator, size: int, colour: bool = True) -> FaceIdentity:
-    """Draw one subject. Geometry is relative to `size`, so the same draw looks alike at 128 or 256 px."""
-    s = float(size)
+def _colours(rng: np.random.Generator, colour: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(skin, lip, hair, background) BGR colours: skin on a light-to-dark axis plus a little hue variation."""
     u = rng.uniform
-    half_w = s * u(0.40, 0.45)
-    cx = s * 0.5 + s * u(-0.02, 0.02)
-    cy = s * u(0.48, 0.52)
-    half_h_top = half_w * u(1.15, 1.35)
-    half_h_bottom = half_w * u(1.15, 1.40)
-    # Skin tone: a light-to-dark axis plus a little hue variation (BGR).
     tone = u(0.0, 1.0)
     light = np.array([170.0, 190.0, 228.0])
     dark = np.array([55.0, 80.0, 120.0])
@@ -131,6 +127,38 @@ def make_identity(rng: np.random.Generator, size: int, colour: bool = True) -> F
         skin, lip = np.full(3, grey), np.full(3, float(lip @ np.array([0.114, 0.587, 0.299])))
         hair = np.full(3, float(hair.mean()))
         background = np.full(3, float(background.mean()))
+    return skin, lip, hair, background
+
+
+def _skin_texture(
+    rng: np.random.Generator, size: int, cx: float, cy: float, half_w: float, half_h_top: float
+) -> np.ndarray:
+    """Multiplicative skin texture at three scales, with a few moles / freckles: strong, trackable points."""
+    s, u = float(size), rng.uniform
+    texture = (
+        1.0
+        + 0.035 * _smooth_noise(rng, size, s / 128.0 * 0.8)
+        + 0.05 * _smooth_noise(rng, size, s / 128.0 * 2.0)
+        + 0.03 * _smooth_noise(rng, size, s / 128.0 * 9.0)
+    )
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    for _ in range(int(rng.integers(2, 7))):
+        mx, my = cx + u(-0.8, 0.8) * half_w, cy + u(-0.9, 0.9) * half_h_top
+        r = s / 128.0 * u(0.6, 1.3)
+        texture *= 1.0 - u(0.15, 0.35) * np.exp(-((xx - mx) ** 2 + (yy - my) ** 2) / (2 * r * r))
+    return texture
+
+
+def make_identity(rng: np.random.Generator, size: int, colour: bool = True) -> FaceIdentity:
+    """Draw one subject. Geometry is relative to `size`, so the same draw looks alike at 128 or 256 px."""
+    s = float(size)
+    u = rng.uniform
+    half_w = s * u(0.40, 0.45)
+    cx = s * 0.5 + s * u(-0.02, 0.02)
+    cy = s * u(0.48, 0.52)
+    half_h_top = half_w * u(1.15, 1.35)
+    half_h_bottom = half_w * u(1.15, 1.40)
+    skin, lip, hair, background = _colours(rng, colour)
 
     eye_y = cy - half_h_top * u(0.10, 0.22)
     eye_x = half_w * u(0.36, 0.46)
@@ -144,18 +172,7 @@ def make_identity(rng: np.random.Generator, size: int, colour: bool = True) -> F
     mouth_y = cy + half_h_bottom * u(0.50, 0.58)
     lip_lower = half_w * u(0.08, 0.13)
     chin_y = mouth_y + lip_lower + half_w * u(0.18, 0.26)
-    texture = (
-        1.0
-        + 0.035 * _smooth_noise(rng, size, s / 128.0 * 0.8)
-        + 0.05 * _smooth_noise(rng, size, s / 128.0 * 2.0)
-        + 0.03 * _smooth_noise(rng, size, s / 128.0 * 9.0)
-    )
-    # A few moles / freckles, fixed per subject: strong, trackable texture points.
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    for _ in range(int(rng.integers(2, 7))):
-        mx, my = cx + u(-0.8, 0.8) * half_w, cy + u(-0.9, 0.9) * half_h_top
-        r = s / 128.0 * u(0.6, 1.3)
-        texture *= 1.0 - u(0.15, 0.35) * np.exp(-((xx - mx) ** 2 + (yy - my) ** 2) / (2 * r * r))
+    texture = _skin_texture(rng, size, cx, cy, half_w, half_h_top)
     brow_texture = np.clip(0.88 + 0.15 * _smooth_noise(rng, size, s / 128.0 * 0.6), 0.5, 1.0)
     return FaceIdentity(
         size=size,

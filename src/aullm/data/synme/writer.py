@@ -12,7 +12,7 @@ import json
 import shutil
 import time
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -230,6 +230,35 @@ def written_with(
     return all(stored.get(k) == v for k, v in wanted.items())
 
 
+@dataclass(frozen=True)
+class _ClipPlace:
+    """Where and under what name a clip is written, as its dataset's layout has it."""
+
+    sample: str
+    onset: int
+    folder: Path
+    names: list[str]
+    aus: str | int  # the Action Units as the sheet writes them
+    inducement: int = 0
+
+
+def _casme2_clip(crng: np.random.Generator, out: Path, subject: str, episode: int, n: int, codes: list) -> _ClipPlace:
+    onset = int(crng.integers(1, 200))
+    sample = f"EP{episode:02d}_{int(crng.integers(1, 8)):02d}" + ("f" if crng.uniform() < 0.3 else "")
+    folder = out / "Cropped" / f"sub{subject}" / sample
+    return _ClipPlace(sample, onset, folder, [f"reg_img{onset + i}.jpg" for i in range(n)], casme2_string(codes))
+
+
+def _samm_clip(
+    crng: np.random.Generator, out: Path, subject: str, inducement: int, takes: dict[int, int], n: int, codes: list
+) -> _ClipPlace:
+    onset = int(crng.integers(100, 9000))
+    takes[inducement] = takes.get(inducement, 0) + 1
+    sample = f"{subject}_{inducement}_{takes[inducement]}"
+    names = [f"{subject}_{onset + i:05d}.jpg" for i in range(n)]
+    return _ClipPlace(sample, onset, out / "SAMM" / subject / sample, names, samm_string(codes, crng), inducement)
+
+
 def generate_synme(
     out: Path,
     subjects: int = 12,
@@ -279,25 +308,13 @@ def generate_synme(
             emotion, codes = sample_codes(crng, p.emotions)
             plan = plan_clip(crng, codes, size, p)
             if layout == "casme2":
-                onset = int(crng.integers(1, 200))
-                sample = f"EP{int(episodes[ci]):02d}_{int(crng.integers(1, 8)):02d}" + (
-                    "f" if crng.uniform() < 0.3 else ""
-                )
-                clip_dir = out / "Cropped" / f"sub{subject}" / sample
-                names = [f"reg_img{onset + i}.jpg" for i in range(plan.n)]
-                sheet_aus: str | int = casme2_string(codes)
-                inducement = 0
+                clip = _casme2_clip(crng, out, subject, int(episodes[ci]), plan.n, codes)
             else:
-                onset = int(crng.integers(100, 9000))
-                inducement = int(inducements[ci])
-                takes[inducement] = takes.get(inducement, 0) + 1
-                sample = f"{subject}_{inducement}_{takes[inducement]}"
-                clip_dir = out / "SAMM" / subject / sample
-                names = [f"{subject}_{onset + i:05d}.jpg" for i in range(plan.n)]
-                sheet_aus = samm_string(codes, crng)
-            frames = render_clip(face, plan, p, neutral)
-            _write_jpegs(clip_dir, names, frames, p.jpeg_quality)
-            rows.append(_row(subject, si, sample, onset, plan, codes, emotion, sheet_aus, clip_dir, inducement))
+                clip = _samm_clip(crng, out, subject, int(inducements[ci]), takes, plan.n, codes)
+            _write_jpegs(clip.folder, clip.names, render_clip(face, plan, p, neutral), p.jpeg_quality)
+            rows.append(
+                _row(subject, si, clip.sample, clip.onset, plan, codes, emotion, clip.aus, clip.folder, clip.inducement)
+            )
     if layout == "casme2":
         _write_casme2_sheet(rows, out / CASME2_SHEET)
     else:

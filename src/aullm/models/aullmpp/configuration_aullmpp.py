@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from aullm.core.options import ModelConfig, check, check_led_stability
+from aullm.core.options import DropoutOptions, LEDOptions, SEOptions, check
 from aullm.models.au_llm.configuration_au_llm import DEFAULT_PROMPT
 
 
@@ -43,26 +43,15 @@ class CCRConfig:
 
 
 @dataclass
-class AULLMPPConfig(ModelConfig):
+class AULLMPPConfig(SEOptions, LEDOptions, DropoutOptions):
     """AULLM++ (reconstruction). The LLM always reads [CT][IT][task prompt]: the token order is the figure's."""
 
     name: str = "aullmpp"
-    dropout: float = 0.3
     prompt: str = DEFAULT_PROMPT
     mge_efp: bool = True
     r_augnn: bool = True
     graph: GraphConfig = field(default_factory=GraphConfig)
     ccr: CCRConfig = field(default_factory=CCRConfig)
-    # The constant added to the LED normaliser, in 0–255 pixel units as the reference codes state it (aullm feeds
-    # [0, 1] pixels and divides it by 255): the AU-LLM authors' script adds 1e-8; 255 reproduces aullm's earlier
-    # filter (1.0 on its [0, 1] pixels).
-    led_stability: float = 1.0e-8
-    # Biases in the SE layer's two linear maps: the reference's SE has none; true reproduces aullm's earlier layer.
-    se_bias: bool = False
-
-    def __post_init__(self) -> None:
-        check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "must be in [0, 1)")
-        check_led_stability(self.led_stability)
 
     @property
     def needs_llm(self) -> bool:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aullm.core.options import ModelConfig, check, check_led_stability
+from aullm.core.options import DropoutOptions, LEDOptions, ModelConfig, check
 
 
 @dataclass
-class SSSNetLEDConfig(ModelConfig):
+class SSSNetLEDConfig(LEDOptions, DropoutOptions):
     """LED filter → AU-LLM's 3D-CNN without SE → fc → head."""
 
     name: str = "sssnet_led"
-    dropout: float = 0.3
-    # The constant added to the LED normaliser, in 0–255 pixel units (as the reference codes state it): MEB's LED
-    # network adds 1. 255 reproduces aullm's earlier filter (1.0 on its [0, 1] pixels).
-    led_stability: float = 1.0
-
-    def __post_init__(self) -> None:
-        check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "must be in [0, 1)")
-        check_led_stability(self.led_stability)
+    led_stability: float = 1.0  # MEB's LED network adds 1
 
 
 @dataclass
@@ -31,14 +24,11 @@ class ResNetConfig(ModelConfig):
 
 
 @dataclass
-class ResNetLEDConfig(ResNetConfig):
+class ResNetLEDConfig(LEDOptions, ResNetConfig):
     """`resnet18_led`: the ResNet behind the LED filter, whose normaliser constant it takes (as SSSNet-LED)."""
 
     name: str = "resnet18_led"
-    led_stability: float = 1.0  # 0–255 pixel units; MEB's LED adds 1
-
-    def __post_init__(self) -> None:
-        check_led_stability(self.led_stability)
+    led_stability: float = 1.0  # MEB's LED network adds 1
 
 
 @dataclass
@@ -54,5 +44,6 @@ class LBPTOPConfig(ModelConfig):
         return False  # closed-form SVMs over LBP-TOP histograms, not torch weights
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.lbp_grid >= 1, "model.lbp_grid", self.lbp_grid, "must be at least 1")
         check(self.svm_c > 0, "model.svm_c", self.svm_c, "must be > 0")

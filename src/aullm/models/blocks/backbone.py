@@ -46,7 +46,7 @@ class BackboneOutput:
 class FrameSqueezeExcitation(nn.Module):
     """Squeeze-and-Excitation applied to each frame on its own: channel weights [B, C, T] from spatial means.
 
-    Without biases, as the reference's SE layer (`bias=True` gives aullm's earlier layer). The weights of the last
+    Without biases, as the reference's SE layer (`bias=True` adds them: `model.se_bias`). The weights of the last
     forward pass are kept in `last_weights` (detached) for SE plots.
     """
 
@@ -74,8 +74,8 @@ class AUBackbone(nn.Module):
     is the unfiltered input frame, so it is dropped (as in the reference). With 6×64×64 clips F_mid is
     64×2×9×9 = 10368 values.
 
-    `led_stability` is the LED normaliser's constant in 0–255 pixel units (default: the AU-LLM reference's 1e-8;
-    255 gives aullm's earlier 1.0 on [0, 1] pixels); `se_bias` adds biases to the SE layer (the reference has none).
+    `led_stability` is the LED normaliser's constant in 0–255 pixel units (default: the AU-LLM reference's 1e-8);
+    `se_bias` adds biases to the SE layer (the reference has none).
 
     Set `capture_activations = True` to keep the attended map of the last forward in `last_activations` with its
     gradient retained (Grad-CAM); off by default so training does not hold an extra batch of activations.

@@ -7,8 +7,8 @@ logarithms so they stay positive under gradient descent.
 The stabiliser. The filtered frame is normalised by the magnitude-weighted sum of the input plus a small constant,
 so a global brightness change cancels out. The reference implementations state that constant for raw 0–255
 pixels: the AU-LLM authors' script adds 1e-8, MEB's LED adds 1. aullm feeds [0, 1] pixels, where the same
-constant, relative to the signal, is 255× stronger: aullm's earlier 1.0 damped every filtered frame and weakened
-the brightness invariance. Constants are therefore given in 0–255 pixel units (`pixel_stability`) and divided by
+constant, relative to the signal, would be 255× stronger, damping every filtered frame and weakening the
+brightness invariance. Constants are therefore given in 0–255 pixel units (`pixel_stability`) and divided by
 255 here, which makes the filter on [0, 1] input equal to the reference's on the same clip in 0–255.
 """
 

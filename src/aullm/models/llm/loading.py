@@ -5,6 +5,11 @@ The base model is frozen and shared: folds and seeds only re-initialise the smal
 loading (seconds for SmolLM2, tens of seconds for a 1.5B model) happens once per process, not once per fold.
 Weights are never fetched at run time unless AULLM_ALLOW_DOWNLOAD=1: a model that is not on disk fails with a
 message saying how to provide it.
+
+Longer than 450 lines on purpose: each way a model can arrive (preset, GGUF file, local folder, hub cache, random
+weights of a published shape) is a few short functions that share the one process cache, hashing and freezing
+steps here; split across files, the rules every path must obey (frozen, hashed, cached once) would no longer be
+read in one place.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Tables: report.md in the paper's layout (our rows beside the published ones, trivial rows, plots) and the rich
-per-AU table that `aullm evaluate` prints.
+"""report.md in the paper's layout: our rows beside the published ones, the trivial rows, the conventions, the
+ablations and the plots.
 
 Everything here reads run directories only (via `load_metrics`), so a report can be rebuilt at any time.
 """
@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from rich.table import Table
-
 from aullm.core.console import logger
 from aullm.core.errors import UserError
 from aullm.core.io import check_output_dir, write_text
-from aullm.evaluation.metrics import HEADLINE, LABELS, METRICS, OPTIMISTIC, TRIVIAL, TRIVIAL_LABELS, load_metrics
+from aullm.evaluation.metrics import HEADLINE, LABELS, METRICS, OPTIMISTIC
+from aullm.evaluation.run_scores import load_metrics
+from aullm.evaluation.trivial import TRIVIAL, TRIVIAL_LABELS
 from aullm.reporting import paper, plots
 from aullm.reporting.comparisons import comparison_section
-from aullm.reporting.markdown import DASH, SHORT, markdown_table
+from aullm.reporting.markdown import DASH, SHORT, markdown_table, pct
 
 
 @dataclass
@@ -45,23 +45,6 @@ class RunScores:
 
 
 # ----------------------------------------------------------------------------------------------- formatting
-
-
-def pct(stat: Any, std: bool = True) -> str:
-    """A fraction (or {"mean","std"[, "ci95"]}) as percent with one decimal: '± std' when there are several seeds,
-    then the 95% interval when there is one, e.g. `59.8 ± 1.2 [52.1, 66.0]`."""
-    if stat is None:
-        return DASH
-    if isinstance(stat, dict):
-        mean, sd, n = stat.get("mean"), stat.get("std"), stat.get("n", 2 if stat.get("std") else 1)
-        if mean is None:
-            return DASH
-        text = f"{100 * mean:.1f}"
-        if std and n > 1:
-            text += f" ± {100 * (sd or 0.0):.1f}"
-        ci = stat.get("ci95")
-        return f"{text} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else text
-    return f"{100 * float(stat):.1f}"
 
 
 def is_llm_ablation(info: dict[str, Any]) -> bool:
@@ -440,76 +423,3 @@ def write_report(run_dirs: Sequence[Path], out: Optional[Path] = None) -> Path:
     write_text(path, text)
     logger.info("wrote %s", path)
     return path
-
-
-# ---------------------------------------------------------------------------------------- terminal tables
-
-
-def metrics_table(metrics: dict[str, Any]) -> Table:
-    """Per-AU table of every convention for `aullm evaluate` (mean ± std over seeds, percent)."""
-    run = metrics.get("run", {})
-    seeds = metrics.get("seeds", [])
-    table = Table(
-        title=f"{run.get('name', 'run')}: {len(seeds)} seed(s), {len(metrics.get('folds', []))} fold(s), "
-        f"{metrics.get('samples')} samples, threshold {metrics.get('threshold')}"
-        + (", mean ± std over seeds" if len(seeds) > 1 else "")
-        + (", [95% interval] below" if (metrics.get("bootstrap") or {}).get("replicates") else "")
-    )
-    table.add_column("AU")
-    table.add_column("pos/n", justify="right")
-    for metric in METRICS:
-        table.add_column(SHORT[metric].replace(" (OPTIMISTIC)", "\n(OPTIMISTIC)"), justify="right")
-    n = metrics.get("samples")
-    summary = metrics["summary"]
-    for au in metrics["aus"]:
-        cells = [
-            _two_line_pct((summary.get(m) or {}).get("per_au", {}).get(au)) if summary.get(m) else DASH for m in METRICS
-        ]
-        table.add_row(au, f"{metrics['positives'][au]}/{n}", *cells)
-    table.add_section()
-    table.add_row(
-        "Avg.", "", *[_two_line_pct(summary[m]["avg"]) if summary.get(m) else DASH for m in METRICS], style="bold"
-    )
-    return table
-
-
-def _two_line_pct(stat: Any) -> str:
-    """`pct` with the interval on its own line, so terminal columns stay narrow."""
-    text = pct(stat)
-    return text.replace(" [", "\n[", 1)
-
-
-def trivial_table(metrics: dict[str, Any]) -> Table:
-    """Average over AUs of each trivial predictor under every convention: what chance looks like."""
-    table = Table(title="Trivial reference rows (same labels), Avg. over AUs")
-    table.add_column("predictor")
-    for metric in METRICS:
-        table.add_column(SHORT[metric].replace(" (OPTIMISTIC)", "\n(OPTIMISTIC)"), justify="right")
-    for name in TRIVIAL:
-        entry = metrics["trivial"][name]
-        table.add_row(
-            TRIVIAL_LABELS[name], *[pct(entry[m]["avg"], std=False) if entry.get(m) else DASH for m in METRICS]
-        )
-    return table
-
-
-def print_run_summary(metrics: dict[str, Any]) -> None:
-    """Per-AU table under every convention, the trivial rows, and the notes that qualify them."""
-    import sys
-
-    from rich.console import Console
-    from rich.text import Text
-
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    console.print(metrics_table(metrics))
-    console.print(trivial_table(metrics))
-    for name, text in metrics["notes"].items():
-        if name in (
-            "f1_macro_test_tuned",
-            "f1_macro_val_tuned",
-            "prior",
-            "incomplete",
-            "single_class_aus",
-            "intervals",
-        ):
-            console.print(Text(f"{name}: {text}", style="dim"))
