@@ -77,6 +77,7 @@ def track(items: Iterable[T], description: str, total: Optional[int] = None) -> 
 def progress_bar(description: str, total: Optional[int] = None) -> Iterator[Callable[[int], None]]:
     """A live bar on a terminal for work counted in steps; yields `advance(steps)`. Off a terminal it prints
     nothing: the caller logs one line when the work is done (a log of many videos stays one line per video)."""
+
     def nothing(steps: int = 1) -> None:
         return None
 
