@@ -50,8 +50,10 @@ _API = (
     "load_config",
     "predict",
     "report",
+    "spot_eval",
     "sweep",
     "synth",
+    "synth_long",
     "train",
 )
 #: public name → the module that defines it.
