@@ -19,6 +19,7 @@ from aullm.data.longvideo import read_truth
 from aullm.data.longvideo.casme2_long import read_casme2_long
 from aullm.data.synme.face import make_identity
 from aullm.data.synme.long import (
+    _Encoder,
     _rng,
     _scene,
     face_layer,
@@ -156,32 +157,36 @@ def _still_plan(fps: float, seconds: float, seed: int):
     return layer, plan, _scene(vrng, layer, plan, p, 640, 480)
 
 
-def test_truth_matches_what_is_drawn() -> None:
-    """Inside a micro-expression the frames change in its AUs' region (more than sensor noise does in a neutral
-    stretch of the same length), and between expressions the face does not move at all."""
+def test_truth_matches_what_is_drawn(tmp_path: Path) -> None:
+    """Inside a micro-expression the frames change in its AUs' region, more than sensor noise changes them over a
+    neutral stretch of the same length and more than they change elsewhere — in the rendered frames and in the
+    H.264 video made of them."""
     layer, plan, scene = _still_plan(30.0, 12.0, seed=3)
     assert len(plan.expressions) >= 2
-    frames = np.stack([f.astype(np.float32).mean(axis=2) for f in render_frames(scene, plan)])
+    rendered = list(render_frames(scene, plan))
+    encoder = _Encoder(tmp_path / "still.mp4", 640, 480, 30.0)
+    for frame in rendered:
+        encoder.write(frame)
+    encoder.close()
+    decoded, _ = decode(tmp_path / "still.mp4")
     f = layer.face
     x0, y0 = scene.centre[0] - f.cx, scene.centre[1] - f.cy  # layer → frame offset (no head motion)
     busy = np.zeros(plan.n, bool)
     for e in plan.expressions:
         busy[e.onset : e.offset + 1] = True
-    for e in plan.expressions:
-        region = np.zeros(frames.shape[1:], bool)
-        for c in e.codes:
-            mask = au_region(f, c.au)
-            ys, xs = np.nonzero(mask)
-            region[(ys + round(y0)).clip(0, 479), (xs + round(x0)).clip(0, 639)] = True
-        length = e.offset - e.onset
-        inside = np.abs(frames[e.apex] - frames[e.onset])[region].mean()
-        quiet = next(
-            s for s in range(0, plan.n - length) if not busy[max(0, s - 2) : s + length + 3].any()
-        )  # a neutral stretch as long as the expression
-        neutral = np.abs(frames[quiet + (e.apex - e.onset)] - frames[quiet])[region].mean()
-        assert inside > 1.5 * neutral, (e.kind, e.codes, inside, neutral)
-        outside = np.abs(frames[e.apex] - frames[e.onset])[~region].mean()
-        assert inside > 1.5 * outside, (e.codes, inside, outside)
+    for source in (rendered, decoded):
+        frames = np.stack([frame.astype(np.float32).mean(axis=2) for frame in source])
+        for e in plan.expressions:
+            region = np.zeros(frames.shape[1:], bool)
+            for c in e.codes:
+                ys, xs = np.nonzero(au_region(f, c.au))
+                region[(ys + round(y0)).clip(0, 479), (xs + round(x0)).clip(0, 639)] = True
+            length = e.offset - e.onset
+            inside = np.abs(frames[e.apex] - frames[e.onset])[region].mean()
+            quiet = next(s for s in range(plan.n - length) if not busy[max(0, s - 2) : s + length + 3].any())
+            neutral = np.abs(frames[quiet + (e.apex - e.onset)] - frames[quiet])[region].mean()
+            outside = np.abs(frames[e.apex] - frames[e.onset])[~region].mean()
+            assert inside > 1.5 * neutral and inside > 1.5 * outside, (e.codes, inside, neutral, outside)
 
 
 def test_the_expression_is_the_only_difference_from_a_plan_without_it() -> None:
