@@ -23,9 +23,11 @@ def print_result(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    subjects = result["subjects"]
+    videos = sum(v["known"] for v in result["videos"])
     table = Table(
-        title=f"Spotting (MEGC: IoU ≥ {result['iou']}, {result['subjects']} subjects, "
-        f"{sum(v['known'] for v in result['videos'])} videos)"
+        title=f"Spotting (MEGC: IoU ≥ {result['iou']}, {subjects} subject{'s' * (subjects != 1)}, "
+        f"{videos} video{'s' * (videos != 1)})"
     )
     for column in ("kind", "TP", "FP", "FN", "precision", "recall", "F1", "F1 95% CI"):
         table.add_column(column, justify="left" if column == "kind" else "right")
