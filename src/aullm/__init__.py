@@ -51,8 +51,10 @@ _API = (
     "predict",
     "report",
     "spot",
+    "spot_eval",
     "sweep",
     "synth",
+    "synth_long",
     "train",
 )
 #: public name → the module that defines it.

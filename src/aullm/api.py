@@ -309,6 +309,74 @@ def spot(
     return frame
 
 
+def synth_long(
+    out: PathLike,
+    *,
+    videos: int = 4,
+    seconds: float = 60.0,
+    fps: float = 30.0,
+    preset: str = "default",
+    seed: int = 0,
+    frames: bool = False,
+    width: int = 640,
+    height: int = 480,
+    videos_per_subject: int = 2,
+) -> pd.DataFrame:
+    """Generate SynME long videos for spotting (docs/datasets.md, SynME long): drawn faces in a textured scene
+    with neutral stretches, blinks, head drift, talking, macro-expressions and micro-expressions at known frames,
+    as `OUT/videos/<NN>_<CODE>.mp4` (H.264), `OUT/truth.csv` (0-based frames) and the same truth in CAS(ME)²'s
+    workbook layout; `frames=True` also writes every frame as `OUT/rawpic/s<NN>/<NN>_<CODE>/img001.jpg …`.
+    `preset="hard"` has more head motion, blinks and talking. Returns the truth table; byte-identical for a seed.
+
+    >>> truth = aullm.synth_long("data/synme_long", videos=10, seconds=60)
+    """
+    from aullm.data.synme.long import generate_long
+    from aullm.data.synme.long_presets import LONG_PRESETS
+
+    if preset not in LONG_PRESETS:
+        raise UserError(f"unknown SynME long {arg('preset', preset)}: use {' or '.join(LONG_PRESETS)}")
+    return generate_long(
+        Path(out),
+        videos=videos,
+        seconds=seconds,
+        fps=fps,
+        seed=seed,
+        frames=frames,
+        width=width,
+        height=height,
+        videos_per_subject=videos_per_subject,
+        preset=preset,
+    )
+
+
+def spot_eval(
+    predicted: Union[PathLike, pd.DataFrame],
+    truth: Union[PathLike, pd.DataFrame],
+    *,
+    iou: float = 0.5,
+    bootstrap: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The MEGC spotting evaluation (`aullm spot-eval`): a truth interval is found when a predicted interval of
+    the same kind and video has IoU ≥ `iou` with it (each prediction matched once); precision, recall and F1 over
+    the whole set for micro, macro and overall, each F1 with a subject-level bootstrap 95% interval (`ci95`,
+    None with `bootstrap=0`), and per-video counts. `predicted`: spots.csv of `aullm spot` or a DataFrame of its
+    columns; `truth`: a CAS(ME)² or SAMM Long Videos workbook, a truth CSV, a SynME long folder, a dataset root,
+    or a DataFrame (video, onset, offset, kind, subject).
+
+    >>> aullm.spot_eval("spots/spots.csv", "data/synme_long")["micro"]["f1"]
+    """
+    from aullm.evaluation.spotting import spot_eval as evaluate_spots
+
+    return evaluate_spots(
+        predicted if isinstance(predicted, pd.DataFrame) else Path(predicted),
+        truth if isinstance(truth, pd.DataFrame) else Path(truth),
+        iou=iou,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
+
+
 def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme") -> Run:
     """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it."""
     from aullm.workflows.demo import run_demo
@@ -357,7 +425,9 @@ __all__ = [
     "predict",
     "report",
     "spot",
+    "spot_eval",
     "sweep",
     "synth",
+    "synth_long",
     "train",
 ]

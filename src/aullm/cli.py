@@ -65,9 +65,10 @@ def _register() -> None:
 
     for module in (synth, data, train, sweep, predict, spot, crop, bench, demo):
         module.register(app)
-    from aullm.commands import compare
+    from aullm.commands import compare, spot_eval
 
     compare.register(app)
+    spot_eval.register(app)
 
 
 _register()
