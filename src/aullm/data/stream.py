@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
@@ -34,6 +34,31 @@ MAX_GAP_S = 0.2
 
 class StreamError(UserError):
     """A video or frames folder that cannot be streamed (unreadable, empty, no frame rate, a long gap)."""
+
+
+class Picture:
+    """One frame of a stream, decoded to gray or to colour only when asked: every frame is needed in gray, a
+    few (where a face is looked for) in colour, which face detectors are trained on."""
+
+    def __init__(self, number: int, source: object, read: Callable[[object, bool], np.ndarray]) -> None:
+        self.number = number
+        self._source, self._read = source, read
+        self._gray: Optional[np.ndarray] = None
+
+    def renumbered(self, number: int) -> Picture:
+        return Picture(number, self._source, self._read)
+
+    @property
+    def gray(self) -> np.ndarray:
+        """uint8 [H, W]."""
+        if self._gray is None:
+            self._gray = self._read(self._source, False)
+        return self._gray
+
+    @property
+    def bgr(self) -> np.ndarray:
+        """uint8 [H, W, 3] in OpenCV's channel order."""
+        return self._read(self._source, True)
 
 
 @dataclass(frozen=True)
@@ -124,15 +149,19 @@ class FrameStream:
             self.path, self.path.name, "frames", rate, count, self._numbers[0], first.shape[1], first.shape[0]
         )
 
-    def _read_file(self, path: Path) -> np.ndarray:
+    def _read_file(self, path: object, colour: bool = False) -> np.ndarray:
         import cv2
 
-        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if gray is None:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+        if image is None:
             raise StreamError(f"unreadable frame {path}")
-        if min(gray.shape) < MIN_FRAME_SIDE:
-            raise StreamError(f"frame {path} is {gray.shape[1]}×{gray.shape[0]} px: too small to hold a face")
-        return gray
+        if min(image.shape[:2]) < MIN_FRAME_SIDE:
+            raise StreamError(f"frame {path} is {image.shape[1]}×{image.shape[0]} px: too small to hold a face")
+        return image
+
+    @staticmethod
+    def _convert(frame: object, colour: bool) -> np.ndarray:
+        return frame.to_ndarray(format="bgr24" if colour else "gray")  # type: ignore[attr-defined]
 
     # --- video files -------------------------------------------------------------------------------------------
 
@@ -160,7 +189,7 @@ class FrameStream:
             raise StreamError(f"{self.path} is {first.width}×{first.height} px: too small to hold a face")
         return StreamInfo(self.path, self.path.stem, "video", rate_used, count, 0, first.width, first.height)
 
-    def _video_frames(self, start: int) -> Iterator[tuple[int, np.ndarray]]:
+    def _video_frames(self, start: int) -> Iterator[Picture]:
         import av
 
         try:
@@ -173,7 +202,7 @@ class FrameStream:
                     index = self._index_of(frame, stream)
                     if index < start:
                         continue
-                    yield index, frame.to_ndarray(format="gray")
+                    yield Picture(index, frame, self._convert)
         except (av.error.FFmpegError, OSError) as err:
             raise StreamError(f"unreadable video {self.path}: {err}") from None
 
@@ -196,17 +225,17 @@ class FrameStream:
 
     # --- reading -----------------------------------------------------------------------------------------------
 
-    def frames(self, start: Optional[int] = None, stop: Optional[int] = None) -> Iterator[tuple[int, np.ndarray]]:
-        """(number, gray uint8 [H, W]) for frames start..stop (inclusive, the stream's own numbers; default all)."""
+    def pictures(self, start: Optional[int] = None, stop: Optional[int] = None) -> Iterator[Picture]:
+        """Frames start..stop (inclusive, the stream's own numbers; default all), each decoded when asked."""
         first = self.info.first_number if start is None else max(start, self.info.first_number)
         if self.info.kind == "video":
             self._count, self._seeked = -1, False
-            for number, gray in self._video_frames(first):
-                if stop is not None and number > stop:
+            for picture in self._video_frames(first):
+                if stop is not None and picture.number > stop:
                     return
-                yield number, gray
+                yield picture
             return
-        previous: Optional[np.ndarray] = None
+        previous: Optional[Picture] = None
         expected = self.info.first_number
         for path, number in zip(self._files, self._numbers):
             if stop is not None and number > stop:
@@ -214,12 +243,17 @@ class FrameStream:
             if number < first:
                 expected = number + 1
                 continue
-            gray = self._read_file(path)
+            picture = Picture(number, path, self._read_file)
             while previous is not None and expected < number:  # a short gap: repeat the frame before
-                yield expected, previous
+                yield previous.renumbered(expected)
                 expected += 1
-            yield number, gray
-            previous, expected = gray, number + 1
+            yield picture
+            previous, expected = picture, number + 1
+
+    def frames(self, start: Optional[int] = None, stop: Optional[int] = None) -> Iterator[tuple[int, np.ndarray]]:
+        """(number, gray uint8 [H, W]) for frames start..stop (inclusive, the stream's own numbers; default all)."""
+        for picture in self.pictures(start, stop):
+            yield picture.number, picture.gray
 
     def clip(self, start: int, stop: int) -> np.ndarray:
         """Frames start..stop (inclusive) as gray uint8 [n, H, W]; a range beyond the stream is a FrameError."""
@@ -270,6 +304,7 @@ __all__ = [
     "MAX_GAP_S",
     "MIN_FPS",
     "FrameStream",
+    "Picture",
     "StreamError",
     "StreamInfo",
     "check_fps",

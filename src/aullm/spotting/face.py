@@ -36,20 +36,35 @@ class Landmarks:
         return float(np.linalg.norm(self.points[1] - self.points[0]))
 
 
-def locate_face(gray: np.ndarray) -> Optional[Landmarks]:
-    """The largest face's landmarks in a gray frame, or None when neither detector finds a face."""
+def mtcnn_face(bgr: np.ndarray) -> Optional[Landmarks]:
+    """The largest face MTCNN finds in a colour frame (its training domain: on gray frames it misses far more)."""
     from aullm.data.faces import mtcnn
+
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else bgr
+    faces = [f for f in mtcnn.detect(rgb) if _plausible(f.landmarks)]
+    return Landmarks(np.asarray(faces[0].landmarks, dtype=np.float64), "mtcnn") if faces else None
+
+
+def cascade_face(gray: np.ndarray) -> Optional[Landmarks]:
+    """Landmarks at a frontal face's average positions in the largest cascade box: a stand-in while MTCNN finds no
+    face (its eyes can be off by a tenth of the face)."""
     from aullm.data.faces.detect import detect_faces
 
-    faces = [f for f in mtcnn.detect(gray) if _plausible(f.landmarks)]
-    if faces:
-        return Landmarks(np.asarray(faces[0].landmarks, dtype=np.float64), "mtcnn")
     boxes = detect_faces(gray)
     if not boxes:
         return None
     x0, y0, x1, y1 = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
     size = np.array([x1 - x0, y1 - y0], dtype=np.float64)
     return Landmarks(np.array([x0, y0], dtype=np.float64) + BOX_LANDMARKS * size, "cascade")
+
+
+def locate_face(image: np.ndarray) -> Optional[Landmarks]:
+    """The largest face's landmarks in a frame (colour BGR preferred, or gray): MTCNN's, else the cascade's
+    stand-in, else None."""
+    found = mtcnn_face(image)
+    if found is not None:
+        return found
+    return cascade_face(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image)
 
 
 def _plausible(points: np.ndarray) -> bool:
@@ -107,4 +122,4 @@ def crop_geometry(landmarks: Landmarks, face_px: int) -> CropGeometry:
     return CropGeometry(matrix, width, height, _apply(matrix, landmarks.points), distance)
 
 
-__all__ = ["POINTS", "CropGeometry", "Landmarks", "crop_geometry", "locate_face"]
+__all__ = ["POINTS", "CropGeometry", "Landmarks", "cascade_face", "crop_geometry", "locate_face", "mtcnn_face"]

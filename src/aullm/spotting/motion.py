@@ -20,10 +20,10 @@ from typing import Optional, TypeVar
 import cv2
 import numpy as np
 
-from aullm.data.stream import FrameStream
-from aullm.spotting.face import CropGeometry, Landmarks, crop_geometry, locate_face
+from aullm.data.stream import FrameStream, Picture
+from aullm.spotting.face import CropGeometry, Landmarks, cascade_face, crop_geometry, mtcnn_face
 from aullm.spotting.head import HeadFit
-from aullm.spotting.regions import REGION_NAMES, Region, face_regions
+from aullm.spotting.regions import REGION_NAMES, Region, eye_boxes, face_regions
 from aullm.spotting.settings import SpotSettings
 
 T = TypeVar("T")
@@ -87,7 +87,7 @@ def prefetch(items: Iterator[T], depth: int = 16) -> Iterator[T]:
 
 class _Tracker:
     """The crop geometry: found on the first frame with a face, kept while the face stays, moved on a detection
-    that puts the eyes elsewhere."""
+    that puts the eyes elsewhere. A cascade stand-in (when MTCNN finds no face) is replaced by MTCNN's first find."""
 
     def __init__(self, settings: SpotSettings) -> None:
         self.settings = settings
@@ -95,16 +95,20 @@ class _Tracker:
         self.source = "none"
         self.detections = self.recrops = self.misses = 0
 
-    def detect(self, gray: np.ndarray) -> Optional[CropGeometry]:
+    def detect(self, picture: Picture) -> Optional[CropGeometry]:
         """A new geometry when a detection calls for one, else None (keep the current one)."""
         self.detections += 1
-        found: Optional[Landmarks] = locate_face(gray)
+        found: Optional[Landmarks] = mtcnn_face(picture.bgr)
         if found is None:
             self.misses += 1
-            return None
-        if self.geometry is not None and not self.geometry.moved(found, self.settings.recrop_tolerance):
-            return None
-        if self.geometry is not None:
+            if self.geometry is not None:
+                return None
+            found = cascade_face(picture.gray)
+            if found is None:
+                return None
+        elif self.geometry is not None and self.source == "mtcnn":
+            if not self.geometry.moved(found, self.settings.recrop_tolerance):
+                return None
             self.recrops += 1
         self.source = found.source
         return crop_geometry(found, self.settings.face_px)
@@ -130,23 +134,25 @@ def measure_motion(
     key_index = last_detection = -(10**9)
     head_fit: Optional[HeadFit] = None
     regions: list[Region] = []
+    eyes: list[tuple[int, int, int, int]] = []
     lost = False
     index = 0
-    for number, gray in prefetch(stream.frames()):
+    first = stream.info.first_number
+    analysed = (p for p in stream.pictures() if (p.number - first) % stride == 0 and p.gray is not None)
+    for picture in prefetch(analysed):  # the next frames are read and turned gray while this one is measured
         if on_frame is not None:
-            on_frame(1)
-        if (number - stream.info.first_number) % stride:
-            continue
+            on_frame(stride)
+        number, gray = picture.number, picture.gray
         if tracker.geometry is None or lost or index - last_detection >= detect_every:
             last_detection = index
-            geometry = tracker.detect(gray)
+            geometry = tracker.detect(picture)
             if geometry is not None:
                 if key is not None and tracker.geometry is not None:
                     assert head_fit is not None
-                    old = _normalised(tracker.geometry.warp(gray))
+                    old = _normalised(tracker.geometry.warp(gray), eyes)
                     position = _measured(flow, key, old, key_position, head_fit, regions)
                 tracker.geometry, key, lost = geometry, None, False
-                regions = face_regions(geometry)
+                regions, eyes = face_regions(geometry), eye_boxes(geometry)
                 head_fit = HeadFit(geometry, [region.box for region in regions])
         if tracker.geometry is None:
             numbers.append(number)
@@ -154,7 +160,7 @@ def measure_motion(
             tracked.append(False)
             index += 1
             continue
-        crop = _normalised(tracker.geometry.warp(gray))
+        crop = _normalised(tracker.geometry.warp(gray), eyes)
         if key is None:
             key, key_position, key_index = crop, position.copy(), index
         else:
@@ -180,11 +186,15 @@ def measure_motion(
     )
 
 
-def _normalised(crop: np.ndarray) -> np.ndarray:
-    """The crop with its brightness and contrast fixed (mean 128, std 40): lighting drifts, flow should not."""
+def _normalised(crop: np.ndarray, masked: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """The crop with its brightness and contrast fixed (mean 128, std 40: lighting drifts, flow should not) and
+    the `masked` boxes (the eyes) filled with that mean grey in every frame, so they hold no motion."""
     values = crop.astype(np.float32)
     std = float(values.std())
-    return np.clip((values - float(values.mean())) * (40.0 / max(std, 1.0)) + 128.0, 0, 255).astype(np.uint8)
+    out = np.clip((values - float(values.mean())) * (40.0 / max(std, 1.0)) + 128.0, 0, 255).astype(np.uint8)
+    for x0, y0, x1, y1 in masked:
+        out[y0:y1, x0:x1] = 128
+    return out
 
 
 def _measure(

@@ -40,12 +40,12 @@ class SpotSettings:
     #: Optical flow is measured against a keyframe renewed this often (longer: less drift, more appearance change).
     keyframe_s: float = 0.5
     #: Motion above this frequency is noise, not an expression (He et al. use 2–5 Hz).
-    lowpass_hz: float = 5.0
+    lowpass_hz: float = 3.0
     #: The neutral position of a region is the running median of its trajectory over this window (centred).
     baseline_s: float = 8.0
     #: A frame is part of an expression when a region moved more than this from its neutral position, in pixels of
     #: the `face_px` crop (tuned), and more than `noise_factor` times the video's own noise level.
-    threshold_px: float = 0.9
+    threshold_px: float = 0.6
     noise_factor: float = 4.0
     #: An interval is widened to where its score falls below this fraction of its height above the typical score
     #: (He et al.'s valley rule, which uses a third).
