@@ -8,7 +8,7 @@ one line with exit code 2.
 
     import aullm
     aullm.synth("data/synme", subjects=6, clips_per_subject=20, preset="demo")
-    run = aullm.train("configs/synme_demo_sssnet_led.yaml", out="runs/sssnet", overrides=["data.root=data/synme"])
+    run = aullm.train("synme_demo_sssnet_led", out="runs/sssnet", overrides=["data.root=data/synme"])
     run.metrics.to_frame()
 """
 
@@ -44,10 +44,12 @@ def _executor(choice: ExecutorChoice) -> Executor:
 
 
 def load_config(source: ConfigSource = None, overrides: Sequence[str] = ()) -> Config:
-    """A validated experiment config from a YAML file, a dict of sections, a Config, or the defaults (None), with
-    `section.key=value` overrides (values parsed as YAML, as `--set` does).
+    """A validated experiment config from a YAML file, the name of a shipped config (`aullm.configs()` lists them),
+    a dict of sections, a Config, or the defaults (None), with `section.key=value` overrides (values parsed as
+    YAML, as `--set` does).
 
-    >>> cfg = aullm.load_config("configs/casme2_au_llm_deepseek.yaml", ["data.root=/data/CASME2"])
+    >>> cfg = aullm.load_config("casme2_au_llm_deepseek", ["data.root=/data/CASME2"])
+    >>> cfg = aullm.load_config("my_experiment.yaml")
     >>> cfg = aullm.load_config({"data": {"dataset": "synme", "root": "data/synme"}, "llm": {"name": "tiny-random"}})
     """
     if isinstance(source, Config):
@@ -62,6 +64,17 @@ def load_config(source: ConfigSource = None, overrides: Sequence[str] = ()) -> C
 
         return config_from_dict(apply_overrides(copy.deepcopy(dict(source)), list(overrides)))
     return _load_config_file(None if source is None else Path(source), list(overrides))
+
+
+def configs() -> dict[str, str]:
+    """The configs shipped with the package (`aullm configs`): name → one-line description. Every function that
+    takes a config (`load_config`, `train`, `sweep`) takes one of these names as well as a path.
+
+    >>> aullm.configs()["casme2_au_llm_qwen2"]
+    """
+    from aullm.config import config_description, shipped_configs
+
+    return {name: config_description(path) for name, path in shipped_configs().items()}
 
 
 def train(
@@ -80,7 +93,7 @@ def train(
     `track` mirrors the run to `mlflow` and/or `tensorboard`. Raises RunFailed when a fold cannot be trained
     (the finished ones are kept).
 
-    >>> run = aullm.train("configs/synme_demo_sssnet_led.yaml", out="runs/sssnet", overrides=["data.root=data/synme"])
+    >>> run = aullm.train("synme_demo_sssnet_led", out="runs/sssnet", overrides=["data.root=data/synme"])
     >>> run.metrics.mean("f1_macro")
     """
     from aullm.workflows import experiment as workflows
@@ -416,6 +429,7 @@ __all__ = [
     "SweepResult",
     "bench_step",
     "compare",
+    "configs",
     "crop",
     "demo",
     "evaluate",
