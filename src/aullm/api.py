@@ -85,13 +85,14 @@ def train(
     save_final: bool = False,
     executor: ExecutorChoice = "local",
     track: Sequence[str] = (),
+    device: Optional[str] = None,
 ) -> Run:
     """Train and score a config under its protocol (LOSO or cross-domain) into `out` (default runs/<name>);
     resumes an interrupted run. `save_final` also trains the model on every subject and writes its bundle.
     `executor="ray"` trains every seed and fold as a Ray task (`ExecutorSpec("ray", address=..., ...)` sets the
     cluster, resources per task and retries);
-    `track` mirrors the run to `mlflow` and/or `tensorboard`. Raises RunFailed when a fold cannot be trained
-    (the finished ones are kept).
+    `track` mirrors the run to `mlflow` and/or `tensorboard`; `device` (`auto`, `cpu`, `cuda`, `cuda:N`, `mps`)
+    sets `train.device`. Raises RunFailed when a fold cannot be trained (the finished ones are kept).
 
     >>> run = aullm.train("synme_demo_sssnet_led", out="runs/sssnet", overrides=["data.root=data/synme"])
     >>> run.metrics.mean("f1_macro")
@@ -101,7 +102,15 @@ def train(
     cfg = load_config(config, overrides)
     if save_final:
         cfg.train.save_final = True
-    return Run(workflows.train(cfg, None if out is None else Path(out), executor=_executor(executor), track=track))
+    chosen = _executor(executor)
+    if device is not None:
+        from aullm.core.runtime import parse_device, resolve_device
+        from aullm.training.execution import LocalExecutor
+
+        # here the folds train in this process, so the device must exist here; a Ray task checks on its node
+        (resolve_device if isinstance(chosen, LocalExecutor) else parse_device)(device, "device")
+        cfg.train.device = device
+    return Run(workflows.train(cfg, None if out is None else Path(out), executor=chosen, track=track))
 
 
 def sweep(

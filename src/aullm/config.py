@@ -445,5 +445,9 @@ def dump_config(config: Config) -> str:
 
 
 def save_config(config: Config, path: Path) -> None:
-    """Write the fully resolved config (every key, defaults included) atomically."""
-    write_text(Path(path), dump_config(config))
+    """Write the fully resolved config (every key, defaults included) atomically: a run directory's or a bundle's.
+
+    `train.save_final` is written false: it asks one command for a bundle, and a config read back from a finished
+    run to run again must not ask for one the user did not (whether a run has a bundle, its `bundle/` says)."""
+    resolved = dataclasses.replace(config, train=dataclasses.replace(config.train, save_final=False))
+    write_text(Path(path), dump_config(resolved))
