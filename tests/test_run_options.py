@@ -4,7 +4,6 @@ finished run's config.yaml that does not ask for a bundle again, and a bundle wi
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 import torch
