@@ -19,6 +19,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -51,6 +53,8 @@ from aullm.training.session import Experiment, Session
 #: one line each in that file.
 FAULT_ENV = "AULLM_TEST_FAULT"
 DEFAULT_MAX_RETRIES = 2
+#: How long each check of a cluster's address may wait (a TCP connection, then a gRPC handshake with its GCS).
+CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -184,6 +188,57 @@ class EpochBoard:
 # ------------------------------------------------------------------------------------------- driver side
 
 
+def check_reachable(address: str, timeout: Optional[float] = None) -> None:
+    """Refuse, in one line and within seconds, an `address` with no Ray cluster behind it: `ray.init` itself retries
+    for many minutes against an unused port, an unknown host or something that is not Ray. Each of the two checks
+    (a TCP connection, then a gRPC handshake with the head's GCS) waits at most `timeout` (CONNECT_TIMEOUT_S)."""
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    given = arg("address", address)
+    if address.startswith("ray://"):
+        target = address[len("ray://") :]
+    else:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        try:  # `auto` becomes the cluster `ray start` recorded on this machine; localhost the node's address
+            target = canonicalize_bootstrap_address(address) or address
+        except ConnectionError:
+            raise UserError(
+                f"{given}: no Ray cluster was started on this machine (ray start); give HOST:PORT"
+            ) from None
+        except ValueError:
+            raise UserError(f"{given}: not an address; use auto or HOST:PORT (the Ray head's GCS port)") from None
+    match = re.fullmatch(r"\[?(.+?)\]?:(\d+)", target)
+    if match is None:
+        raise UserError(f"{given}: not an address; use auto or HOST:PORT (the Ray head's GCS port)")
+    host, port = match.group(1), int(match.group(2))
+    try:
+        socket.getaddrinfo(host, port)
+    except (socket.gaierror, UnicodeError):
+        raise UserError(f"{given}: unknown host {host}; check the Ray head node's name or IP") from None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(
+            f"{given}: nothing answers at {host}:{port} ({reason}); check that Ray runs on that node (ray start) "
+            "and that the port is its head's GCS port (6379 by default)"
+        ) from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", ""):
+        import grpc
+
+        channel = grpc.insecure_channel(f"{host}:{port}")
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise UserError(
+                f"{given}: {host}:{port} accepts connections but is not a Ray cluster (no gRPC answer within "
+                f"{timeout:g}s); check the port: the Ray head's GCS port, 6379 by default"
+            ) from None
+        finally:
+            channel.close()
+
+
 def _failure_reason(err: RayError) -> str:
     if isinstance(err, RayTaskError) and err.cause is not None:
         return f"{type(err.cause).__name__}: {err.cause}"
@@ -214,6 +269,8 @@ class RayExecutor:
             raise UserError(f"{arg('gpus_per_task')} must be >= 0 (got {gpus_per_task})")
         if max_retries < 0:
             raise UserError(f"{arg('max_retries')} must be >= 0 (got {max_retries})")
+        if address is not None and not ray.is_initialized():
+            check_reachable(address)  # now, before any data is prepared
         self.address = address
         self.cpus_per_task = float(cpus_per_task)
         self.gpus_per_task = gpus_per_task
@@ -345,4 +402,12 @@ def _describe(resources: dict[str, float]) -> str:
     return ", ".join(f"{resources.get(k, 0):g} {k}" for k in ("CPU", "GPU") if k in resources or k == "CPU")
 
 
-__all__ = ["DEFAULT_MAX_RETRIES", "FAULT_ENV", "RayExecutor", "TaskStats", "pack_experiment", "unpack_experiment"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "DEFAULT_MAX_RETRIES",
+    "FAULT_ENV",
+    "RayExecutor",
+    "TaskStats",
+    "pack_experiment",
+    "unpack_experiment",
+]
