@@ -22,6 +22,7 @@ import pandas as pd
 
 from aullm.config import Config, apply_overrides, config_from_dict
 from aullm.config import load_config as _load_config_file
+from aullm.core.console import progress_output
 from aullm.core.errors import UserError, arg
 from aullm.data.synme.codes import TARGET_AUS
 from aullm.inference.detector import ClipInput, Detector
@@ -86,13 +87,17 @@ def train(
     executor: ExecutorChoice = "local",
     track: Sequence[str] = (),
     device: Optional[str] = None,
+    progress: Optional[bool] = None,
 ) -> Run:
     """Train and score a config under its protocol (LOSO or cross-domain) into `out` (default runs/<name>);
     resumes an interrupted run. `save_final` also trains the model on every subject and writes its bundle.
     `executor="ray"` trains every seed and fold as a Ray task (`ExecutorSpec("ray", address=..., ...)` sets the
     cluster, resources per task and retries);
     `track` mirrors the run to `mlflow` and/or `tensorboard`; `device` (`auto`, `cpu`, `cuda`, `cuda:N`, `mps`)
-    sets `train.device`. Raises RunFailed when a fold cannot be trained (the finished ones are kept).
+    sets `train.device`. `progress=True` shows what the command line shows (data preparation, LLM loading, one
+    line per finished fold, a live bar on a terminal); by default progress follows the logging configuration
+    (`logging.basicConfig(level=logging.INFO)` shows it too). Raises RunFailed when a fold cannot be trained (the
+    finished ones are kept).
 
     >>> run = aullm.train("synme_demo_sssnet_led", out="runs/sssnet", overrides=["data.root=data/synme"])
     >>> run.metrics.mean("f1_macro")
@@ -110,7 +115,8 @@ def train(
         # here the folds train in this process, so the device must exist here; a Ray task checks on its node
         (resolve_device if isinstance(chosen, LocalExecutor) else parse_device)(device, "device")
         cfg.train.device = device
-    return Run(workflows.train(cfg, None if out is None else Path(out), executor=chosen, track=track))
+    with progress_output(progress):
+        return Run(workflows.train(cfg, None if out is None else Path(out), executor=chosen, track=track))
 
 
 def sweep(
@@ -123,10 +129,11 @@ def sweep(
     save_final: bool = False,
     executor: ExecutorChoice = "local",
     track: Sequence[str] = (),
+    progress: Optional[bool] = None,
 ) -> SweepResult:
     """Several configs as one batch of fold tasks, each into `out_root/<config name>/`, then one report of all.
     `data_roots` sets the dataset root by dataset name ({"casme2": "/data/CASME2", "samm": "/data/SAMM"}), for
-    the data and for cross-domain targets alike."""
+    the data and for cross-domain targets alike. `progress` as for `train`."""
     from aullm.workflows import experiment as workflows
 
     roots = dict(data_roots or {})
@@ -141,13 +148,14 @@ def sweep(
         cfg = load_config(cfg, extra) if extra else cfg
         cfg.train.save_final = cfg.train.save_final or save_final
         cfgs.append(cfg)
-    return workflows.sweep(
-        cfgs,
-        Path(out_root),
-        executor=_executor(executor),
-        track=track,
-        report_dir=None if report_dir is None else Path(report_dir),
-    )
+    with progress_output(progress):
+        return workflows.sweep(
+            cfgs,
+            Path(out_root),
+            executor=_executor(executor),
+            track=track,
+            report_dir=None if report_dir is None else Path(report_dir),
+        )
 
 
 def evaluate(run: PathLike) -> Metrics:
@@ -399,11 +407,13 @@ def spot_eval(
     )
 
 
-def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme") -> Run:
-    """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it."""
+def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme", *, progress: Optional[bool] = None) -> Run:
+    """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it.
+    `progress` as for `train`."""
     from aullm.workflows.demo import run_demo
 
-    return Run(run_demo(Path(out), Path(data)))
+    with progress_output(progress):
+        return Run(run_demo(Path(out), Path(data)))
 
 
 def bench_step(

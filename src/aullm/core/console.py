@@ -45,12 +45,38 @@ def setup_logging(verbosity: int = 0) -> None:
     logger.propagate = False
 
 
+def shows_progress() -> bool:
+    """Whether progress is wanted: the `aullm` logger passes INFO, as the command line sets it (without -q) and as
+    `logging.basicConfig(level=logging.INFO)` or `aullm.train(..., progress=True)` set it from Python."""
+    return logger.getEffectiveLevel() <= logging.INFO
+
+
+@contextlib.contextmanager
+def progress_output(enabled: Optional[bool]) -> Iterator[None]:
+    """Progress for one call of the Python API. True: what the command line shows (log lines on stderr, a live bar
+    on a terminal), whatever logging is configured; False: warnings only; None: as logging is configured (nothing
+    by Python's default). The logger's settings are restored afterwards."""
+    if enabled is None:
+        yield
+        return
+    saved = (logger.level, list(logger.handlers), logger.propagate)
+    if enabled:
+        setup_logging(0)
+    else:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved[0])
+        logger.handlers[:] = saved[1]
+        logger.propagate = saved[2]
+
+
 def track(items: Iterable[T], description: str, total: Optional[int] = None) -> Iterator[T]:
     """Iterate with progress: a live bar on a terminal, a log line every ~10% otherwise."""
     if total is None and isinstance(items, Sized):
         total = len(items)
-    quiet = logger.level > logging.INFO
-    if is_interactive() and not quiet:
+    if is_interactive() and shows_progress():
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -81,7 +107,7 @@ def progress_bar(description: str, total: Optional[int] = None) -> Iterator[Call
     def nothing(steps: int = 1) -> None:
         return None
 
-    if not is_interactive() or logger.level > logging.INFO:
+    if not is_interactive() or not shows_progress():
         yield nothing
         return
     columns = (
@@ -179,7 +205,7 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         self.start = time.perf_counter()
-        if is_interactive() and logger.level <= logging.INFO:
+        if is_interactive() and shows_progress():
             self._live = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
