@@ -107,11 +107,14 @@ _SESSION: dict[str, Session] = {}  # this worker's last session, by config and d
 _LLMS_SEEN: set[int] = set()  # LLMs this worker has used (models/llm.py keeps them loaded for the process)
 
 
-def _session(cfg: Config, packed_ref: ray.ObjectRef) -> tuple[Session, float, bool]:
+def _session(cfg: Config, packed_ref: ray.ObjectRef, on_open: Any = None) -> tuple[Session, float, bool]:
+    """This worker's session for the config and data (opened now, calling `on_open()` first, unless it has it)."""
     text = json.dumps(config_to_dict(cfg), sort_keys=True, default=str)
     key = hashlib.sha256(text.encode()).hexdigest() + packed_ref.hex()
     if key in _SESSION:
         return _SESSION[key], 0.0, True
+    if on_open is not None:
+        on_open()
     _SESSION.clear()
     start = time.perf_counter()
     session = Session.open(cfg, unpack_experiment(ray.get(packed_ref)))
@@ -153,8 +156,10 @@ def _run_task(
         # Ray leaves every GPU visible to a task that asked for none: `auto` must not take one unasked.
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device="cpu"))
     reused, session_seconds, llm_seconds = False, 0.0, 0.0
+    loading = "loading data and LLM" if cfg.model.needs_llm else "loading data and model"
     try:
-        session, session_seconds, reused = _session(cfg, packed[0])
+        session, session_seconds, reused = _session(cfg, packed[0], lambda: board.set_phase.remote(label, loading))
+        board.set_phase.remote(label, "training")
         if session.llm is not None and id(session.llm) not in _LLMS_SEEN:  # loaded now, not from the process cache
             _LLMS_SEEN.add(id(session.llm))
             llm_seconds = session.llm.load_seconds
@@ -172,16 +177,22 @@ def _run_task(
 
 
 class EpochBoard:
-    """Where running tasks post their epoch; the driver takes the latest posts for its progress bar."""
+    """Where running tasks post their phase ("loading data and LLM", "training") and epoch; the driver takes the
+    latest posts for its progress bar."""
 
     def __init__(self) -> None:
         self.epochs: dict[str, tuple[int, int]] = {}
+        self.phases: dict[str, str] = {}
 
     def set(self, label: str, epoch: int, epochs: int) -> None:
         self.epochs[label] = (epoch, epochs)
 
-    def take(self) -> dict[str, tuple[int, int]]:
-        taken, self.epochs = self.epochs, {}
+    def set_phase(self, label: str, phase: str) -> None:
+        self.phases[label] = phase
+
+    def take(self) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+        taken = (self.phases, self.epochs)
+        self.phases, self.epochs = {}, {}
         return taken
 
 
@@ -312,6 +323,7 @@ class RayExecutor:
     # --- the run ------------------------------------------------------------------------------------------
 
     def run(self, plans: Sequence[RunPlan], sink: OutcomeSink, progress: RunProgress) -> None:
+        progress.set_status("starting Ray" if self.address is None else f"connecting to Ray at {self.address}")
         started_here = self._connect()
         board: Any = None
         outstanding: dict[ray.ObjectRef, Task] = {}
@@ -337,6 +349,7 @@ class RayExecutor:
                     outstanding[ref] = task
                     self.submitted.append(task.label)
             self.submitted_at = time.time()
+            progress.set_status("starting workers")
             logger.info(
                 "ray: %d task(s) submitted (%g CPU%s per task), cluster %s",
                 len(outstanding),
@@ -374,9 +387,13 @@ class RayExecutor:
                     outcome = TaskFailure(f"{_failure_reason(err)} (after {self.max_retries} retries)")
                 sink(task, outcome)
             running = {task.label for task in outstanding.values()}
-            for label, (epoch, epochs) in ray.get(board.take.remote()).items():
+            phases, epochs = ray.get(board.take.remote())
+            for label, phase in phases.items():
                 if label in running:
-                    progress.epoch(label, epoch, epochs)
+                    progress.phase(label, phase)
+            for label, (epoch, total) in epochs.items():
+                if label in running:
+                    progress.epoch(label, epoch, total)
 
     def _log_session_reuse(self) -> None:
         loads = [s for s in self.stats if not s.reused_session]
