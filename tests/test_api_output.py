@@ -72,9 +72,19 @@ def test_standard_logging_configuration_shows_the_progress(data, tmp_path, caplo
     )
 
 
-def test_run_metrics_and_comparison_have_short_useful_reprs(data, tmp_path, one_thread):
-    a = aullm.train(aullm.load_config(settings(data, "a")), out=tmp_path / "a")
-    b = aullm.train(aullm.load_config(settings(data, "b", dropout=0.0)), out=tmp_path / "b")
+@pytest.fixture(scope="module")
+def two_runs(data, tmp_path_factory, one_thread):
+    """Two runs on the same data and folds (with validation subjects: every metric is defined)."""
+    out = tmp_path_factory.mktemp("two_runs")
+    runs = []
+    for name, model in (("a", {}), ("b", {"dropout": 0.0})):
+        cfg = aullm.load_config(settings(data, name, **model), ["eval.validation_subjects=1"])
+        runs.append(aullm.train(cfg, out=out / name))
+    return runs
+
+
+def test_run_metrics_and_comparison_have_short_useful_reprs(two_runs, tmp_path):
+    a, b = two_runs
     run = repr(b)
     assert run.startswith(f"Run({str(b.path)!r}: b, au_llm (no LLM), synme, complete, f1_macro 0.") and len(run) < 300
     metrics = repr(b.metrics)
@@ -84,3 +94,17 @@ def test_run_metrics_and_comparison_have_short_useful_reprs(data, tmp_path, one_
     assert len(text) < 400 and text.count("\n") == 1, text
     assert "b − a: f1_macro " in text and "auc " in text and "p=" in text
     assert repr(aullm.Run(tmp_path / "nothing")).endswith("not a run directory)")
+
+
+def test_a_multi_run_report_plots_the_paired_differences_of_every_metric(two_runs, tmp_path):
+    """reporting/comparisons.py: one picture per metric the comparison has, each named in report.md."""
+    from aullm.evaluation.metrics import METRICS
+
+    report = aullm.report([run.path for run in two_runs], out=tmp_path / "report")
+    compared = {item["metric"] for item in aullm.compare([run.path for run in two_runs]).data["comparisons"]}
+    assert compared == set(METRICS)
+    text = report.read_text()
+    for metric in METRICS:
+        name = "comparisons.png" if metric == "f1_macro" else f"comparisons_{metric}.png"
+        assert (tmp_path / "report" / name).is_file(), name
+        assert f"]({name})" in text, name

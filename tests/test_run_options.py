@@ -95,3 +95,11 @@ def test_train_takes_device_and_refuses_a_missing_one_before_any_work(run, tmp_p
     assert not out.exists()
     result = cli(["train", "demo", "--device", "xpu", "--out", str(out)])
     assert result.exit_code == 2 and "--device xpu: not a device aullm runs on" in result.output, result.output
+
+
+def test_explain_writes_the_shared_scale_gradcam_view(run):
+    written = aullm.Detector.load(run["run"], device="cpu").explain(
+        run["clip"], out=run["base"] / "explain", crop="none"
+    )
+    names = {path.name for path in next(iter(written.values()))}
+    assert {"gradcam_all.png", "gradcam_all_shared.png", "se_weights.png"} <= names
