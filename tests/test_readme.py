@@ -99,6 +99,8 @@ def test_aullm_configs_lists_names_and_descriptions(tmp_path: Path) -> None:
     assert "aullm demo" in lines["demo"]
     bad = CliRunner().invoke(app, ["train", "no_such_config", "--out", str(tmp_path / "run")])
     assert bad.exit_code == 2 and "neither a file nor the name of a shipped config" in bad.output
+    bad = CliRunner().invoke(app, ["sweep", "demo", "synme_demo_resnet99", "--out-root", str(tmp_path / "runs")])
+    assert bad.exit_code == 2 and "did you mean synme_demo_resnet34" in bad.output
 
 
 @pytest.mark.slow
