@@ -273,7 +273,7 @@ class RunProgress:
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             for handler, stream in self._streams:
-                handler.setStream(stream)  # type: ignore[arg-type]
+                handler.setStream(stream)
             self._streams = []
             self._live.stop()
             self._live = None
@@ -311,5 +311,5 @@ def _lines_above_the_bar(terminal: object, proxy: object) -> list[tuple[logging.
         for handler in log.handlers:
             if isinstance(handler, logging.StreamHandler) and id(getattr(handler, "stream", None)) in streams:
                 changed.append((handler, handler.stream))
-                handler.setStream(proxy)  # type: ignore[arg-type]
+                handler.setStream(proxy)
     return changed
