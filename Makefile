@@ -38,7 +38,7 @@ bench: setup
 SYNME_COMPARE := sssnet_led resnet18_led resnet18 resnet34 lbptop aullmpp
 synme-compare: setup
 	test -f runs/demo/metrics.json || $(BIN)/aullm demo
-	for m in $(SYNME_COMPARE); do $(BIN)/aullm train configs/synme_demo_$$m.yaml --set data.root=data/synme --out runs/synme_demo_$$m || exit $$?; done
+	for m in $(SYNME_COMPARE); do $(BIN)/aullm train synme_demo_$$m --set data.root=data/synme --out runs/synme_demo_$$m || exit $$?; done
 	$(BIN)/aullm report runs/demo $(addprefix runs/synme_demo_,$(SYNME_COMPARE)) --out reports/synme_compare
 
 # Does the LLM pull its weight? The 4-row study on the demo's SynME, same settings as `aullm demo` (a test checks the
@@ -53,9 +53,9 @@ SYNME_ABLATE_REPORT ?= reports/synme_ablate_llm
 SYNME_ABLATE_ROWS := au_llm au_llm_random_llm au_llm_no_llm sssnet_led
 synme-ablate-llm: setup
 	$(BIN)/python -c "from pathlib import Path; from aullm.workflows.demo import ensure_synme; ensure_synme(Path('$(SYNME_DATA)'))"
-	$(BIN)/aullm train src/aullm/demo.yaml --set name=synme_demo_au_llm --set data.root=$(SYNME_DATA) \
+	$(BIN)/aullm train demo --set name=synme_demo_au_llm --set data.root=$(SYNME_DATA) \
 		--set 'seeds=$(SYNME_ABLATE_SEEDS)' $(SYNME_ABLATE_SET) --out $(SYNME_ABLATE_OUT)/au_llm
-	for c in $(filter-out au_llm,$(SYNME_ABLATE_ROWS)); do $(BIN)/aullm train configs/synme_demo_$$c.yaml \
+	for c in $(filter-out au_llm,$(SYNME_ABLATE_ROWS)); do $(BIN)/aullm train synme_demo_$$c \
 		--set data.root=$(SYNME_DATA) --set 'seeds=$(SYNME_ABLATE_SEEDS)' $(SYNME_ABLATE_SET) \
 		--out $(SYNME_ABLATE_OUT)/$$c || exit $$?; done
 	$(BIN)/aullm report $(addprefix $(SYNME_ABLATE_OUT)/,$(SYNME_ABLATE_ROWS)) --out $(SYNME_ABLATE_REPORT)
@@ -82,16 +82,16 @@ SWEEP = $(BIN)/aullm sweep --out-root runs --executor $(EXECUTOR) $(RAY_ARGS)
 .PHONY: table1 table2 table3 table4
 table1: setup
 	@test -n "$(CASME2)" || { echo "set the dataset root: make table1 CASME2=/path/to/CASME2"; exit 2; }
-	$(SWEEP) $(TABLE1:%=configs/%.yaml) --data-root casme2=$(CASME2) --report reports/table1
+	$(SWEEP) $(TABLE1) --data-root casme2=$(CASME2) --report reports/table1
 table2: setup
 	@test -n "$(SAMM)" || { echo "set the dataset root: make table2 SAMM=/path/to/SAMM"; exit 2; }
-	$(SWEEP) $(TABLE2:%=configs/%.yaml) --data-root samm=$(SAMM) --report reports/table2
+	$(SWEEP) $(TABLE2) --data-root samm=$(SAMM) --report reports/table2
 table3: setup
 	@test -n "$(CASME2)" -a -n "$(SAMM)" || { echo "make table3 needs CASME2=... and SAMM=..."; exit 2; }
-	$(SWEEP) $(TABLE3:%=configs/%.yaml) --data-root casme2=$(CASME2) --data-root samm=$(SAMM) --report reports/table3
+	$(SWEEP) $(TABLE3) --data-root casme2=$(CASME2) --data-root samm=$(SAMM) --report reports/table3
 table4: setup
 	@test -n "$(CASME2)" -a -n "$(SAMM)" || { echo "make table4 needs CASME2=... and SAMM=..."; exit 2; }
-	$(SWEEP) $(TABLE4:%=configs/%.yaml) --data-root casme2=$(CASME2) --data-root samm=$(SAMM) --report reports/table4
+	$(SWEEP) $(TABLE4) --data-root casme2=$(CASME2) --data-root samm=$(SAMM) --report reports/table4
 
 # ---- LLM ablations beside the paper's rows (not in the paper): for CASME II and SAMM and each of the paper's LLMs,
 # one sweep of AU-LLM pretrained, the same LLM randomly initialised, no LLM and SSSNet-LED (runs/<config>/, shared
@@ -99,8 +99,8 @@ table4: setup
 # comparisons against the pretrained row.
 #   make ablate-llm CASME2=/data/CASME2 SAMM=/data/SAMM
 ABLATE_LLMS := deepseek qwen2 qwen2.5
-ablate_configs = configs/$(1)_au_llm_$(2).yaml configs/$(1)_au_llm_$(2)_random_llm.yaml configs/$(1)_au_llm_no_llm.yaml \
-                 configs/$(1)_sssnet_led.yaml
+ablate_configs = $(1)_au_llm_$(2) $(1)_au_llm_$(2)_random_llm $(1)_au_llm_no_llm \
+                 $(1)_sssnet_led
 
 .PHONY: ablate-llm
 ablate-llm: setup

@@ -34,11 +34,11 @@ from reference_backbone import reference_forward
 
 def demo_steps() -> int:
     """Training steps of `make demo`: one LOSO fold per subject, each training on the subjects that are neither
-    tested nor held out for validation, for the demo config's epochs (read from demo.yaml and DEMO_SYNME)."""
+    tested nor held out for validation, for the demo config's epochs (read from the shipped `demo` config and
+    DEMO_SYNME)."""
     import math
-    from importlib.resources import files
 
-    cfg = load_config(Path(str(files("aullm") / "demo.yaml")))
+    cfg = load_config("demo")
     subjects, clips = DEMO_SYNME["subjects"], DEMO_SYNME["clips_per_subject"]
     training_clips = (subjects - 1 - cfg.eval.validation_subjects) * clips
     return subjects * cfg.train.epochs * math.ceil(training_clips / cfg.train.batch_size)

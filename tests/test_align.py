@@ -16,7 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from aullm.cli import app
-from aullm.config import DataConfig, config_from_dict
+from aullm.config import CONFIGS_DIR, DataConfig, config_from_dict
 from aullm.data.cache import prepare_dataset, settings_key
 from aullm.data.decode import DecodeSettings, decode_clip, locate_face, read_frame
 from aullm.data.faces import align, mtcnn
@@ -250,7 +250,7 @@ def test_reproduction_configs_keep_samm_whole_frames_and_aligned_variants_align(
 
     from aullm.config import load_config
 
-    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = CONFIGS_DIR
     table_configs = [
         p
         for p in sorted(configs.glob("*.yaml"))

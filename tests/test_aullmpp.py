@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from aullm.config import Config, LLMConfig, config_from_dict, load_config
+from aullm.config import CONFIGS_DIR, Config, LLMConfig, config_from_dict, load_config
 from aullm.core.errors import ConfigError
 from aullm.models.aullmpp.configuration_aullmpp import AULLMPPConfig
 from aullm.models.aullmpp.graph import build_prior
@@ -30,7 +30,7 @@ from aullm.training.losses import build_loss
 CPU = torch.device("cpu")
 AUS = ["AU1", "AU2", "AU4", "AU7"]  # FACS prior edges among them: 1–2 and 4–7
 FRAMES, SIZE = 6, 32
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = CONFIGS_DIR
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aullm.config import Config, config_from_dict, dump_config, load_config, save_config
+from aullm.config import CONFIGS_DIR, Config, config_from_dict, dump_config, load_config, save_config
 from aullm.core.errors import ConfigError
 
 
@@ -79,7 +79,7 @@ def test_missing_file(tmp_path):
 
 
 def test_every_shipped_config_loads():
-    configs = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yaml"))
+    configs = sorted(CONFIGS_DIR.glob("*.yaml"))
     for path in configs:
         cfg = load_config(path)
         assert isinstance(cfg, Config), path
@@ -93,7 +93,7 @@ def test_synme_comparison_configs_match_the_demo_except_name_and_model():
     from aullm.workflows.demo import demo_config
 
     demo = asdict(demo_config(Path("data/synme")))
-    paths = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("synme_demo_*.yaml"))
+    paths = sorted(CONFIGS_DIR.glob("synme_demo_*.yaml"))
     models = {load_config(p).model.name for p in paths}
     assert models == {"sssnet_led", "resnet18_led", "resnet18", "resnet34", "lbptop", "aullmpp", "au_llm"}
     for path in paths:
@@ -108,7 +108,7 @@ def test_synme_comparison_configs_match_the_demo_except_name_and_model():
         if cfg["model"]["name"] == "au_llm":  # AU-LLM ablations: the model section differs only in the reasoner
             model = {**cfg["model"], "reasoner": demo["model"]["reasoner"]}
             assert model == demo["model"], path.name
-    no_llm = load_config(Path(__file__).resolve().parents[1] / "configs" / "synme_demo_au_llm_no_llm.yaml")
+    no_llm = load_config(CONFIGS_DIR / "synme_demo_au_llm_no_llm.yaml")
     assert no_llm.model.reasoner == "none"
 
 
@@ -118,7 +118,7 @@ def test_llm_ablation_configs_differ_from_the_row_they_ablate_in_the_ablated_key
     model.reasoner (its llm.name only sizes the token; all three paper LLMs have width 1536)."""
     from dataclasses import asdict
 
-    configs = Path(__file__).resolve().parents[1] / "configs"
+    configs = CONFIGS_DIR
     for llm in ("deepseek", "qwen2", "qwen2.5"):
         base = asdict(load_config(configs / f"{dataset}_au_llm_{llm}.yaml"))
         ablated = asdict(load_config(configs / f"{dataset}_au_llm_{llm}_random_llm.yaml"))

@@ -4,7 +4,7 @@ The public API (docs/api.md walks through it):
 
     import aullm
     aullm.synth("data/synme", subjects=6, clips_per_subject=20, preset="demo")
-    run = aullm.train("configs/synme_demo_sssnet_led.yaml", out="runs/sssnet", overrides=["data.root=data/synme"])
+    run = aullm.train("synme_demo_sssnet_led", out="runs/sssnet", overrides=["data.root=data/synme"])
     run.metrics.to_frame()                                   # tidy scores with 95% intervals
     aullm.compare(["runs/sssnet", run.path]).to_frame()      # is B better than A, or is it noise?
     detector = aullm.Detector.load(run.path)                 # with train(..., save_final=True)
@@ -42,6 +42,7 @@ _API = (
     "SweepResult",
     "bench_step",
     "compare",
+    "configs",
     "crop",
     "demo",
     "evaluate",

@@ -8,7 +8,7 @@ one line with exit code 2.
 
     import aullm
     aullm.synth("data/synme", subjects=6, clips_per_subject=20, preset="demo")
-    run = aullm.train("configs/synme_demo_sssnet_led.yaml", out="runs/sssnet", overrides=["data.root=data/synme"])
+    run = aullm.train("synme_demo_sssnet_led", out="runs/sssnet", overrides=["data.root=data/synme"])
     run.metrics.to_frame()
 """
 
@@ -22,6 +22,7 @@ import pandas as pd
 
 from aullm.config import Config, apply_overrides, config_from_dict
 from aullm.config import load_config as _load_config_file
+from aullm.core.console import progress_output
 from aullm.core.errors import UserError, arg
 from aullm.data.synme.codes import TARGET_AUS
 from aullm.inference.detector import ClipInput, Detector
@@ -44,10 +45,12 @@ def _executor(choice: ExecutorChoice) -> Executor:
 
 
 def load_config(source: ConfigSource = None, overrides: Sequence[str] = ()) -> Config:
-    """A validated experiment config from a YAML file, a dict of sections, a Config, or the defaults (None), with
-    `section.key=value` overrides (values parsed as YAML, as `--set` does).
+    """A validated experiment config from a YAML file, the name of a shipped config (`aullm.configs()` lists them),
+    a dict of sections, a Config, or the defaults (None), with `section.key=value` overrides (values parsed as
+    YAML, as `--set` does).
 
-    >>> cfg = aullm.load_config("configs/casme2_au_llm_deepseek.yaml", ["data.root=/data/CASME2"])
+    >>> cfg = aullm.load_config("casme2_au_llm_deepseek", ["data.root=/data/CASME2"])
+    >>> cfg = aullm.load_config("my_experiment.yaml")
     >>> cfg = aullm.load_config({"data": {"dataset": "synme", "root": "data/synme"}, "llm": {"name": "tiny-random"}})
     """
     if isinstance(source, Config):
@@ -64,6 +67,17 @@ def load_config(source: ConfigSource = None, overrides: Sequence[str] = ()) -> C
     return _load_config_file(None if source is None else Path(source), list(overrides))
 
 
+def configs() -> dict[str, str]:
+    """The configs shipped with the package (`aullm configs`): name → one-line description. Every function that
+    takes a config (`load_config`, `train`, `sweep`) takes one of these names as well as a path.
+
+    >>> aullm.configs()["casme2_au_llm_qwen2"]
+    """
+    from aullm.config import config_description, shipped_configs
+
+    return {name: config_description(path) for name, path in shipped_configs().items()}
+
+
 def train(
     config: ConfigSource,
     out: Optional[PathLike] = None,
@@ -72,15 +86,20 @@ def train(
     save_final: bool = False,
     executor: ExecutorChoice = "local",
     track: Sequence[str] = (),
+    device: Optional[str] = None,
+    progress: Optional[bool] = None,
 ) -> Run:
     """Train and score a config under its protocol (LOSO or cross-domain) into `out` (default runs/<name>);
     resumes an interrupted run. `save_final` also trains the model on every subject and writes its bundle.
     `executor="ray"` trains every seed and fold as a Ray task (`ExecutorSpec("ray", address=..., ...)` sets the
     cluster, resources per task and retries);
-    `track` mirrors the run to `mlflow` and/or `tensorboard`. Raises RunFailed when a fold cannot be trained
-    (the finished ones are kept).
+    `track` mirrors the run to `mlflow` and/or `tensorboard`; `device` (`auto`, `cpu`, `cuda`, `cuda:N`, `mps`)
+    sets `train.device`. `progress=True` shows what the command line shows (data preparation, LLM loading, one
+    line per finished fold, a live bar on a terminal); by default progress follows the logging configuration
+    (`logging.basicConfig(level=logging.INFO)` shows it too). Raises RunFailed when a fold cannot be trained (the
+    finished ones are kept).
 
-    >>> run = aullm.train("configs/synme_demo_sssnet_led.yaml", out="runs/sssnet", overrides=["data.root=data/synme"])
+    >>> run = aullm.train("synme_demo_sssnet_led", out="runs/sssnet", overrides=["data.root=data/synme"])
     >>> run.metrics.mean("f1_macro")
     """
     from aullm.workflows import experiment as workflows
@@ -88,7 +107,16 @@ def train(
     cfg = load_config(config, overrides)
     if save_final:
         cfg.train.save_final = True
-    return Run(workflows.train(cfg, None if out is None else Path(out), executor=_executor(executor), track=track))
+    chosen = _executor(executor)
+    if device is not None:
+        from aullm.core.runtime import parse_device, resolve_device
+        from aullm.training.execution import LocalExecutor
+
+        # here the folds train in this process, so the device must exist here; a Ray task checks on its node
+        (resolve_device if isinstance(chosen, LocalExecutor) else parse_device)(device, "device")
+        cfg.train.device = device
+    with progress_output(progress):
+        return Run(workflows.train(cfg, None if out is None else Path(out), executor=chosen, track=track))
 
 
 def sweep(
@@ -101,10 +129,11 @@ def sweep(
     save_final: bool = False,
     executor: ExecutorChoice = "local",
     track: Sequence[str] = (),
+    progress: Optional[bool] = None,
 ) -> SweepResult:
     """Several configs as one batch of fold tasks, each into `out_root/<config name>/`, then one report of all.
     `data_roots` sets the dataset root by dataset name ({"casme2": "/data/CASME2", "samm": "/data/SAMM"}), for
-    the data and for cross-domain targets alike."""
+    the data and for cross-domain targets alike. `progress` as for `train`."""
     from aullm.workflows import experiment as workflows
 
     roots = dict(data_roots or {})
@@ -119,13 +148,14 @@ def sweep(
         cfg = load_config(cfg, extra) if extra else cfg
         cfg.train.save_final = cfg.train.save_final or save_final
         cfgs.append(cfg)
-    return workflows.sweep(
-        cfgs,
-        Path(out_root),
-        executor=_executor(executor),
-        track=track,
-        report_dir=None if report_dir is None else Path(report_dir),
-    )
+    with progress_output(progress):
+        return workflows.sweep(
+            cfgs,
+            Path(out_root),
+            executor=_executor(executor),
+            track=track,
+            report_dir=None if report_dir is None else Path(report_dir),
+        )
 
 
 def evaluate(run: PathLike) -> Metrics:
@@ -377,11 +407,13 @@ def spot_eval(
     )
 
 
-def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme") -> Run:
-    """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it."""
+def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme", *, progress: Optional[bool] = None) -> Run:
+    """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it.
+    `progress` as for `train`."""
     from aullm.workflows.demo import run_demo
 
-    return Run(run_demo(Path(out), Path(data)))
+    with progress_output(progress):
+        return Run(run_demo(Path(out), Path(data)))
 
 
 def bench_step(
@@ -416,6 +448,7 @@ __all__ = [
     "SweepResult",
     "bench_step",
     "compare",
+    "configs",
     "crop",
     "demo",
     "evaluate",

@@ -61,9 +61,9 @@ def _root(
 
 
 def _register() -> None:
-    from aullm.commands import bench, crop, data, demo, predict, spot, sweep, synth, train
+    from aullm.commands import bench, configs, crop, data, demo, predict, spot, sweep, synth, train
 
-    for module in (synth, data, train, sweep, predict, spot, crop, bench, demo):
+    for module in (synth, data, configs, train, sweep, predict, spot, crop, bench, demo):
         module.register(app)
     from aullm.commands import compare, spot_eval
 

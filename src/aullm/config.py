@@ -379,15 +379,64 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+#: The configs shipped with the package (`aullm configs`): every cell of the paper's tables, the ablations, the demo.
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def shipped_configs() -> dict[str, Path]:
+    """Every shipped config by name (its file name without `.yaml`)."""
+    return {path.name[: -len(".yaml")]: path for path in sorted(CONFIGS_DIR.glob("*.yaml"))}
+
+
+def config_description(path: Path) -> str:
+    """A config's one-line description: the first line of the comment it starts with (empty when it has none)."""
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            return text.lstrip("#").strip()
+        if text:
+            break
+    return ""
+
+
+def find_config(source: Union[str, Path]) -> Path:
+    """The YAML file a CONFIG argument names: a file, or else the name of a shipped config (`casme2_au_llm_qwen2`,
+    `demo`). A file wins over a shipped config of the same name."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    shipped = shipped_configs()
+    text = str(source)
+    if len(path.parts) == 1 and text in shipped:
+        return shipped[text]
+    if path.exists():
+        raise ConfigError(f"config {text} is a folder, not a config file")
+    if len(path.parts) > 1:
+        raise ConfigError(f"config file not found: {text}")
+    stem = text[: -len(".yaml")] if text.endswith(".yaml") else text
+    if stem in shipped:
+        hint = f" (the shipped config of that name is {stem})"
+    else:
+        close = difflib.get_close_matches(stem, shipped, n=3)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    raise ConfigError(
+        f"config {text} is neither a file nor the name of a shipped config{hint}; `aullm configs` lists them"
+    )
+
+
 def load_config(
-    path: Optional[Path] = None, overrides: Optional[list[str]] = None, *, resolved: bool = False
+    path: Union[str, Path, None] = None, overrides: Optional[list[str]] = None, *, resolved: bool = False
 ) -> Config:
-    """Load a YAML config (or the defaults), apply `--set` overrides, validate.
+    """Load a YAML config (a file, or a shipped config by name; None: the defaults), apply `--set` overrides,
+    validate.
 
     `resolved` reads a config that aullm wrote itself (a run directory's or a bundle's), which earlier versions
-    wrote with every model's keys.
+    wrote with every model's keys; it is always a file.
     """
-    raw = read_yaml(Path(path)) if path is not None else {}
+    if path is None:
+        raw: dict[str, Any] = {}
+    else:
+        raw = read_yaml(Path(path) if resolved else find_config(path))
     return config_from_dict(apply_overrides(raw, list(overrides or [])), legacy_model_keys=resolved)
 
 
@@ -396,5 +445,9 @@ def dump_config(config: Config) -> str:
 
 
 def save_config(config: Config, path: Path) -> None:
-    """Write the fully resolved config (every key, defaults included) atomically."""
-    write_text(Path(path), dump_config(config))
+    """Write the fully resolved config (every key, defaults included) atomically: a run directory's or a bundle's.
+
+    `train.save_final` is written false: it asks one command for a bundle, and a config read back from a finished
+    run to run again must not ask for one the user did not (whether a run has a bundle, its `bundle/` says)."""
+    resolved = dataclasses.replace(config, train=dataclasses.replace(config.train, save_final=False))
+    write_text(Path(path), dump_config(resolved))

@@ -31,7 +31,7 @@ TrackOption = typer.Option(
     None,
     "--track",
     metavar="mlflow|tensorboard",
-    help="Mirror config, per-epoch losses and metrics to MLflow (MLFLOW_TRACKING_URI, else ./mlruns) or "
+    help="Mirror config, per-epoch losses and metrics to MLflow (MLFLOW_TRACKING_URI, else ./mlflow.db: mlflow ui) or "
     "TensorBoard (<run dir>/tensorboard). Repeatable.",
 )
 

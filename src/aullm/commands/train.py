@@ -33,6 +33,9 @@ def train(
     cpus_per_task: Optional[float] = CpusOption,
     max_retries: Optional[int] = RetriesOption,
     track: Optional[list[str]] = TrackOption,
+    device: Optional[str] = typer.Option(
+        None, "--device", metavar="auto|cpu|cuda|cuda:N|mps", help="Where the folds train (default: train.device)."
+    ),
 ) -> None:
     """Train and evaluate under the config's protocol (LOSO or cross-domain); resumes an interrupted run."""
     from aullm import api
@@ -46,6 +49,7 @@ def train(
             save_final=save_final,
             executor=executor_spec(executor, address, cpus_per_task, gpus_per_task, max_retries),
             track=track or [],
+            device=device,
         )
     except RunFailed as err:
         typer.echo(f"error: {err}", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from typing import Optional
 
 import numpy as np
 import torch
@@ -27,15 +28,42 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """`auto` → cuda when available, else cpu; anything else is taken as written."""
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def resolve_device(name: str = "auto", parameter: Optional[str] = None) -> torch.device:
+    """`auto` → cuda when available, else cpu; anything else is taken as written, once checked to exist here.
+
+    Errors name where the value came from: the keyword argument `parameter` (`device`: the user's `--device` on the
+    command line), else the config key `train.device`."""
+    from aullm.core.errors import UserError, arg
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from aullm.core.errors import UserError
+    where = arg(parameter, name) if parameter else f"train.device {name}"
+    device = parse_device(name, parameter)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"{where}: no CUDA device is available on this machine (use auto or cpu)")
+        if device.index is not None and device.index >= count:
+            raise UserError(f"{where}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"{where}: Apple's MPS is not available on this machine (use auto or cpu)")
+    return device
 
-        raise UserError(f"train.device is {name!r} but no CUDA device is available (use auto or cpu)")
+
+def parse_device(name: str, parameter: Optional[str] = None) -> torch.device:
+    """A device name as torch reads it, limited to the kinds aullm runs on (no check that it exists here)."""
+    from aullm.core.errors import UserError, arg
+
+    where = arg(parameter, name) if parameter else f"train.device {name}"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise UserError(f"{where}: not a device; use {DEVICES}") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"{where}: not a device aullm runs on; use {DEVICES}")
     return device
 
 

@@ -259,6 +259,16 @@ def _load_base_llm(
     return loaded
 
 
+def describe_model(cfg: Config) -> str:
+    """The model as a person names it: `au_llm (f_mid, LLM qwen2-1.5b)`, `au_llm (no LLM)`, `sssnet_led`."""
+    tags = [cfg.model.variant_label] if cfg.model.variant_label not in (None, "all") else []
+    if getattr(cfg.model, "reasoner", None) == "none":
+        tags.append("no LLM")
+    elif cfg.model.needs_llm:
+        tags.append(f"LLM {cfg.llm.name}" + (", randomly initialised" if cfg.llm.init == "random" else ""))
+    return cfg.model.name + (f" ({', '.join(tags)})" if tags else "")
+
+
 def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[str] = None) -> Bundle:
     """Verify, then rebuild the model and load its trained weights; `llm` points at another copy of the base LLM."""
     from aullm.core.runtime import resolve_device
@@ -270,7 +280,7 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
         cfg = load_config(folder / CONFIG_FILE, resolved=True)
     except ConfigError as err:
         raise BundleError(f"bundle {folder}: its config.yaml cannot be used by this aullm ({err})") from None
-    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    dev = resolve_device(device, "device") if isinstance(device, str) else torch.device(device)
     cfg.train.device = str(dev)
     aus = list(meta["aus"])
     if aus != list(cfg.data.aus):
@@ -290,10 +300,9 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
     model.eval()
     thresholds = np.array([float(meta["thresholds"][au]) for au in aus], dtype=np.float64)
     logger.info(
-        "loaded bundle %s: %s (%s), %d AUs, thresholds from %s",
+        "loaded bundle %s: %s, %d AUs, thresholds from %s",
         folder,
-        cfg.model.name,
-        cfg.model.variant_label,
+        describe_model(cfg),
         len(aus),
         meta.get("threshold_source", "?"),
     )
@@ -303,6 +312,7 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
 __all__ = [
     "Bundle",
     "BundleError",
+    "describe_model",
     "load_bundle",
     "resolve_bundle_dir",
     "sha256_file",

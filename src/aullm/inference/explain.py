@@ -221,7 +221,8 @@ def _peak(cam: np.ndarray) -> tuple[float, float]:
 
 
 def write_explanation(ex: Explanation, out: Path) -> list[Path]:
-    """The PNGs (gradcam_<AU>.png, gradcam_all.png, se_weights.png, led_matrix.png) and explain.json."""
+    """The PNGs (gradcam_<AU>.png, gradcam_all.png with each map on its own scale, gradcam_all_shared.png with all
+    on one, se_weights.png, led_matrix.png) and explain.json."""
     from aullm.inference.explain_plots import plot_gradcam, plot_gradcam_grid, plot_led_matrix, plot_se_weights
 
     out = Path(out)
@@ -255,6 +256,16 @@ def write_explanation(ex: Explanation, out: Path) -> list[Path]:
             titles,
             out / "gradcam_all.png",
             title=f"Grad-CAM per AU (last conv block) — {ex.clip}, {apex_note}",
+        )
+    )
+    written.append(
+        plot_gradcam_grid(
+            ex.frame,
+            heat,
+            titles,
+            out / "gradcam_all_shared.png",
+            title=f"Grad-CAM per AU on one scale (comparable between AUs) — {ex.clip}, {apex_note}",
+            shared=True,
         )
     )
     if ex.se_weights is not None:

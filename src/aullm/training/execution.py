@@ -137,6 +137,8 @@ class LocalExecutor:
             tasks = plan.tasks(index)
             if not tasks:
                 continue
+            if plan.session is None:
+                progress.set_status("loading data and LLM" if plan.cfg.model.needs_llm else "loading data and model")
             session = plan.session if plan.session is not None else plan.open_session()
             with torch_threads(plan.cfg.train.threads):
                 for task in tasks:

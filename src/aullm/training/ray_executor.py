@@ -19,6 +19,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -51,6 +53,8 @@ from aullm.training.session import Experiment, Session
 #: one line each in that file.
 FAULT_ENV = "AULLM_TEST_FAULT"
 DEFAULT_MAX_RETRIES = 2
+#: How long each check of a cluster's address may wait (a TCP connection, then a gRPC handshake with its GCS).
+CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -103,11 +107,14 @@ _SESSION: dict[str, Session] = {}  # this worker's last session, by config and d
 _LLMS_SEEN: set[int] = set()  # LLMs this worker has used (models/llm.py keeps them loaded for the process)
 
 
-def _session(cfg: Config, packed_ref: ray.ObjectRef) -> tuple[Session, float, bool]:
+def _session(cfg: Config, packed_ref: ray.ObjectRef, on_open: Any = None) -> tuple[Session, float, bool]:
+    """This worker's session for the config and data (opened now, calling `on_open()` first, unless it has it)."""
     text = json.dumps(config_to_dict(cfg), sort_keys=True, default=str)
     key = hashlib.sha256(text.encode()).hexdigest() + packed_ref.hex()
     if key in _SESSION:
         return _SESSION[key], 0.0, True
+    if on_open is not None:
+        on_open()
     _SESSION.clear()
     start = time.perf_counter()
     session = Session.open(cfg, unpack_experiment(ray.get(packed_ref)))
@@ -149,8 +156,10 @@ def _run_task(
         # Ray leaves every GPU visible to a task that asked for none: `auto` must not take one unasked.
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device="cpu"))
     reused, session_seconds, llm_seconds = False, 0.0, 0.0
+    loading = "loading data and LLM" if cfg.model.needs_llm else "loading data and model"
     try:
-        session, session_seconds, reused = _session(cfg, packed[0])
+        session, session_seconds, reused = _session(cfg, packed[0], lambda: board.set_phase.remote(label, loading))
+        board.set_phase.remote(label, "training")
         if session.llm is not None and id(session.llm) not in _LLMS_SEEN:  # loaded now, not from the process cache
             _LLMS_SEEN.add(id(session.llm))
             llm_seconds = session.llm.load_seconds
@@ -168,20 +177,77 @@ def _run_task(
 
 
 class EpochBoard:
-    """Where running tasks post their epoch; the driver takes the latest posts for its progress bar."""
+    """Where running tasks post their phase ("loading data and LLM", "training") and epoch; the driver takes the
+    latest posts for its progress bar."""
 
     def __init__(self) -> None:
         self.epochs: dict[str, tuple[int, int]] = {}
+        self.phases: dict[str, str] = {}
 
     def set(self, label: str, epoch: int, epochs: int) -> None:
         self.epochs[label] = (epoch, epochs)
 
-    def take(self) -> dict[str, tuple[int, int]]:
-        taken, self.epochs = self.epochs, {}
+    def set_phase(self, label: str, phase: str) -> None:
+        self.phases[label] = phase
+
+    def take(self) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+        taken = (self.phases, self.epochs)
+        self.phases, self.epochs = {}, {}
         return taken
 
 
 # ------------------------------------------------------------------------------------------- driver side
+
+
+def check_reachable(address: str, timeout: Optional[float] = None) -> None:
+    """Refuse, in one line and within seconds, an `address` with no Ray cluster behind it: `ray.init` itself retries
+    for many minutes against an unused port, an unknown host or something that is not Ray. Each of the two checks
+    (a TCP connection, then a gRPC handshake with the head's GCS) waits at most `timeout` (CONNECT_TIMEOUT_S)."""
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    given = arg("address", address)
+    if address.startswith("ray://"):
+        target = address[len("ray://") :]
+    else:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        try:  # `auto` becomes the cluster `ray start` recorded on this machine; localhost the node's address
+            target = canonicalize_bootstrap_address(address) or address
+        except ConnectionError:
+            raise UserError(
+                f"{given}: no Ray cluster was started on this machine (ray start); give HOST:PORT"
+            ) from None
+        except ValueError:
+            raise UserError(f"{given}: not an address; use auto or HOST:PORT (the Ray head's GCS port)") from None
+    match = re.fullmatch(r"\[?(.+?)\]?:(\d+)", target)
+    if match is None:
+        raise UserError(f"{given}: not an address; use auto or HOST:PORT (the Ray head's GCS port)")
+    host, port = match.group(1), int(match.group(2))
+    try:
+        socket.getaddrinfo(host, port)
+    except (socket.gaierror, UnicodeError):
+        raise UserError(f"{given}: unknown host {host}; check the Ray head node's name or IP") from None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise UserError(
+            f"{given}: nothing answers at {host}:{port} ({reason}); check that Ray runs on that node (ray start) "
+            "and that the port is its head's GCS port (6379 by default)"
+        ) from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", ""):
+        import grpc
+
+        channel = grpc.insecure_channel(f"{host}:{port}")
+        try:
+            grpc.channel_ready_future(channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise UserError(
+                f"{given}: {host}:{port} accepts connections but is not a Ray cluster (no gRPC answer within "
+                f"{timeout:g}s); check the port: the Ray head's GCS port, 6379 by default"
+            ) from None
+        finally:
+            channel.close()
 
 
 def _failure_reason(err: RayError) -> str:
@@ -214,6 +280,8 @@ class RayExecutor:
             raise UserError(f"{arg('gpus_per_task')} must be >= 0 (got {gpus_per_task})")
         if max_retries < 0:
             raise UserError(f"{arg('max_retries')} must be >= 0 (got {max_retries})")
+        if address is not None and not ray.is_initialized():
+            check_reachable(address)  # now, before any data is prepared
         self.address = address
         self.cpus_per_task = float(cpus_per_task)
         self.gpus_per_task = gpus_per_task
@@ -255,6 +323,7 @@ class RayExecutor:
     # --- the run ------------------------------------------------------------------------------------------
 
     def run(self, plans: Sequence[RunPlan], sink: OutcomeSink, progress: RunProgress) -> None:
+        progress.set_status("starting Ray" if self.address is None else f"connecting to Ray at {self.address}")
         started_here = self._connect()
         board: Any = None
         outstanding: dict[ray.ObjectRef, Task] = {}
@@ -280,6 +349,7 @@ class RayExecutor:
                     outstanding[ref] = task
                     self.submitted.append(task.label)
             self.submitted_at = time.time()
+            progress.set_status("starting workers")
             logger.info(
                 "ray: %d task(s) submitted (%g CPU%s per task), cluster %s",
                 len(outstanding),
@@ -317,9 +387,13 @@ class RayExecutor:
                     outcome = TaskFailure(f"{_failure_reason(err)} (after {self.max_retries} retries)")
                 sink(task, outcome)
             running = {task.label for task in outstanding.values()}
-            for label, (epoch, epochs) in ray.get(board.take.remote()).items():
+            phases, epochs = ray.get(board.take.remote())
+            for label, phase in phases.items():
                 if label in running:
-                    progress.epoch(label, epoch, epochs)
+                    progress.phase(label, phase)
+            for label, (epoch, total) in epochs.items():
+                if label in running:
+                    progress.epoch(label, epoch, total)
 
     def _log_session_reuse(self) -> None:
         loads = [s for s in self.stats if not s.reused_session]
@@ -345,4 +419,12 @@ def _describe(resources: dict[str, float]) -> str:
     return ", ".join(f"{resources.get(k, 0):g} {k}" for k in ("CPU", "GPU") if k in resources or k == "CPU")
 
 
-__all__ = ["DEFAULT_MAX_RETRIES", "FAULT_ENV", "RayExecutor", "TaskStats", "pack_experiment", "unpack_experiment"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "DEFAULT_MAX_RETRIES",
+    "FAULT_ENV",
+    "RayExecutor",
+    "TaskStats",
+    "pack_experiment",
+    "unpack_experiment",
+]

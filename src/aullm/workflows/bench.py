@@ -145,7 +145,7 @@ def bench_step(
     `compile` runs the decoder under torch.compile (`llm.compile: true`) on both paths; compilation happens in
     the untimed warm-up step. `prepack` (`llm.prepack`) is the fast path's setting; the naive path always runs
     torch's default products (a second reasoner on the same base weights and LoRA values, where they differ)."""
-    dev = resolve_device(device or "auto")
+    dev = resolve_device(device or "auto", "device")
     start = time.perf_counter()
     loaded = load_llm(LLMConfig(name=llm), dev)
     load_s = time.perf_counter() - start
@@ -268,7 +268,7 @@ def bench_fold(
     from aullm.models.factory import build_model
     from aullm.training.trainer import predict_torch_model, train_torch_model
 
-    dev = resolve_device(device or "auto")
+    dev = resolve_device(device or "auto", "device")
     cfg: Config = config_from_dict(
         {
             "data": {"size": size},

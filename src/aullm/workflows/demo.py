@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from importlib.resources import files
 from pathlib import Path
 
 from aullm.config import Config, load_config
@@ -13,7 +12,7 @@ from aullm.data.synme import DEMO_SYNME, generate_synme, written_with
 
 def demo_config(data_root: Path) -> Config:
     """The shipped demo config, pointed at the SynME copy in `data_root`."""
-    cfg = load_config(Path(str(files("aullm") / "demo.yaml")))
+    cfg = load_config("demo")
     cfg.data.root = str(data_root)
     return cfg
 

@@ -49,13 +49,18 @@ def train(
     session = Session.open(cfg) if isinstance(executor, LocalExecutor) else None
     plan = plan_run(cfg, out, session)
     trackers.start(plan.cfg, plan.out)
+    ending = "FAILED"
     try:
         outcome = execute([plan], executor, on_fold=trackers.log_fold)[0]
         status = finish_run(plan, outcome)
         if status.complete:
             _finish(out, cfg, session, trackers)
+        ending = "FINISHED"
+    except KeyboardInterrupt:
+        ending = "KILLED"
+        raise
     finally:
-        trackers.end()
+        trackers.end(ending)
     return out
 
 
@@ -108,6 +113,7 @@ def sweep(
     ]
     trackers = {plan.out: open_trackers(track) for plan in plans}
     result = SweepResult(runs)
+    ending = "FAILED"
     try:
         for plan in plans:
             trackers[plan.out].start(plan.cfg, plan.out)
@@ -123,9 +129,14 @@ def sweep(
             if status.complete:
                 _finish(plan.out, plan.cfg, None, trackers[plan.out])
                 result.complete.append(plan.cfg.name)
+        ending = "FINISHED"
+    except KeyboardInterrupt:
+        ending = "KILLED"
+        raise
     finally:
-        for tracker in trackers.values():
-            tracker.end()
+        failed = {runs[name] for name in result.failed}
+        for out, tracker in trackers.items():
+            tracker.end("FAILED" if out in failed else ending)
     if result.complete:
         result.report = write_report([runs[name] for name in result.complete], report_dir)
     return result

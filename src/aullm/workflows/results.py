@@ -44,6 +44,20 @@ class Metrics:
     def aus(self) -> list[str]:
         return list(self.data.get("aus", []))
 
+    def __repr__(self) -> str:
+        """One line: the run, its size, and the headline metric and AUC averaged over AUs, with intervals."""
+        run = self.data.get("run") or {}
+        seeds = self.data.get("seeds") or []
+        head = [str(run.get("name", "?")), f"{len(self.aus)} AUs", f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"]
+        scores = []
+        for metric in dict.fromkeys([self.data.get("headline", "f1_macro"), "auc"]):
+            stat = ((self.data.get("summary") or {}).get(metric) or {}).get("avg") or {}
+            if stat.get("mean") is not None:
+                ci = stat.get("ci95")
+                interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if isinstance(ci, list) and None not in ci else ""
+                scores.append(f"{metric} {stat['mean']:.3f}{interval}")
+        return f"Metrics({', '.join(head)}: {'; '.join(scores) or 'no scores'})"
+
     @property
     def seeds(self) -> list[int]:
         return [int(s) for s in self.data.get("seeds", [])]
@@ -86,6 +100,16 @@ class Metrics:
         return pd.DataFrame(rows, columns=columns)
 
 
+def _headline(item: dict[str, Any]) -> bool:
+    return item.get("au") == "avg" and item.get("metric") in ("f1_macro", "auc") and item.get("diff") is not None
+
+
+def _diff_text(item: dict[str, Any]) -> str:
+    low, high, p = item.get("ci_low"), item.get("ci_high"), item.get("p")
+    interval = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
+    return f"{item['metric']} {item['diff']:+.3f}{interval}" + (f" p={p:.3g}" if p is not None else "")
+
+
 def _row(seed: str, au: str, metric: str, value: Any, interval: Any) -> dict[str, Any]:
     low, high = interval if isinstance(interval, (list, tuple)) and len(interval) == 2 else (None, None)
     return {"seed": seed, "au": au, "metric": metric, "value": value, "ci_low": low, "ci_high": high}
@@ -97,6 +121,18 @@ class Comparison:
     for every later run against the first. `data` is the JSON object `aullm compare --json` prints."""
 
     data: dict[str, Any]
+
+    def __repr__(self) -> str:
+        """A few lines: per pair of runs, B − A averaged over AUs for F1 macro and AUC, with the 95% interval and
+        p (`to_frame()` has every metric and AU, `print()` the tables)."""
+        pairs = self.data.get("pairs", [self.data])
+        rows = sum(len(pair.get("comparisons", [])) for pair in pairs)
+        lines = [f"Comparison(B − A averaged over AUs; to_frame(): {rows} rows, print(): the tables"]
+        for pair in pairs:
+            parts = [_diff_text(item) for item in pair.get("comparisons", []) if _headline(item)]
+            names = f"{Path(str(pair.get('b'))).name} − {Path(str(pair.get('a'))).name}"
+            lines.append(f"  {names}: {'; '.join(parts) or 'no scores'}")
+        return "\n".join(lines) + ")"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (pair, metric, AU): a, b, diff (b − a), ci_low, ci_high, p, p_holm, verdict."""
@@ -164,7 +200,23 @@ class Run:
         return path if (path / "manifest.json").is_file() else None
 
     def __repr__(self) -> str:
-        return f"Run({str(self.path)!r})"
+        """The path, then what the run is and how far it got (read from its files; never raises)."""
+        try:
+            cfg = self.config
+        except UserError:
+            return f"Run({str(self.path)!r}: not a run directory)"
+        model = cfg.model.name + (" (no LLM)" if getattr(cfg.model, "reasoner", None) == "none" else "")
+        parts = [cfg.name, model, cfg.data.dataset]
+        if self.complete:
+            try:
+                f1 = self.metrics.mean("f1_macro")
+            except (UserError, KeyError):
+                f1 = None
+            parts.append("complete" + (f", f1_macro {f1:.3f}" if f1 is not None else ""))
+        else:
+            unfinished = self.unfinished_folds
+            parts.append(f"{len(unfinished)} fold(s) unfinished" if unfinished else "not scored yet")
+        return f"Run({str(self.path)!r}: {', '.join(parts)})"
 
 
 __all__ = ["Comparison", "Metrics", "Run"]
