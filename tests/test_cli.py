@@ -58,6 +58,7 @@ def test_bad_yaml_is_one_line_exit_2(tmp_path):
         ("data: {frame: 6}\n", [], "unknown config key data.frame"),
         ("train: {epochs: many}\n", [], "invalid value for train.epochs"),
         ("", ["--set", "model.variant=everything"], "invalid value for model.variant"),
+        ("", ["--set", "train.epochs"], "error: --set expects section.key=value, got 'train.epochs'"),
     ],
 )
 def test_bad_config_values_exit_2(tmp_path, text, overrides, needle):
