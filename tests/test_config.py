@@ -59,7 +59,7 @@ def test_round_trip(tmp_path):
         ("data: {frames: 1}\n", [], "invalid value for data.frames: 1 (must be at least 2)"),
         ("protocol: {name: cross_domain}\n", [], "protocol.target"),
         ("data: [1, 2]\n", [], "data must be a mapping"),
-        ("", ["train.epochs"], "--set expects section.key=value"),
+        ("", ["train.epochs"], "overrides expects section.key=value"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, overrides, message):
