@@ -98,7 +98,8 @@ class _Tracker:
     def detect(self, picture: Picture) -> Optional[CropGeometry]:
         """A new geometry when a detection calls for one, else None (keep the current one)."""
         self.detections += 1
-        found: Optional[Landmarks] = mtcnn_face(picture.bgr)
+        near = self.geometry if self.source == "mtcnn" else None
+        found: Optional[Landmarks] = mtcnn_face(picture.bgr, near)
         if found is None:
             self.misses += 1
             if self.geometry is not None:
