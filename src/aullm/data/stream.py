@@ -30,6 +30,9 @@ from aullm.data.clips import IMAGE_SUFFIXES, MIN_FRAME_SIDE, VIDEO_SUFFIXES, Fra
 MIN_FPS, MAX_FPS = 1.0, 1000.0
 #: The longest gap in a frames folder filled by repeating the frame before it, in seconds.
 MAX_GAP_S = 0.2
+#: Input longer than this is "long": several micro-expression lengths (≤ 0.5 s each) and longer than the clips of
+#: the datasets the AU models train on. `predict` spots long input instead of reading it as one clip.
+LONG_INPUT_S = 2.0
 
 
 class StreamError(UserError):
@@ -300,6 +303,7 @@ def _search(folder: Path) -> list[Path]:
 
 
 __all__ = [
+    "LONG_INPUT_S",
     "MAX_FPS",
     "MAX_GAP_S",
     "MIN_FPS",
