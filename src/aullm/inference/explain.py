@@ -23,7 +23,7 @@ from PIL import Image
 
 from aullm.config import FaceCrop
 from aullm.core.console import logger, track
-from aullm.core.errors import UserError, arg
+from aullm.core.errors import UserError
 from aullm.data.aus import AU_NAMES, au_title
 from aullm.data.clips import frame_number
 from aullm.data.decode import read_frame
@@ -331,9 +331,7 @@ def _apex_outside(req: ClipRequest, decoded: DecodedClip) -> Optional[str]:
         span = f"{source.start}..{source.start + decoded.n_frames - 1}"
     else:
         span = f"{decoded.n_frames} frames"
-    return (
-        f"{arg('apex', req.apex)} is not a frame of the clip ({span}); give a frame inside it, or none to estimate it"
-    )
+    return f"apex {req.apex} is not a frame of the clip ({span}); give a frame inside it, or none to estimate it"
 
 
 def explain_requests(

@@ -21,7 +21,7 @@ import torch
 
 from aullm.config import FaceCrop
 from aullm.core.console import logger, track
-from aullm.core.errors import UserError, arg
+from aullm.core.errors import UserError, arg, render
 from aullm.data.clips import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, frame_number, list_frames
 from aullm.data.decode import Crop, DecodeSettings, decode_clip
 from aullm.data.index import ClipSource
@@ -414,7 +414,7 @@ def predict_clips(
                 continue
             for warning in (d.warning, long_clip_warning(bundle, d)):
                 if warning:
-                    warnings.append(warning)
+                    warnings.append(render(warning))
                     logger.warning("%s", warning)
             good.append(i)
         if good:
