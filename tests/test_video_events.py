@@ -270,3 +270,52 @@ def test_weak_answers_name_what_is_wrong(detector: aullm.Detector, made: dict[st
         "failed: apex 80 is not a frame of the clip (img010.jpg..img030.jpg); give a frame inside it, or none to "
         "estimate it"
     )
+
+
+# ------------------------------------------------------------------------------------- events against the truth
+
+
+def test_event_au_scores_count_a_missed_expression_as_all_negative() -> None:
+    from aullm.evaluation.events import score_events
+
+    truth = pd.DataFrame(
+        {
+            "video": ["a", "a", "b", "b"],
+            "onset": [10, 100, 50, 300],
+            "offset": [19, 109, 59, 309],
+            "kind": ["micro", "micro", "micro", "macro"],
+            "aus": ["4+7", "12", "4", "12"],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "video": ["a", "a", "b", "b"],
+            "event": [1, 2, 1, 2],
+            "onset": [11, 104, 50, 300],  # a/1: IoU 9/11 (found); a/2: IoU 6/15 < 0.5 (missed)
+            "offset": [20, 118, 59, 309],
+            "AU4": [1, 0, 0, 0],
+            "AU7": [0, 1, 1, 0],
+            "AU12": [1, 1, pd.NA, 1],
+            "status": ["ok", "ok", "failed: no face found in frame 50 of b.mp4", "ok"],  # b/1: as if missed
+        }
+    )
+    micro = score_events(events, truth, ["AU4", "AU7", "AU12"], kinds=["micro"])
+    assert micro["expressions"] == 3 and micro["found"] == 1
+    # labels (a/1, a/2, b/1): AU4 1,0,1 · AU7 1,0,0 · AU12 0,1,0; decisions: a/1 only (1, 0, 1), the others all 0
+    assert micro["per_au"]["AU4"] == {"f1": 2 / 3, "tp": 1, "fp": 0, "fn": 1, "support": 2}
+    assert micro["per_au"]["AU7"] == {"f1": 0.0, "tp": 0, "fp": 0, "fn": 1, "support": 1}
+    assert micro["per_au"]["AU12"] == {"f1": 0.0, "tp": 0, "fp": 1, "fn": 1, "support": 1}
+    assert micro["f1_macro"] == pytest.approx((2 / 3) / 3)
+    every = score_events(events, truth, ["AU4", "AU7", "AU12"])
+    assert every["expressions"] == 4 and every["found"] == 2 and every["per_au"]["AU12"]["tp"] == 1
+
+
+def test_given_intervals_are_predicted_as_spotted_ones(detector: aullm.Detector, made: dict[str, Path], brows_events):
+    """The oracle of bench_events.py: the true intervals through the very path spotted events take."""
+    from aullm.inference.events import interval_events
+
+    spotted = brows_events.table
+    given = interval_events(detector.bundle, made["brows"], spotted[["onset", "apex", "offset", "kind"]])
+    probs = [f"{a}_prob" for a in AUS]
+    np.testing.assert_allclose(given.table[probs].to_numpy(float), spotted[probs].to_numpy(float), atol=1e-6)
+    assert given.table["kind"].tolist() == spotted["kind"].tolist() and given.table["spot_score"].isna().all()

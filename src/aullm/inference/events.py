@@ -291,6 +291,38 @@ def video_events(
     return out
 
 
+def interval_events(
+    bundle: Any,
+    path: Path,
+    intervals: pd.DataFrame,
+    *,
+    fps: Optional[float] = None,
+    face_crop: Optional[FaceCrop] = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> VideoResult:
+    """The events layout for intervals given rather than spotted (`onset, offset` and optional `apex`, `kind`,
+    `score`, in the video's own frame numbers): an annotation's expressions, say, predicted exactly as spotted
+    ones are (the oracle of `aullm.evaluation.events`)."""
+    stream = stream_of(path, fps)
+    given = intervals.reset_index(drop=True).copy()
+    if "apex" not in given:
+        given["apex"] = (given["onset"] + given["offset"]) // 2
+    if "score" not in given:
+        given["score"] = np.nan
+    given["kind"] = given["kind"].astype(str) if "kind" in given else "given"
+    ranges = [
+        FrameRange(int(on), int(off), int(apex) if not pd.isna(apex) else None)
+        for on, apex, off in zip(given["onset"], given["apex"], given["offset"])
+    ]
+    result = None
+    if ranges:
+        result = predict_ranges(
+            bundle, stream, ranges, video_face_crop(bundle, face_crop), batch_size=batch_size, still_size=None
+        )
+    table = events_table(stream.info, given, result, list(bundle.aus), bundle.thresholds)
+    return VideoResult(stream.info, "events", table, list(bundle.aus), bundle.thresholds)
+
+
 # ----------------------------------------------------------------------------------------------- windows
 
 
@@ -401,6 +433,7 @@ __all__ = [
     "RangeResult",
     "VideoResult",
     "events_table",
+    "interval_events",
     "is_long",
     "predict_ranges",
     "video_clip",
