@@ -48,8 +48,8 @@ def matched_decisions(
     for video, rows in truth.groupby(truth["video"].astype(str), sort=False):
         mine = found[found["video"].astype(str) == video].reset_index(drop=True)
         pairs = match_intervals(
-            [(int(r.onset), int(r.offset)) for r in rows.itertuples()],
-            [(int(on), int(off)) for on, off in zip(mine["onset"], mine["offset"])],
+            [(int(on), int(off)) for on, off in zip(rows["onset"].tolist(), rows["offset"].tolist())],
+            [(int(on), int(off)) for on, off in zip(mine["onset"].tolist(), mine["offset"].tolist())],
             iou,
         )
         index = rows.index.to_numpy()
