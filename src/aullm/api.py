@@ -360,15 +360,17 @@ def predict_plan(
     a frame range, a short clip: one row per clip, `predict`), `video` (one long video, or `spot`/`windows`: one
     table of its events or windows) or `videos` (several inputs, a folder of videos, `report`, `explain`, or `out`
     an existing folder: `predict_videos` into a folder)."""
-    from aullm.workflows.videos import VideoOptions, plan_predict
+    from aullm.workflows.predict_plan import Mode, plan_predict
 
     if spot and windows is not None:
         raise UserError(f"{arg('spot', True)} and {arg('windows')} are alternatives: give one")
     paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
-    mode = "windows" if windows is not None else "spot" if spot else "auto"
-    options = VideoOptions(mode=mode, fps=fps, report=report, explain=explain)  # type: ignore[arg-type]
+    mode: Mode = "windows" if windows is not None else "spot" if spot else "auto"
     target = None if out is None else Path(out)
-    return plan_predict(paths, options=options, onset=onset, offset=offset, out=target).kind
+    plan = plan_predict(
+        paths, mode=mode, fps=fps, report=report, explain=explain, onset=onset, offset=offset, out=target
+    )
+    return plan.kind
 
 
 def check_predict_output(out: PathLike, inputs: Union[PathLike, Sequence[PathLike]], *, force: bool = False) -> None:

@@ -81,6 +81,11 @@ class StreamInfo:
     def duration_s(self) -> Optional[float]:
         return None if self.frame_count is None else self.frame_count / self.fps
 
+    @property
+    def is_long(self) -> bool:
+        """More than LONG_INPUT_S of video (a video that does not state its length counts as long)."""
+        return self.duration_s is None or self.duration_s > LONG_INPUT_S
+
 
 def is_stream_source(path: Path) -> bool:
     """A video file, or a folder holding frame images (not a folder of videos)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Optional, Union, cast
+from typing import TYPE_CHECKING, Optional, Union, cast
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,6 @@ from aullm.config import FaceCrop
 from aullm.core.errors import UserError, arg
 from aullm.core.outputs import check_output_folder, mark_output_folder
 from aullm.inference.bundle import Bundle, load_bundle
-from aullm.inference.events import VideoResult, video_events, video_windows
-from aullm.inference.explain import explain_requests
 from aullm.inference.predict import (
     DEFAULT_BATCH,
     ClipRequest,
@@ -32,6 +30,9 @@ from aullm.inference.predict import (
     predict_clips,
     read_manifest,
 )
+
+if TYPE_CHECKING:
+    from aullm.inference.events import VideoResult
 
 #: One input: a path (frames folder, video, manifest CSV) or frames in memory.
 ClipInput = Union[str, Path, np.ndarray]
@@ -145,6 +146,8 @@ class Detector:
         requests = self.requests(inputs, onset, offset, apex)
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         manifest = any(isinstance(i, (str, Path)) and Path(i).suffix.lower() == ".csv" for i in items)
+        from aullm.inference.explain import explain_requests
+
         results = explain_requests(
             self.bundle, requests, Path(out), face_crop=crop, per_clip_folders=manifest or len(requests) > 1
         )
@@ -186,6 +189,7 @@ class Detector:
         keep_clips: bool = False,
     ) -> VideoResult:
         """`events` with what the pictures need: the spotting score over time, apex thumbnails, decoded clips."""
+        from aullm.inference.events import video_events
         from aullm.spotting.settings import settings_from
 
         self._check(crop, batch_size)
@@ -217,6 +221,8 @@ class Detector:
 
         >>> detector.timeline("interview.mp4", window_s=1.0, stride_s=0.5)
         """
+        from aullm.inference.events import video_windows
+
         self._check(crop, batch_size)
         result = video_windows(
             self.bundle,

@@ -25,7 +25,7 @@ from aullm.config import FaceCrop
 from aullm.core.console import logger
 from aullm.core.errors import UserError, arg
 from aullm.data.decode import DecodeSettings, read_frame
-from aullm.data.stream import LONG_INPUT_S, FrameStream, StreamInfo
+from aullm.data.stream import FrameStream, StreamInfo
 from aullm.data.stream_clips import FrameRange, RangeClip, decode_ranges
 from aullm.inference.predict import (
     DEFAULT_BATCH,
@@ -94,7 +94,7 @@ def stream_of(path: Path, fps: Optional[float] = None) -> FrameStream:
 
 def is_long(info: StreamInfo) -> bool:
     """More than LONG_INPUT_S of video (a stream that does not state its length counts as long)."""
-    return info.duration_s is None or info.duration_s > LONG_INPUT_S
+    return info.is_long
 
 
 def video_face_crop(bundle: Any, asked: Optional[FaceCrop]) -> FaceCrop:
@@ -426,7 +426,6 @@ def video_clip(
 
 __all__ = [
     "EVENT_COLUMNS",
-    "LONG_INPUT_S",
     "STATUS_NONE",
     "STILL_SIZE",
     "WINDOW_COLUMNS",

@@ -344,8 +344,10 @@ def result_table(
 
 @torch.no_grad()
 def predict_probs(model: Any, x: torch.Tensor, device: torch.device) -> np.ndarray:
-    """Sigmoid of the model's logits for one batch (eval mode)."""
-    model.eval()
+    """Sigmoid of the model's logits for one batch (eval mode). A model already in eval mode is left alone:
+    switching modes drops the LLM's cached prompt keys/values, which the next batch would compute again."""
+    if model.training:
+        model.eval()
     return torch.sigmoid(model(x.to(device)).logits.float()).cpu().numpy()
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,7 @@ from aullm.core.errors import UserError, arg
 from aullm.core.io import write_bytes, write_csv, write_text
 from aullm.core.multibar import items_progress
 from aullm.core.outputs import mark_output_folder
-from aullm.data.clips import VIDEO_SUFFIXES, resize_gray
-from aullm.data.stream import stream_sources
+from aullm.data.clips import resize_gray
 from aullm.inference.events import (
     EVENT_COLUMNS,
     STATUS_NONE,
@@ -42,16 +41,19 @@ from aullm.inference.events import (
     video_windows,
     window_ranges,
 )
-from aullm.inference.explain import DISPLAY_SIZE, explain_decoded, write_explanation
 from aullm.inference.predict import DEFAULT_BATCH, STATUS_OK
-from aullm.reporting.timeline import TimelineData, plot_timeline
-from aullm.reporting.video_report import VideoPage, render_report
 from aullm.spotting.settings import SpotSettings
+from aullm.workflows.predict_plan import Mode
+
+if TYPE_CHECKING:
+    from aullm.reporting.video_report import VideoPage
 from aullm.spotting.spotter import unique_names
 
-Mode = Literal["auto", "spot", "windows"]
+#: The apex frames explain draws on (`aullm.inference.explain.DISPLAY_SIZE`, kept here so that a run without
+#: explain does not import it; a test checks they agree).
 INDEX_FILE, REPORT_FILE = "index.csv", "report.html"
 COMMAND = "predict"
+EXPLAIN_SIZE = 256
 INDEX_COLUMNS = (
     "video", "path", "status", "mode", "fps", "frames", "duration_s", "events", "micro", "macro", "csv", "seconds",
 )  # fmt: skip
@@ -163,7 +165,7 @@ def read_video(
             keep_clips=options.explain,
             on_frame=advance,
             stream=stream,
-            still_size=DISPLAY_SIZE if options.explain else STILL_SIZE,
+            still_size=EXPLAIN_SIZE if options.explain else STILL_SIZE,
         )
     return video_clip(bundle, path, face_crop=options.face_crop, keep_clips=options.explain, stream=stream)
 
@@ -190,6 +192,8 @@ def output_path(out: Path, name: str, suffix: str) -> Path:
 
 def _explain_events(bundle: Any, outcome: VideoOutcome, out: Path) -> None:
     """Grad-CAM pictures of every predicted event, titled with the video's frame numbers and times."""
+    from aullm.inference.explain import explain_decoded, write_explanation
+
     result = outcome.result
     assert result is not None
     table = result.table.set_index("event", drop=False) if "event" in result.table else None
@@ -221,6 +225,8 @@ def _thumbnails(result: VideoResult) -> None:
 
 
 def _timeline(result: VideoResult) -> bytes:
+    from aullm.reporting.timeline import TimelineData, plot_timeline
+
     info = result.info
     duration = (info.frame_count or 0) / info.fps
     return plot_timeline(
@@ -330,6 +336,8 @@ def _write_video(bundle: Any, outcome: VideoOutcome, out: Path, options: VideoOp
         path = output_path(out, outcome.name, "_timeline.png")
         write_bytes(path, timeline)
         outcome.files.append(path)
+    from aullm.reporting.video_report import VideoPage
+
     pages.append(
         VideoPage(
             name=outcome.name,
@@ -358,6 +366,7 @@ def _log_video(outcome: VideoOutcome) -> None:
 
 def _render(bundle: Any, pages: list[VideoPage]) -> str:
     from aullm.core.version import __version__
+    from aullm.reporting.video_report import render_report
 
     return render_report(
         pages,
@@ -367,79 +376,6 @@ def _render(bundle: Any, pages: list[VideoPage]) -> str:
         model=f"{bundle.cfg.model.name}, {bundle.cfg.model.variant_label}",
         version=__version__,
     )
-
-
-@dataclass
-class PredictPlan:
-    """What `aullm predict` does with its inputs: `clips` (one row per clip, as before videos), `video` (one
-    video's events or windows as one table) or `videos` (a folder of outputs, one CSV per video)."""
-
-    kind: Literal["clips", "video", "videos"]
-    sources: list[Path] = field(default_factory=list)
-
-
-def plan_predict(
-    inputs: Sequence[Path],
-    *,
-    options: VideoOptions,
-    onset: Optional[int] = None,
-    offset: Optional[int] = None,
-    out: Optional[Path] = None,
-) -> PredictPlan:
-    """Decide, before loading the model, how the inputs are read (docs/video.md):
-
-    - a manifest CSV, or a frame range (`onset`/`offset`): clips, as always;
-    - one video or frames folder, given alone, with no report or explain and no output folder: its events when it
-      is long or `mode` asks for spotting or windows (a frames folder needs `fps` for that), else one clip;
-    - anything else (several inputs, a folder of videos, a report, explain, an existing output folder): videos.
-    """
-    paths = [Path(p).expanduser() for p in inputs]
-    if not paths:
-        raise UserError("predict needs at least one INPUT")
-    video_only = options.mode != "auto" or options.report or options.explain
-    manifests = [p for p in paths if p.suffix.lower() == ".csv"]
-    if manifests:
-        if len(paths) > 1:
-            raise UserError(f"{manifests[0]} is a manifest of clips: give it as the only INPUT")
-        if video_only:
-            raise UserError(
-                f"{manifests[0]} is a manifest of clips; {arg('spot', True)}, {arg('windows')}, {arg('report', True)} "
-                f"and {arg('explain', True)} apply to videos (give the videos or their folder instead)"
-            )
-        return PredictPlan("clips")
-    if onset is not None or offset is not None:
-        if len(paths) > 1:
-            raise UserError(f"{arg('onset')} and {arg('offset')} apply to one clip; give one INPUT")
-        if options.mode != "auto":
-            raise UserError(
-                f"{arg('onset')}/{arg('offset')} read one clip; {arg('spot', True)} and {arg('windows')} read the "
-                "whole video: give one or the other"
-            )
-        return PredictPlan("clips")
-    if len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() not in VIDEO_SUFFIXES:
-        return PredictPlan("clips")  # a single image or another file: predict's own message names what it is
-    sources = stream_sources(paths)
-    given_alone = len(paths) == 1 and len(sources) == 1 and sources[0] == paths[0]
-    out_is_folder = out is not None and Path(out).is_dir()
-    if given_alone and not (options.report or options.explain or out_is_folder):
-        source = sources[0]
-        if source.is_dir() and options.fps is None:
-            if options.mode != "auto":
-                raise UserError(f"{source} is a frames folder, which has no frame rate of its own: give {arg('fps')}")
-            return PredictPlan("clips", sources)  # a dataset clip; a long one is warned about by predict
-        if options.mode != "auto" or is_long(stream_of(source, options.fps).info):
-            return PredictPlan("video", sources)
-        return PredictPlan("clips", sources)
-    if options.fps is None and any(s.is_dir() for s in sources):
-        folder = next(s for s in sources if s.is_dir())
-        raise UserError(f"{folder} is a frames folder, which has no frame rate of its own: give {arg('fps')}")
-    if out is None:
-        raise UserError(
-            f"{len(sources)} video(s) give a folder of results (one CSV per video, index.csv): give {arg('out')} DIR"
-        )
-    if Path(out).suffix.lower() in (".csv", ".json") and not Path(out).is_dir():
-        raise UserError(f"{arg('out', out)}: several videos, a report or explain write a folder; give a folder name")
-    return PredictPlan("videos", sources)
 
 
 def check_video_options(options: VideoOptions) -> None:
@@ -458,12 +394,10 @@ __all__ = [
     "INDEX_COLUMNS",
     "INDEX_FILE",
     "REPORT_FILE",
-    "PredictPlan",
     "VideoOptions",
     "VideoOutcome",
     "VideosRun",
     "check_video_options",
-    "plan_predict",
     "predict_videos",
     "read_video",
 ]
