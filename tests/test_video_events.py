@@ -319,3 +319,28 @@ def test_given_intervals_are_predicted_as_spotted_ones(detector: aullm.Detector,
     probs = [f"{a}_prob" for a in AUS]
     np.testing.assert_allclose(given.table[probs].to_numpy(float), spotted[probs].to_numpy(float), atol=1e-6)
     assert given.table["kind"].tolist() == spotted["kind"].tolist() and given.table["spot_score"].isna().all()
+
+
+# ------------------------------------------------------------------------------------- start-up
+
+
+def test_the_prompt_cache_changes_no_prediction_and_survives_batches(
+    made: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The LLM's prompt keys/values are kept on disk per bundle (start-up of predict) and across batches: the
+    probabilities are the very same as computed afresh."""
+    from aullm.inference.bundle import load_bundle, prompt_cache_path
+    from aullm.inference.predict import ClipRequest, predict_clips
+
+    monkeypatch.setenv("AULLM_CACHE", str(tmp_path / "cache"))
+    requests = [ClipRequest(name=f"c{i}", path=made["frames"], onset=1 + 20 * i, offset=30 + 20 * i) for i in range(3)]
+    cold = load_bundle(made["bundle"], device="cpu")
+    path = prompt_cache_path(cold.model, cold.path)
+    assert path is not None and path.is_file()  # written on the first load
+    first = predict_clips(cold, requests, batch_size=1).table
+    kept = cold.model.reasoner._eval_kv
+    predict_clips(cold, requests, batch_size=1)
+    assert cold.model.reasoner._eval_kv is kept  # batches no longer drop it by switching to eval mode
+    warm = predict_clips(load_bundle(made["bundle"], device="cpu"), requests, batch_size=2).table
+    probs = [f"{a}_prob" for a in AUS]
+    assert np.array_equal(first[probs].to_numpy(), warm[probs].to_numpy())

@@ -70,12 +70,12 @@ def plan_predict(
     sources = stream_sources(paths)
     given_alone = len(paths) == 1 and len(sources) == 1 and sources[0] == paths[0]
     out_is_folder = out is not None and Path(out).is_dir()
+    if given_alone and sources[0].is_dir() and fps is None and not (report or explain):
+        if mode != "auto":
+            raise UserError(f"{sources[0]} is a frames folder, which has no frame rate of its own: give {arg('fps')}")
+        return PredictPlan("clips", sources)  # a dataset clip; a long one is warned about by predict
     if given_alone and not (report or explain or out_is_folder):
         source = sources[0]
-        if source.is_dir() and fps is None:
-            if mode != "auto":
-                raise UserError(f"{source} is a frames folder, which has no frame rate of its own: give {arg('fps')}")
-            return PredictPlan("clips", sources)  # a dataset clip; a long one is warned about by predict
         if mode != "auto" or FrameStream(source, fps).info.is_long:
             return PredictPlan("video", sources)
         return PredictPlan("clips", sources)
