@@ -15,6 +15,10 @@ INPUT_HELP = (
     "A frames folder, a video (mp4/avi/…) or a manifest CSV of many clips (column path; optional clip, "
     "onset, offset, apex)."
 )
+PREDICT_INPUT_HELP = (
+    "Frames folders, videos (mp4/avi/…), folders of videos (searched for videos and frames folders), or one "
+    "manifest CSV of clips (column path; optional clip, onset, offset, apex)."
+)
 CHECKPOINT_HELP = (
     "Model bundle written by aullm train --save-final or aullm export (a run directory stands for its bundle/)."
 )
@@ -59,7 +63,7 @@ LLMOption = typer.Option(
 
 
 def predict(
-    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help=INPUT_HELP),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help=PREDICT_INPUT_HELP),
     checkpoint: Path = CheckpointOption,
     out: Optional[Path] = typer.Option(
         None,
