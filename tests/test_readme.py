@@ -133,3 +133,4 @@ def test_the_wheel_ships_every_config(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"aullm/configs/{p.name}" for p in (ROOT / "src" / "aullm" / "configs").glob("*.yaml")}
     assert shipped and shipped <= names
+    assert "aullm/reporting/templates/video_report.html.j2" in names  # predict --report's template

@@ -50,6 +50,7 @@ _API = (
     "export",
     "load_config",
     "predict",
+    "predict_videos",
     "report",
     "spot",
     "spot_eval",

@@ -14,33 +14,66 @@ one line with exit code 2.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from aullm.config import Config, apply_overrides, config_from_dict
 from aullm.config import load_config as _load_config_file
 from aullm.core.console import progress_output
 from aullm.core.errors import UserError, arg
-from aullm.data.synme.codes import TARGET_AUS
-from aullm.inference.detector import ClipInput, Detector
-from aullm.inference.predict import DEFAULT_BATCH, PredictionResult
-from aullm.training.execution import Executor
-from aullm.training.executor_spec import ExecutorSpec
-from aullm.workflows.experiment import SweepResult
-from aullm.workflows.results import Comparison, Metrics, Run
+
+if TYPE_CHECKING:  # imported where used: a command loads only what it needs (torch, sklearn, matplotlib…)
+    import pandas as pd
+
+    from aullm.inference.detector import ClipInput, Detector
+    from aullm.inference.predict import PredictionResult
+    from aullm.training.execution import Executor
+    from aullm.training.executor_spec import ExecutorSpec
+    from aullm.workflows.experiment import SweepResult
+    from aullm.workflows.results import Comparison, Metrics, Run
+    from aullm.workflows.videos import VideosRun
+
+    #: The AUs SynME animates as targets (computed on first use: see `__getattr__`).
+    SYNME_AUS: tuple[str, ...]
 
 PathLike = Union[str, Path]
-#: The AUs SynME animates as targets (it also moves a few distractor AUs no model is asked about).
-SYNME_AUS: tuple[str, ...] = tuple(f"AU{au}" for au in TARGET_AUS)
 ConfigSource = Union[PathLike, Mapping[str, Any], Config, None]
 #: Where folds train: "local", "ray" (a Ray cluster with default resources), or an ExecutorSpec with Ray's options.
-ExecutorChoice = Union[str, ExecutorSpec]
+ExecutorChoice = Union[str, "ExecutorSpec"]
+#: Clips per forward pass (`aullm.inference.predict.DEFAULT_BATCH`; a test checks they agree).
+DEFAULT_BATCH = 32
+#: Public names defined elsewhere, imported on first use (module `__getattr__`), so that `from aullm import api`
+#: costs a command nothing it does not use.
+_LAZY = {
+    "Detector": "aullm.inference.detector",
+    "ExecutorSpec": "aullm.training.executor_spec",
+    "SweepResult": "aullm.workflows.experiment",
+    "Comparison": "aullm.workflows.results",
+    "Metrics": "aullm.workflows.results",
+    "Run": "aullm.workflows.results",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SYNME_AUS":
+        # The AUs SynME animates as targets (it also moves a few distractor AUs no model is asked about).
+        from aullm.data.synme.codes import TARGET_AUS
+
+        value: Any = tuple(f"AU{au}" for au in TARGET_AUS)
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'aullm.api' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def _executor(choice: ExecutorChoice) -> Executor:
+    from aullm.training.executor_spec import ExecutorSpec
+
     return (choice if isinstance(choice, ExecutorSpec) else ExecutorSpec(choice)).build()
 
 
@@ -103,6 +136,7 @@ def train(
     >>> run.metrics.mean("f1_macro")
     """
     from aullm.workflows import experiment as workflows
+    from aullm.workflows.results import Run
 
     cfg = load_config(config, overrides)
     if save_final:
@@ -165,6 +199,7 @@ def evaluate(run: PathLike) -> Metrics:
     >>> aullm.evaluate("runs/demo").to_frame().query("au == 'avg' and seed == 'mean'")
     """
     from aullm.evaluation.run_scores import score_run
+    from aullm.workflows.results import Metrics
 
     return Metrics(score_run(Path(run)))
 
@@ -186,6 +221,7 @@ def compare(runs: Sequence[PathLike], *, bootstrap: Optional[int] = None, seed: 
     >>> aullm.compare(["runs/sssnet", "runs/demo"]).to_frame().query("au == 'avg'")
     """
     from aullm.evaluation.compare import compare_runs
+    from aullm.workflows.results import Comparison
 
     return Comparison(compare_runs([Path(r) for r in runs], bootstrap, seed))
 
@@ -213,6 +249,8 @@ def predict(
     llm: Optional[str] = None,
 ) -> PredictionResult:
     """`Detector.load(checkpoint).predict(...)` in one call, with the warnings and the JSON form."""
+    from aullm.inference.detector import Detector
+
     return Detector.load(checkpoint, device=device, llm=llm).predict_result(
         inputs, onset=onset, offset=offset, crop=_crop(crop), batch_size=batch_size
     )
@@ -229,14 +267,131 @@ def explain(
     crop: Optional[str] = None,
     device: str = "auto",
     llm: Optional[str] = None,
+    force: bool = False,
 ) -> dict[str, Union[list[Path], str]]:
     """Grad-CAM per AU, SE weights and the LED matrix as PNGs (`aullm explain`). A manifest CSV writes one folder
-    per clip; returns {clip: written files, or "failed: reason"}."""
-    from aullm.core.io import check_output_dir
+    per clip; returns {clip: written files, or "failed: reason"}. `out` is never an input nor inside one, and a
+    folder of files aullm did not write is refused unless `force`."""
+    from aullm.inference.detector import Detector, check_explain_output
 
-    check_output_dir(Path(out), arg("out"))  # before loading the model
+    check_explain_output(Path(out), inputs, force=force)  # before loading the model
     detector = Detector.load(checkpoint, device=device, llm=llm)
-    return detector.explain(inputs, out, onset=onset, offset=offset, apex=apex, crop=_crop(crop))
+    return detector.explain(inputs, out, onset=onset, offset=offset, apex=apex, crop=_crop(crop), force=force)
+
+
+def predict_videos(
+    inputs: Union[PathLike, Sequence[PathLike]],
+    checkpoint: PathLike,
+    out: Optional[PathLike] = None,
+    *,
+    spot: bool = False,
+    windows: Optional[float] = None,
+    stride: Optional[float] = None,
+    fps: Optional[float] = None,
+    kind: str = "both",
+    spot_settings: Optional[Mapping[str, Union[float, str]]] = None,
+    crop: Optional[str] = None,
+    report: bool = False,
+    explain: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    device: str = "auto",
+    llm: Optional[str] = None,
+    force: bool = False,
+) -> VideosRun:
+    """AU events of every video (`aullm predict` on videos; docs/video.md): `inputs` are videos, frames folders or
+    folders searched for both. Each video is spotted and each interval predicted (`spot=True`, and by default for
+    a video longer than 2 s), scored over sliding windows of `windows` seconds every `stride` (default half a
+    window), or, when short, read whole as one clip. With `out`: `out/<video>.csv`, `out/index.csv`, and with
+    `report` `out/<video>_timeline.png` and `out/report.html`; with `explain` each event's Grad-CAM in
+    `out/<video>_explain/event<N>/`. A video that fails is marked and the others go on. `out` must be new, empty,
+    or an earlier output of predict (`force` overwrites a folder of other files); it is never inside an input.
+    Without `out`, nothing is written and the tables come back in memory (`.events()`).
+
+    >>> run = aullm.predict_videos("interviews/", "runs/demo/bundle", out="events/", report=True)
+    >>> run.index[["video", "status", "events"]]
+    """
+    from aullm.core.outputs import check_output_folder
+    from aullm.data.stream import stream_sources
+    from aullm.inference.detector import Detector
+    from aullm.spotting.settings import check_kind, settings_from
+    from aullm.workflows.videos import VideoOptions, check_video_options
+    from aullm.workflows.videos import predict_videos as run_videos
+
+    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    if spot and windows is not None:
+        raise UserError(f"{arg('spot', True)} and {arg('windows')} are alternatives: give one")
+    options = VideoOptions(
+        mode="windows" if windows is not None else "spot" if spot else "auto",
+        window_s=1.0 if windows is None else float(windows),
+        stride_s=stride,
+        fps=fps,
+        kind=check_kind(kind),
+        spot=settings_from(dict(spot_settings or {})),
+        face_crop=_crop(crop),
+        batch_size=batch_size,
+        report=report,
+        explain=explain,
+    )
+    check_video_options(options)
+    if stride is not None and windows is None:
+        raise UserError(f"{arg('stride')} is the step between sliding windows: give {arg('windows')} too")
+    if out is None and (report or explain):
+        raise UserError(f"{arg('report', True)} and {arg('explain', True)} write files: give {arg('out')}")
+    sources = stream_sources(paths)
+    if out is not None:
+        check_output_folder(Path(out), "predict", [*paths, *sources], force=force, what=arg("out"))
+    detector = Detector.load(checkpoint, device=device, llm=llm)
+    return run_videos(detector.bundle, sources, None if out is None else Path(out), options, inputs=paths)
+
+
+def predict_plan(
+    inputs: Union[PathLike, Sequence[PathLike]],
+    *,
+    spot: bool = False,
+    windows: Optional[float] = None,
+    report: bool = False,
+    explain: bool = False,
+    onset: Optional[int] = None,
+    offset: Optional[int] = None,
+    fps: Optional[float] = None,
+    out: Optional[PathLike] = None,
+) -> str:
+    """How `aullm predict` reads its inputs, decided before the model loads (docs/video.md): `clips` (a manifest,
+    a frame range, a short clip: one row per clip, `predict`), `video` (one long video, or `spot`/`windows`: one
+    table of its events or windows) or `videos` (several inputs, a folder of videos, `report`, `explain`, or `out`
+    an existing folder: `predict_videos` into a folder)."""
+    from aullm.workflows.predict_plan import Mode, plan_predict
+
+    if spot and windows is not None:
+        raise UserError(f"{arg('spot', True)} and {arg('windows')} are alternatives: give one")
+    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    mode: Mode = "windows" if windows is not None else "spot" if spot else "auto"
+    target = None if out is None else Path(out)
+    plan = plan_predict(
+        paths, mode=mode, fps=fps, report=report, explain=explain, onset=onset, offset=offset, out=target
+    )
+    return plan.kind
+
+
+def check_predict_output(out: PathLike, inputs: Union[PathLike, Sequence[PathLike]], *, force: bool = False) -> None:
+    """Refuse, before any work, an output file that is one of the inputs (a manifest, or a clip it lists) or lies
+    inside one, or an existing file aullm did not write (`force` overwrites the latter, never an input)."""
+    from aullm.core.outputs import check_output_path, first_line
+    from aullm.inference.predict import read_manifest
+
+    paths = [Path(inputs)] if isinstance(inputs, (str, Path)) else [Path(p) for p in inputs]
+    listed: list[Path] = []
+    for given in paths:
+        if given.suffix.lower() == ".csv" and given.is_file():
+            with contextlib.suppress(UserError):  # predict itself says what is wrong with it
+                listed += [r.path for r in read_manifest(given) if r.path is not None]
+
+    def ours(path: Path) -> bool:
+        head = first_line(path)
+        tables = ("clip,", "video,event,", "video,t_start_s,")
+        return head.startswith(tables) or (head.startswith("{") and '"aus"' in path.read_text("utf-8", "replace"))
+
+    check_output_path(Path(out), [*paths, *listed], ours=ours, force=force, what=arg("out"))
 
 
 def _crop(crop: Optional[str]) -> Any:
@@ -253,12 +408,14 @@ def crop(
     size: Optional[int] = None,
     onset: Optional[int] = None,
     offset: Optional[int] = None,
+    force: bool = False,
 ) -> list[Path]:
     """Write the face crops of a clip (frames folder or video) as JPEGs into `out`, one per frame: `align`
-    (MEB's crop-and-align) or `detect` (the face box of the first frame). Returns the files written."""
+    (MEB's crop-and-align) or `detect` (the face box of the first frame). Returns the files written. `out` is
+    never the input nor inside it, and a folder of files aullm did not write is refused unless `force`."""
     from aullm.inference.crop import crop_clip
 
-    return crop_clip(Path(input_path), Path(out), mode=mode, size=size, onset=onset, offset=offset)
+    return crop_clip(Path(input_path), Path(out), mode=mode, size=size, onset=onset, offset=offset, force=force)
 
 
 def synth(
@@ -396,6 +553,8 @@ def spot_eval(
 
     >>> aullm.spot_eval("spots/spots.csv", "data/synme_long")["micro"]["f1"]
     """
+    import pandas as pd
+
     from aullm.evaluation.spotting import spot_eval as evaluate_spots
 
     return evaluate_spots(
@@ -411,6 +570,7 @@ def demo(out: PathLike = "runs/demo", data: PathLike = "data/synme", *, progress
     """The demo: generate the demo's SynME (reused when present) and run LOSO AU-LLM with SmolLM2-135M on it.
     `progress` as for `train`."""
     from aullm.workflows.demo import run_demo
+    from aullm.workflows.results import Run
 
     with progress_output(progress):
         return Run(run_demo(Path(out), Path(data)))
@@ -447,6 +607,7 @@ __all__ = [
     "Run",
     "SweepResult",
     "bench_step",
+    "check_predict_output",
     "compare",
     "configs",
     "crop",
@@ -456,6 +617,8 @@ __all__ = [
     "export",
     "load_config",
     "predict",
+    "predict_plan",
+    "predict_videos",
     "report",
     "spot",
     "spot_eval",

@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 from aullm import __version__
 from aullm.core.console import setup_logging
-from aullm.core.errors import UserError
+from aullm.core.errors import ARG_FILTER, UserError
 from aullm.core.memory import keep_freed_memory
 
 #: Python parameters whose command-line flag is not `--` + the name with dashes (errors name parameters,
@@ -57,6 +57,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     setup_logging(-1 if quiet else (1 if verbose else 0))
+    ARG_FILTER.flags = FLAGS  # warnings name the flags the user can type
     keep_freed_memory()  # before any command allocates: training re-allocates the same large buffers every step
 
 

@@ -20,12 +20,15 @@ def crop(
     size: Optional[int] = typer.Option(None, "--size", help="Side of the crops in pixels (default: the crop's own)."),
     onset: Optional[int] = typer.Option(None, "--onset", help="First frame (file-name number, or video index)."),
     offset: Optional[int] = typer.Option(None, "--offset", help="Last frame (file-name number, or video index)."),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a folder of files aullm did not write (never the input, nor inside it)."
+    ),
 ) -> None:
     """Write the face crops of a clip as gray JPEGs, one per frame: preprocess a dataset once, as MEB's tool does,
     and see what the model sees. A frames folder keeps its file names; a video's frames become frame<index>.jpg."""
     from aullm import api
 
-    written = api.crop(input_path, out, mode=mode, size=size, onset=onset, offset=offset)
+    written = api.crop(input_path, out, mode=mode, size=size, onset=onset, offset=offset, force=force)
     with_size = ""
     if written:
         from PIL import Image

@@ -21,8 +21,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from aullm.core.errors import ARG_FILTER
+
 T = TypeVar("T")
 logger = logging.getLogger("aullm")
+logger.addFilter(ARG_FILTER)  # parameters named in warnings: Python keywords, or flags on the command line
 stderr_console = Console(stderr=True)
 
 

@@ -7,6 +7,7 @@ because the command line renders the same error with `UserError.for_command_line
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 
@@ -49,6 +50,25 @@ class UserError(Exception):
         return render(super().__str__(), flags)
 
 
+class ArgFilter(logging.Filter):
+    """Renders the parameters in log messages (warnings name them with `arg` too): as Python keywords by default,
+    as flags once the command line sets `flags` (its FLAGS)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flags: Mapping[str, str] | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _OPEN in message:
+            record.msg, record.args = render(message, self.flags), None
+        return True
+
+
+#: The one filter on the `aullm` logger (`aullm.core.console` attaches it).
+ARG_FILTER = ArgFilter()
+
+
 class ConfigError(UserError):
     """A config file or `section.key=value` override that cannot be used; the message names the key or value."""
 
@@ -61,4 +81,4 @@ class RunFailed(RuntimeError):
     """Some folds could not be trained (e.g. the loss diverged); finished folds are kept on disk (exit code 1)."""
 
 
-__all__ = ["ConfigError", "DataError", "RunFailed", "UserError", "arg", "render"]
+__all__ = ["ARG_FILTER", "ArgFilter", "ConfigError", "DataError", "RunFailed", "UserError", "arg", "render"]

@@ -292,6 +292,37 @@ def format_codes(codes: list[AUCode] | tuple[AUCode, ...]) -> str:
     return "+".join(str(c) for c in codes)
 
 
+#: FACS names, for readable plot titles.
+AU_NAMES: dict[int, str] = {
+    1: "inner brow raiser",
+    2: "outer brow raiser",
+    4: "brow lowerer",
+    5: "upper lid raiser",
+    6: "cheek raiser",
+    7: "lid tightener",
+    9: "nose wrinkler",
+    10: "upper lip raiser",
+    12: "lip corner puller",
+    14: "dimpler",
+    15: "lip corner depressor",
+    16: "lower lip depressor",
+    17: "chin raiser",
+    18: "lip pucker",
+    20: "lip stretcher",
+    23: "lip tightener",
+    24: "lip pressor",
+    25: "lips part",
+    26: "jaw drop",
+    43: "eyes closed",
+}
+
+
+def au_title(au: str) -> str:
+    """`AU12` → `AU12 (lip corner puller)`."""
+    name = AU_NAMES.get(int(au[2:])) if au[2:].isdigit() else None
+    return f"{au} ({name})" if name else au
+
+
 def au_name(number: int) -> str:
     return f"AU{number}"
 
@@ -302,6 +333,7 @@ def au_number(name: str) -> int:
 
 
 __all__ = [
+    "AU_NAMES",
     "INTENSITIES",
     "MODIFIERS",
     "SIDES",
@@ -309,6 +341,7 @@ __all__ = [
     "ParsedAUs",
     "au_name",
     "au_number",
+    "au_title",
     "format_codes",
     "parse_au_string",
     "parse_code",

@@ -206,9 +206,11 @@ def read_video(
     import av
 
     frames: list[np.ndarray] = []
+    seen = 0
     try:
         with av.open(str(path)) as container:
             for i, frame in enumerate(container.decode(video=0)):
+                seen = i + 1
                 if i < start:
                     continue
                 if stop is not None and i > stop:
@@ -226,7 +228,9 @@ def read_video(
         raise FrameError(f"unreadable video {path}: {err}") from None
     expected = None if stop is None else stop - start + 1
     if not frames or (expected is not None and len(frames) < expected):
-        raise FrameError(f"video {path} has {len(frames)} frames in {start}..{stop}, expected {expected or 'some'}")
+        holds = f"{seen} frames, 0..{seen - 1}" if seen else "no frame"
+        wanted = f"frames {start}..{stop}" if stop is not None else f"frame {start} onwards"
+        raise FrameError(f"video {path} holds {holds}: {wanted} are not all in it")
     return np.stack(frames)
 
 
@@ -234,14 +238,17 @@ def video_first_frame(path: Path, start: int = 0) -> np.ndarray:
     """The full-resolution gray frame `start` of a video (for face detection)."""
     import av
 
+    seen = 0
     try:
         with av.open(str(path)) as container:
             for i, frame in enumerate(container.decode(video=0)):
+                seen = i + 1
                 if i >= start:
                     return frame.to_ndarray(format="gray")
     except (av.error.FFmpegError, OSError, ValueError) as err:
         raise FrameError(f"unreadable video {path}: {err}") from None
-    raise FrameError(f"video {path} has no frame {start}")
+    holds = f"{seen} frames, 0..{seen - 1}" if seen else "no frame"
+    raise FrameError(f"video {path} holds {holds}: it has no frame {start}")
 
 
 # ------------------------------------------------------------------------------------------------ sampling

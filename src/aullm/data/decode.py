@@ -120,29 +120,32 @@ def _decode_for_detection(path: Path) -> tuple[np.ndarray, float]:
     return gray, gray.shape[1] / width
 
 
+def face_in_frame(gray: np.ndarray, face_crop: Optional[str], where: str) -> Optional[Crop]:
+    """The crop a full-resolution gray onset frame gives (a video's or an array's): None for `none`; raises
+    NoFaceError naming `where`. Streamed clips of a long video (`aullm.data.stream_clips`) locate theirs here too."""
+    if face_crop in (None, "none"):
+        return None
+    found: Optional[Crop] = faces.face_box(gray) if face_crop == "detect" else align.find_alignment(gray)
+    if found is None:
+        raise NoFaceError(f"no face found in {where}")
+    return found
+
+
 def locate_face(source: ClipSource, face_crop: Optional[str]) -> Optional[Crop]:
     """The clip's crop from its onset frame: None for `none` and for flow images; raises NoFaceError."""
     if face_crop in (None, "none") or source.kind == "flow_image":
         return None
     if source.kind == "array":
         assert source.array is not None
-        onset_gray = gray_frames(source.array[:1])[0]
-        found_face = faces.face_box(onset_gray) if face_crop == "detect" else align.find_alignment(onset_gray)
-        if found_face is None:
-            raise NoFaceError(f"no face found in {_onset_where(source)}")
-        return found_face
+        return face_in_frame(gray_frames(source.array[:1])[0], face_crop, _onset_where(source))
+    if source.kind == "video":
+        return face_in_frame(video_first_frame(source.paths[0], source.start), face_crop, _onset_where(source))
     if face_crop == "detect":
-        if source.kind == "video":
-            box = faces.face_box(video_first_frame(source.paths[0], source.start))
-        else:
-            box = faces.face_box_from_file(source.paths[0])
+        box = faces.face_box_from_file(source.paths[0])
         if box is None:
             raise NoFaceError(f"no face found in {_onset_where(source)}")
         return box
-    if source.kind == "video":
-        onset, scale = video_first_frame(source.paths[0], source.start), 1.0
-    else:
-        onset, scale = _decode_for_detection(source.paths[0])
+    onset, scale = _decode_for_detection(source.paths[0])
     found = align.find_alignment(onset)
     if found is None:
         raise NoFaceError(f"no face found in {_onset_where(source)}")
@@ -219,6 +222,23 @@ def _apex_pos(pos: Optional[int], n: int) -> int:
     return pos
 
 
+def frame_size(settings: DecodeSettings) -> int:
+    """The side each frame of a clip is cropped to: the model's size, or the flow's working size."""
+    return settings.size if settings.input == "clip" else flow.working_size(settings.size)
+
+
+def decoded_frames(
+    frames: np.ndarray, settings: DecodeSettings, apex_pos: Optional[int], crop: Optional[Crop]
+) -> Decoded:
+    """A video's (or an array's) cropped frames [n, side, side] at `frame_size` → the decoded clip: the frames
+    themselves, or the onset→apex flow."""
+    if settings.input == "clip":
+        return Decoded(clip=frames, n_frames=len(frames), crop=crop)
+    n = len(frames)
+    apex = frames[_apex_pos(apex_pos, n)]
+    return Decoded(flow=flow.flow_input(frames[0], apex, settings.size), n_frames=n, crop=crop)
+
+
 def decode_clip(source: ClipSource, settings: DecodeSettings) -> Decoded:
     """Decode one clip for `settings`; raises FrameError (NoFaceError when the crop finds no face)."""
     if source.kind == "flow_image":
@@ -226,18 +246,15 @@ def decode_clip(source: ClipSource, settings: DecodeSettings) -> Decoded:
             raise FrameError(f"{source.paths[0]} is a pre-computed flow image; it needs a model with data.input: flow")
         return Decoded(flow=flow.read_flow_image(source.paths[0], settings.size), n_frames=1)
     crop = locate_face(source, settings.face_crop)
+    if source.kind in ("video", "array"):
+        return decoded_frames(read_frames(source, frame_size(settings), crop), settings, source.apex_pos, crop)
     if settings.input == "clip":
         clip = read_frames(source, settings.size, crop)
         return Decoded(clip=clip, n_frames=len(clip), crop=crop)
     work = flow.working_size(settings.size)
-    if source.kind in ("video", "array"):
-        frames = read_frames(source, work, crop)
-        n, onset = len(frames), frames[0]
-        apex = frames[_apex_pos(source.apex_pos, n)]
-    else:
-        n = len(source.paths)
-        onset = read_image(source.paths[0], work, crop)
-        apex = read_image(source.paths[_apex_pos(source.apex_pos, n)], work, crop)
+    n = len(source.paths)
+    onset = read_image(source.paths[0], work, crop)
+    apex = read_image(source.paths[_apex_pos(source.apex_pos, n)], work, crop)
     return Decoded(flow=flow.flow_input(onset, apex, settings.size), n_frames=n, crop=crop)
 
 
@@ -249,6 +266,9 @@ __all__ = [
     "crop_frame",
     "crop_signature",
     "decode_clip",
+    "decoded_frames",
+    "face_in_frame",
+    "frame_size",
     "gray_frames",
     "locate_face",
     "read_aligned",

@@ -30,6 +30,9 @@ from aullm.data.clips import IMAGE_SUFFIXES, MIN_FRAME_SIDE, VIDEO_SUFFIXES, Fra
 MIN_FPS, MAX_FPS = 1.0, 1000.0
 #: The longest gap in a frames folder filled by repeating the frame before it, in seconds.
 MAX_GAP_S = 0.2
+#: Input longer than this is "long": several micro-expression lengths (≤ 0.5 s each) and longer than the clips of
+#: the datasets the AU models train on. `predict` spots long input instead of reading it as one clip.
+LONG_INPUT_S = 2.0
 
 
 class StreamError(UserError):
@@ -77,6 +80,11 @@ class StreamInfo:
     @property
     def duration_s(self) -> Optional[float]:
         return None if self.frame_count is None else self.frame_count / self.fps
+
+    @property
+    def is_long(self) -> bool:
+        """More than LONG_INPUT_S of video (a video that does not state its length counts as long)."""
+        return self.duration_s is None or self.duration_s > LONG_INPUT_S
 
 
 def is_stream_source(path: Path) -> bool:
@@ -300,6 +308,7 @@ def _search(folder: Path) -> list[Path]:
 
 
 __all__ = [
+    "LONG_INPUT_S",
     "MAX_FPS",
     "MAX_GAP_S",
     "MIN_FPS",

@@ -17,6 +17,7 @@ catches corrupted or edited files (integrity, not a signature: someone rewriting
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from aullm.config import Config, ConfigError, load_config, save_config
 from aullm.core.console import logger
 from aullm.core.errors import UserError, arg
 from aullm.core.hashing import sha256_file
-from aullm.core.io import atomic_dir
+from aullm.core.io import atomic_dir, atomic_path
 from aullm.core.version import __version__
 from aullm.models.base import AUModel
 from aullm.models.llm.loading import LoadedLLM
@@ -269,6 +270,66 @@ def describe_model(cfg: Config) -> str:
     return cfg.model.name + (f" ({', '.join(tags)})" if tags else "")
 
 
+def prompt_cache_path(model: Any, folder: Path) -> Optional[Path]:
+    """Where the LLM's prompt keys/values for this bundle are kept between processes (None: the model has none).
+
+    The key covers everything they depend on: the trained weights (the manifest's sha256), the base LLM's sha256,
+    the prompt's tokens, dtype, device and the library versions that compute them."""
+    from aullm.models.llm.loading import cache_root
+    from aullm.models.llm.reasoner import LLMReasoner
+
+    reasoner = getattr(model, "reasoner", None)
+    if not isinstance(reasoner, LLMReasoner) or not reasoner.uses_fast_path:
+        return None
+    import hashlib
+
+    import transformers
+
+    try:
+        weights = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["files"][WEIGHTS_FILE]
+    except (OSError, ValueError, KeyError):
+        return None
+    parts = [
+        weights,
+        reasoner.loaded.reference.get("sha256", reasoner.loaded.name),
+        torch.as_tensor(reasoner.prompt_ids).flatten().tolist(),
+        str(reasoner.loaded.dtype),
+        str(reasoner.loaded.device),
+        torch.__version__,
+        transformers.__version__,
+    ]
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+    return cache_root() / "prompt_kv" / f"{key}.safetensors"
+
+
+def warm_prompt_cache(model: Any, folder: Path) -> None:
+    """Give the LLM its prompt's keys/values from the on-disk cache, or compute them now and keep them there: the
+    prompt's forward pass (about 2 s on a 2-core CPU for SmolLM2) is then paid once per bundle and machine, not
+    once per `predict`. Their values are the computed ones, byte for byte, so predictions do not change."""
+    path = prompt_cache_path(model, folder)
+    if path is None:
+        return
+    reasoner = model.reasoner
+    if path.is_file():
+        try:
+            tensors = load_file(str(path))
+            layers = len(tensors) // 2
+            reasoner.load_prompt_state([(tensors[f"{i}.keys"], tensors[f"{i}.values"]) for i in range(layers)])
+            return
+        except (SafetensorError, OSError, KeyError) as err:
+            logger.debug("prompt cache %s unusable (%s); computing it again", path, err)
+    kv = reasoner.prompt_state()
+    if kv is None:
+        return
+    tensors = {}
+    for i, (k, v) in enumerate(kv):
+        tensors[f"{i}.keys"], tensors[f"{i}.values"] = k.detach().cpu().contiguous(), v.detach().cpu().contiguous()
+    with contextlib.suppress(OSError):  # a read-only cache only costs the prompt pass next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp))
+
+
 def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[str] = None) -> Bundle:
     """Verify, then rebuild the model and load its trained weights; `llm` points at another copy of the base LLM."""
     from aullm.core.runtime import resolve_device
@@ -282,6 +343,10 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
         raise BundleError(f"bundle {folder}: its config.yaml cannot be used by this aullm ({err})") from None
     dev = resolve_device(device, "device") if isinstance(device, str) else torch.device(device)
     cfg.train.device = str(dev)
+    if cfg.llm.prepack == "auto":
+        # Pre-packing the frozen LLM weights pays off over a training run's many forward and backward steps; to
+        # predict it costs more (about 2 s per process) than its forward-only products save.
+        cfg.llm.prepack = False
     aus = list(meta["aus"])
     if aus != list(cfg.data.aus):
         raise BundleError(f"bundle {folder}: bundle.json AUs {aus} differ from config.yaml's {cfg.data.aus}")
@@ -298,6 +363,7 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
         raise BundleError(f"bundle {folder}: weights do not fit the model in its config.yaml ({err})") from None
     model.to(dev)
     model.eval()
+    warm_prompt_cache(model, folder)
     thresholds = np.array([float(meta["thresholds"][au]) for au in aus], dtype=np.float64)
     logger.info(
         "loaded bundle %s: %s, %d AUs, thresholds from %s",
@@ -317,6 +383,7 @@ __all__ = [
     "resolve_bundle_dir",
     "sha256_file",
     "verify_bundle",
+    "warm_prompt_cache",
     "write_bundle",
     "write_manifest",
 ]

@@ -14,6 +14,8 @@ from typing import Optional
 from PIL import Image
 
 from aullm.core.errors import UserError, arg
+from aullm.core.io import atomic_path
+from aullm.core.outputs import check_output_folder, mark_output_folder
 from aullm.data.clips import FrameError
 from aullm.data.decode import locate_face, read_frames
 from aullm.data.faces.align import Alignment
@@ -29,18 +31,21 @@ def crop_clip(
     size: Optional[int] = None,
     onset: Optional[int] = None,
     offset: Optional[int] = None,
+    force: bool = False,
 ) -> list[Path]:
     """Crop every frame of a frames folder or a video and write them into `out` as gray JPEGs.
 
     A frames folder keeps its file names (so frame numbers, and an annotation sheet's onset/offset, still apply); a
     video's frames are written as `frame<index>.jpg` with the 0-based index in the video. `size`: the crops' side in
     pixels; default the crop's own side in the original frame. Raises UserError when INPUT is not one clip, cannot
-    be read or shows no face on its first frame.
+    be read or shows no face on its first frame, and an `out` that is the input or inside it, or a folder of
+    files aullm did not write (unless `force`: the crops could overwrite them).
     """
     if mode not in ("align", "detect"):
         raise UserError(f"{arg('mode', repr(mode))}: use align or detect")
     if size is not None and size < 8:
         raise UserError(f"{arg('size', size)}: give at least 8 pixels")
+    check_output_folder(Path(out), "crop", [Path(input_path)], force=force, what=arg("out"))
     requests = collect_requests(input_path, onset, offset)
     if len(requests) != 1:
         raise UserError(f"{input_path} is a manifest: aullm crop takes one clip (a frames folder or a video)")
@@ -60,10 +65,12 @@ def crop_clip(
         names = [p.stem + ".jpg" for p in source.paths]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    mark_output_folder(out, "crop")
     written = []
     for frame, name in zip(frames, names):
         path = out / name
-        Image.fromarray(frame).save(path, quality=JPEG_QUALITY)
+        with atomic_path(path) as tmp:
+            Image.fromarray(frame).save(tmp, format="JPEG", quality=JPEG_QUALITY)
         written.append(path)
     return written
 

@@ -10,19 +10,29 @@ gives the same probabilities from Python, from the command line and in the run's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Optional, Union, cast
+from typing import TYPE_CHECKING, Optional, Union, cast
 
 import numpy as np
 import pandas as pd
 
 from aullm.config import FaceCrop
-from aullm.core.errors import UserError
-from aullm.core.io import check_output_dir
+from aullm.core.errors import UserError, arg
+from aullm.core.outputs import check_output_folder, mark_output_folder
 from aullm.inference.bundle import Bundle, load_bundle
-from aullm.inference.explain import explain_requests
-from aullm.inference.predict import DEFAULT_BATCH, ClipRequest, PredictionResult, collect_requests, predict_clips
+from aullm.inference.predict import (
+    DEFAULT_BATCH,
+    ClipRequest,
+    PredictionResult,
+    collect_requests,
+    predict_clips,
+    read_manifest,
+)
+
+if TYPE_CHECKING:
+    from aullm.inference.events import VideoResult
 
 #: One input: a path (frames folder, video, manifest CSV) or frames in memory.
 ClipInput = Union[str, Path, np.ndarray]
@@ -109,10 +119,7 @@ class Detector:
         batch_size: int = DEFAULT_BATCH,
     ) -> PredictionResult:
         """`predict` with the warnings raised on the way and a JSON form (what `aullm predict --json` prints)."""
-        if crop is not None and crop not in CROPS:
-            raise UserError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
-        if batch_size < 1:
-            raise UserError(f"batch_size must be at least 1, got {batch_size}")
+        self._check(crop, batch_size)
         requests = self.requests(inputs, onset, offset)
         return predict_clips(self.bundle, requests, face_crop=crop, batch_size=batch_size)
 
@@ -125,23 +132,135 @@ class Detector:
         offset: Optional[int] = None,
         apex: Optional[int] = None,
         crop: Optional[FaceCrop] = None,
+        force: bool = False,
     ) -> dict[str, Union[list[Path], str]]:
         """Grad-CAM per AU on the apex frame, SE channel weights over time and the LED matrix, as PNGs in `out`
         (one subfolder per clip for several inputs or a manifest). Returns {clip: written files, or "failed:
         reason"}.
 
         >>> detector.explain("my_clip_frames/", out="explain/")
+
+        `out` is never an input nor inside one; a folder of files aullm did not write is refused unless `force`.
         """
-        check_output_dir(Path(out), "explain output folder")
+        check_explain_output(Path(out), inputs, force=force)
         requests = self.requests(inputs, onset, offset, apex)
         items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         manifest = any(isinstance(i, (str, Path)) and Path(i).suffix.lower() == ".csv" for i in items)
-        return explain_requests(
+        from aullm.inference.explain import explain_requests
+
+        results = explain_requests(
             self.bundle, requests, Path(out), face_crop=crop, per_clip_folders=manifest or len(requests) > 1
         )
+        mark_output_folder(Path(out), "explain")
+        return results
+
+    def events(
+        self,
+        video: Union[str, Path],
+        *,
+        fps: Optional[float] = None,
+        kind: str = "both",
+        crop: Optional[FaceCrop] = None,
+        spot: Optional[Mapping[str, Union[float, str]]] = None,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> pd.DataFrame:
+        """Spot the expressions of a video (or frames folder), then predict the AUs of each: one row per event,
+        `video, event, onset, apex, offset, t_onset_s, t_offset_s, spot_score, kind, AU<k>_prob, AU<k>, status`.
+        Frame numbers are the video's own (0-based for a file, the file names' numbers for a frames folder), times
+        in seconds from its first frame. No event: one row with an empty `event` and `status` `no expression
+        spotted`. `fps` is required for a frames folder; `kind` micro, macro or both; `spot` overrides spotting
+        settings by name (`aullm.spotting.settings.SpotSettings`); `crop` as in `predict` (default: the model's
+        training crop, else `align`).
+
+        >>> events = detector.events("interview.mp4")
+        >>> events[events["AU12"] == 1][["t_onset_s", "t_offset_s", "AU12_prob"]]
+        """
+        return self.video_events(video, fps=fps, kind=kind, crop=crop, spot=spot, batch_size=batch_size).table
+
+    def video_events(
+        self,
+        video: Union[str, Path],
+        *,
+        fps: Optional[float] = None,
+        kind: str = "both",
+        crop: Optional[FaceCrop] = None,
+        spot: Optional[Mapping[str, Union[float, str]]] = None,
+        batch_size: int = DEFAULT_BATCH,
+        keep_clips: bool = False,
+    ) -> VideoResult:
+        """`events` with what the pictures need: the spotting score over time, apex thumbnails, decoded clips."""
+        from aullm.inference.events import video_events
+        from aullm.spotting.settings import settings_from
+
+        self._check(crop, batch_size)
+        return video_events(
+            self.bundle,
+            Path(video),
+            fps=fps,
+            settings=settings_from(dict(spot or {})),
+            kind=kind,
+            face_crop=crop,
+            batch_size=batch_size,
+            keep_clips=keep_clips,
+        )
+
+    def timeline(
+        self,
+        video: Union[str, Path],
+        window_s: float = 1.0,
+        stride_s: Optional[float] = None,
+        *,
+        fps: Optional[float] = None,
+        crop: Optional[FaceCrop] = None,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> pd.DataFrame:
+        """AU probabilities over sliding windows of `window_s` seconds every `stride_s` (default half a window)
+        over the whole video: `video, t_start_s, t_end_s, AU<k>_prob`, then `AU<k>` (0/1), `start_frame`,
+        `end_frame` (the video's own numbers, inclusive; t_end_s is the window's end, exclusive) and `status`.
+        Every moment scored, not only the spotted ones; windows are decoded in one streamed pass and batched.
+
+        >>> detector.timeline("interview.mp4", window_s=1.0, stride_s=0.5)
+        """
+        from aullm.inference.events import video_windows
+
+        self._check(crop, batch_size)
+        result = video_windows(
+            self.bundle,
+            Path(video),
+            window_s=window_s,
+            stride_s=stride_s,
+            fps=fps,
+            face_crop=crop,
+            batch_size=batch_size,
+        )
+        return result.table
+
+    @staticmethod
+    def _check(crop: Optional[str], batch_size: int) -> None:
+        if crop is not None and crop not in CROPS:
+            raise UserError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+        if batch_size < 1:
+            raise UserError(f"batch_size must be at least 1, got {batch_size}")
 
     def __repr__(self) -> str:
         return f"Detector({self.bundle.path}, model={self.bundle.cfg.model.name}, aus={self.aus})"
 
 
-__all__ = ["ClipInput", "Detector"]
+def check_explain_output(out: Path, inputs: Union[ClipInput, Sequence[ClipInput]], *, force: bool = False) -> None:
+    """explain's output folder: never an input (a manifest, a clip it lists) nor inside one; new, empty, or one
+    explain wrote (its explain.json), unless `force`."""
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    paths = [Path(i) for i in items if isinstance(i, (str, Path))]
+    listed: list[Path] = []
+    for path in paths:
+        if path.suffix.lower() == ".csv" and path.is_file():
+            with contextlib.suppress(UserError):
+                listed += [r.path for r in read_manifest(path) if r.path is not None]
+
+    def explained(folder: Path) -> bool:  # written by an aullm from before the marker
+        return (folder / "explain.json").is_file() or any(folder.glob("*/explain.json"))
+
+    check_output_folder(Path(out), "explain", [*paths, *listed], force=force, what=arg("out"), also_ours=explained)
+
+
+__all__ = ["ClipInput", "Detector", "check_explain_output"]

@@ -24,42 +24,15 @@ from PIL import Image
 from aullm.config import FaceCrop
 from aullm.core.console import logger, track
 from aullm.core.errors import UserError
+from aullm.data.aus import AU_NAMES, au_title
+from aullm.data.clips import frame_number
 from aullm.data.decode import read_frame
+from aullm.data.stream import FrameStream
 from aullm.inference.predict import ClipRequest, DecodedClip, decode_request, model_input, resolve_face_crop
 from aullm.models.blocks.backbone import AUBackbone, FrameSqueezeExcitation
 
 #: Pixels of the longer side of the frame the heatmaps are drawn on.
 DISPLAY_SIZE = 256
-
-#: FACS names, for readable plot titles.
-AU_NAMES: dict[int, str] = {
-    1: "inner brow raiser",
-    2: "outer brow raiser",
-    4: "brow lowerer",
-    5: "upper lid raiser",
-    6: "cheek raiser",
-    7: "lid tightener",
-    9: "nose wrinkler",
-    10: "upper lip raiser",
-    12: "lip corner puller",
-    14: "dimpler",
-    15: "lip corner depressor",
-    16: "lower lip depressor",
-    17: "chin raiser",
-    18: "lip pucker",
-    20: "lip stretcher",
-    23: "lip tightener",
-    24: "lip pressor",
-    25: "lips part",
-    26: "jaw drop",
-    43: "eyes closed",
-}
-
-
-def au_title(au: str) -> str:
-    """`AU12` → `AU12 (lip corner puller)`."""
-    name = AU_NAMES.get(int(au[2:])) if au[2:].isdigit() else None
-    return f"{au} ({name})" if name else au
 
 
 @dataclass
@@ -80,6 +53,8 @@ class Explanation:
     led_matrix: Optional[np.ndarray]  # [T, T] learned, or None (flow input)
     led_initial: Optional[np.ndarray]
     led_params: dict[str, float]
+    #: Which frame of which video the heatmaps are drawn on, in the video's own numbers (and time, when known).
+    frame_label: str = ""
 
 
 def find_backbone(model: Any) -> AUBackbone:
@@ -183,8 +158,34 @@ def _led(model: Any, frames: int) -> tuple[Optional[np.ndarray], Optional[np.nda
     return learned, initial, params
 
 
-def explain_decoded(bundle: Any, decoded: DecodedClip) -> Explanation:
-    """Grad-CAM, SE weights and LED matrix for one decoded clip."""
+def frame_label(decoded: DecodedClip, pos: int, estimated: bool) -> str:
+    """The shown frame in the video's own numbering: `frame 1234 of interview.mp4 (41.13 s)` for a video, the
+    file's number for a frames folder, the index for frames in memory; then whether it is the given apex."""
+    source = decoded.source
+    what = "estimated apex" if estimated else "apex"
+    if source is None or source.kind == "flow_image":
+        return f"frame {pos + 1} of the clip ({what})"
+    if source.kind == "array":
+        return f"frame {source.start + pos} of the array ({what})"
+    if source.kind == "frames":
+        path = source.paths[min(pos, len(source.paths) - 1)]
+        number = frame_number(path)
+        shown = path.name if number is None else str(number)
+        return f"frame {shown} of {path.parent.name} ({what})"
+    number = source.start + pos
+    try:
+        fps = FrameStream(source.paths[0]).info.fps
+    except UserError:
+        return f"frame {number} of {source.paths[0].name} ({what})"
+    return f"frame {number} of {source.paths[0].name} ({number / fps:.2f} s, {what})"
+
+
+def explain_decoded(
+    bundle: Any, decoded: DecodedClip, *, frame: Optional[np.ndarray] = None, label: Optional[str] = None
+) -> Explanation:
+    """Grad-CAM, SE weights and LED matrix for one decoded clip. `frame`: the frame to draw on at DISPLAY_SIZE
+    (default: read again from the clip's source at its apex); `label`: what that frame is (default: its number in
+    the video, `frame_label`)."""
     backbone = find_backbone(bundle.model)
     x = model_input([decoded], bundle.size, bundle.frames)
     probs, cams, se_weights = gradcam(bundle.model, x, bundle.device)
@@ -205,12 +206,13 @@ def explain_decoded(bundle: Any, decoded: DecodedClip) -> Explanation:
         cams_time=cams.mean(axis=(2, 3)),
         apex_pos=apex,
         apex_estimated=estimated,
-        frame=_display_frame(decoded, apex),
+        frame=frame if frame is not None else _display_frame(decoded, apex),
         se_weights=se_weights,
         time_labels=_time_labels(backbone, cams.shape[1], bundle.frames),
         led_matrix=learned,
         led_initial=initial,
         led_params=params,
+        frame_label=label if label is not None else frame_label(decoded, apex, estimated),
     )
 
 
@@ -236,7 +238,9 @@ def write_explanation(ex: Explanation, out: Path) -> list[Path]:
         )
         for k, au in enumerate(ex.aus)
     }
-    apex_note = f"frame {ex.apex_pos + 1} of the clip" + (" (estimated apex)" if ex.apex_estimated else " (apex)")
+    apex_note = ex.frame_label or (
+        f"frame {ex.apex_pos + 1} of the clip" + (" (estimated apex)" if ex.apex_estimated else " (apex)")
+    )
     titles = {}
     written: list[Path] = []
     for k, au in enumerate(ex.aus):
@@ -290,6 +294,7 @@ def write_explanation(ex: Explanation, out: Path) -> list[Path]:
         "clip": ex.clip,
         "apex_position": ex.apex_pos,
         "apex_estimated": ex.apex_estimated,
+        "frame": ex.frame_label,
         "aus": {
             au: {
                 "prob": float(ex.probs[k]),
@@ -313,6 +318,22 @@ def _folder_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "clip"
 
 
+def _apex_outside(req: ClipRequest, decoded: DecodedClip) -> Optional[str]:
+    """Why a given apex cannot be drawn on (it is not a frame of the clip), or None."""
+    if req.apex is None:
+        return None
+    if decoded.apex_pos is not None and 0 <= decoded.apex_pos < decoded.n_frames:
+        return None
+    source = decoded.source
+    if source is not None and source.kind == "frames" and source.paths:
+        span = f"{source.paths[0].name}..{source.paths[-1].name}"
+    elif source is not None and source.kind in ("video", "array"):
+        span = f"{source.start}..{source.start + decoded.n_frames - 1}"
+    else:
+        span = f"{decoded.n_frames} frames"
+    return f"apex {req.apex} is not a frame of the clip ({span}); give a frame inside it, or none to estimate it"
+
+
 def explain_requests(
     bundle: Any,
     requests: list[ClipRequest],
@@ -332,6 +353,11 @@ def explain_requests(
             logger.warning("clip %s failed: %s", req.name, decoded.error)
             results[req.name] = f"failed: {decoded.error}"
             continue
+        outside = _apex_outside(req, decoded)
+        if outside:
+            logger.warning("clip %s failed: %s", req.name, outside)
+            results[req.name] = f"failed: {outside}"
+            continue
         if decoded.warning:
             logger.warning("%s", decoded.warning)
         target = Path(out) / _folder_name(req.name) if many else Path(out)
@@ -348,6 +374,7 @@ __all__ = [
     "explain_decoded",
     "explain_requests",
     "find_backbone",
+    "frame_label",
     "gradcam",
     "write_explanation",
 ]

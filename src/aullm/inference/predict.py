@@ -21,13 +21,15 @@ import torch
 
 from aullm.config import FaceCrop
 from aullm.core.console import logger, track
-from aullm.core.errors import UserError, arg
+from aullm.core.errors import UserError, arg, render
 from aullm.data.clips import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, frame_number, list_frames
 from aullm.data.decode import Crop, DecodeSettings, decode_clip
 from aullm.data.index import ClipSource
 
 DEFAULT_BATCH = 32
 STATUS_OK = "ok"
+#: Fewer frames show no motion at all: such a clip is refused rather than predicted from one still frame.
+MIN_CLIP_FRAMES = 2
 
 
 @dataclass
@@ -191,6 +193,8 @@ def clip_source(req: ClipRequest) -> ClipSource:
     if req.kind == "array":
         if req.array is None:
             raise FrameError("no frames given")
+        if len(req.array) == 0:
+            raise FrameError(f"the array holds no frame (shape {tuple(np.shape(req.array))})")
         start = req.onset or 0
         stop = len(req.array) - 1 if req.offset is None else req.offset
         if not 0 <= start <= stop < len(req.array):
@@ -243,7 +247,12 @@ def decode_request(
     except Exception as err:
         logger.debug("decoding %s failed", req.path, exc_info=True)
         out.error = f"{type(err).__name__}: {err}"
-    if out.ok and out.n_frames < frames and input_kind == "clip":
+    if out.ok and out.n_frames < MIN_CLIP_FRAMES and input_kind == "clip":
+        out.error = (
+            f"clip {req.name} has {out.n_frames} frame(s): a clip needs at least {MIN_CLIP_FRAMES} (its onset and "
+            "the frames after it) to show any motion"
+        )
+    elif out.ok and out.n_frames < frames and input_kind == "clip":
         out.warning = (
             f"clip {req.name} has {out.n_frames} frame(s), fewer than the model's {frames}: interpolated in time"
         )
@@ -335,9 +344,50 @@ def result_table(
 
 @torch.no_grad()
 def predict_probs(model: Any, x: torch.Tensor, device: torch.device) -> np.ndarray:
-    """Sigmoid of the model's logits for one batch (eval mode)."""
-    model.eval()
+    """Sigmoid of the model's logits for one batch (eval mode). A model already in eval mode is left alone:
+    switching modes drops the LLM's cached prompt keys/values, which the next batch would compute again."""
+    if model.training:
+        model.eval()
     return torch.sigmoid(model(x.to(device)).logits.float()).cpu().numpy()
+
+
+def long_clip_warning(bundle: Any, decoded: DecodedClip) -> Optional[str]:
+    """A warning when a clip is much longer than what the model was trained on: its few sampled frames (6 across a
+    whole minute) may all miss a short expression. Measured against the longest training clip a bundle records,
+    and, for a video, against LONG_INPUT_S seconds."""
+    from aullm.data.stream import LONG_INPUT_S
+
+    longest = (getattr(bundle, "meta", None) or {}).get("trained_on", {}).get("longest_clip_frames")
+    seconds = _clip_seconds(decoded)
+    too_long = (longest is not None and decoded.n_frames > 2 * int(longest)) or (
+        seconds is not None and seconds > LONG_INPUT_S
+    )
+    if not too_long:
+        return None
+    length = f"{decoded.n_frames} frames" + (f" ({seconds:.1f} s)" if seconds is not None else "")
+    trained = (
+        f"the longest clip this model was trained on had {int(longest)} frames"
+        if longest is not None
+        else f"micro-expressions last at most 0.5 s and long input is over {LONG_INPUT_S:g} s"
+    )
+    return (
+        f"clip {decoded.request.name} spans {length}, read as one clip of {bundle.frames} sampled frames; {trained}: "
+        f"a short expression may fall between them. Spot the expressions instead ({arg('spot', True)}; "
+        f"Detector.events) or score sliding windows ({arg('windows')}; Detector.timeline)"
+    )
+
+
+def _clip_seconds(decoded: DecodedClip) -> Optional[float]:
+    """A video clip's duration from its container's frame rate (None for frames and arrays: no rate known)."""
+    source = decoded.source
+    if source is None or source.kind != "video" or not decoded.ok:
+        return None
+    from aullm.data.stream import FrameStream, StreamError
+
+    try:
+        return decoded.n_frames / FrameStream(source.paths[0]).info.fps
+    except StreamError:
+        return None
 
 
 def predict_clips(
@@ -364,9 +414,10 @@ def predict_clips(
                 status[start + i] = f"failed: {d.error}"
                 logger.warning("clip %s failed: %s", d.request.name, d.error)
                 continue
-            if d.warning:
-                warnings.append(d.warning)
-                logger.warning("%s", d.warning)
+            for warning in (d.warning, long_clip_warning(bundle, d)):
+                if warning:
+                    warnings.append(render(warning))
+                    logger.warning("%s", warning)
             good.append(i)
         if good:
             x = model_input([decoded[i] for i in good], bundle.size, bundle.frames)
@@ -406,6 +457,7 @@ __all__ = [
     "clip_source",
     "collect_requests",
     "decode_request",
+    "long_clip_warning",
     "model_input",
     "predict",
     "predict_clips",

@@ -142,7 +142,7 @@ def spot_videos(
     settings = settings or SpotSettings()
     check_kind(kind)
     sources = stream_sources(list(inputs))
-    names = _unique_names(sources)
+    names = unique_names(sources)
     run = SpotRun()
     for number, (source, name) in enumerate(zip(sources, names), start=1):
         try:
@@ -171,7 +171,7 @@ def spot_videos(
     return run
 
 
-def _unique_names(sources: list[Path]) -> list[str]:
+def unique_names(sources: list[Path]) -> list[str]:
     """Each source's name (stem or folder name); sources sharing one are told apart by their parent folders."""
     names = [p.stem if p.is_file() else p.name for p in sources]
     depth = 1
@@ -191,4 +191,13 @@ def _renamed(info: StreamInfo, name: str) -> StreamInfo:
     return dataclasses.replace(info, name=name)
 
 
-__all__ = ["SIGNAL_COLUMNS", "SPOT_COLUMNS", "NoFaceFound", "SpotRun", "VideoSpots", "spot_stream", "spot_videos"]
+__all__ = [
+    "SIGNAL_COLUMNS",
+    "SPOT_COLUMNS",
+    "NoFaceFound",
+    "SpotRun",
+    "VideoSpots",
+    "spot_stream",
+    "spot_videos",
+    "unique_names",
+]

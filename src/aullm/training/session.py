@@ -42,11 +42,14 @@ class Experiment:
         skipped = {"train": list(self.train_data.skipped)}
         if not same:
             skipped["test"] = list(self.test_data.skipped)
+        lengths = np.asarray(self.train_data.lengths)
         return {
             "train": train,
             "test": test,
             "samples": {"train": len(self.train_data), "test": len(self.test_data)},
             "skipped": skipped,
+            # the longest training clip, in frames: a bundle records it, and predict warns on much longer input
+            "longest_clip_frames": int(lengths.max()) if lengths.size else None,
         }
 
 

@@ -105,6 +105,17 @@ def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional
     return _write_run_bundle(target, run, cfg, weights, thresholds, trained_on, seed, _base_llm(cfg, None))
 
 
+def _longest_clip(run: Path) -> Optional[int]:
+    """The longest training clip in frames, from the run's data.json (runs started before it was recorded: None)."""
+    import json
+
+    try:
+        value = json.loads((Path(run) / rd.DATA).read_text(encoding="utf-8")).get("longest_clip_frames")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
 def _write_run_bundle(
     target: Path,
     run: Path,
@@ -117,6 +128,9 @@ def _write_run_bundle(
 ) -> Path:
     """A bundle of one trained model of `run`: its weights file, thresholds (and where they came from), what it was
     trained on, and the base LLM it needs (referenced, and its LoRA adapter again in PEFT's format)."""
+    longest = _longest_clip(run)
+    if longest is not None:
+        trained_on = {**trained_on, "longest_clip_frames": longest}
     return write_bundle(
         target,
         cfg,

@@ -321,6 +321,21 @@ class LLMReasoner(nn.Module):
         self._eval_kv = (self._lora_key(), kv) if cacheable else None
         return kv
 
+    def prompt_state(self) -> Optional[list[tuple[Tensor, Tensor]]]:
+        """The prompt's per-layer keys/values as evaluation uses them (computed now unless cached), or None where
+        evaluation does not use them (the prefix cache is off, or the visual token precedes the prompt)."""
+        if not self.uses_fast_path or self.training:
+            return None
+        with torch.no_grad(), self._autocast():
+            return self._prompt_kv()
+
+    def load_prompt_state(self, kv: list[tuple[Tensor, Tensor]]) -> None:
+        """Reuse the keys/values `prompt_state` gave earlier for these very weights (a bundle's on-disk cache):
+        evaluation then starts without the prompt's forward pass. Dropped, as computed ones are, when the LoRA
+        weights change or the model trains."""
+        device = self.loaded.device
+        self._eval_kv = (self._lora_key(), [(k.to(device), v.to(device)) for k, v in kv])
+
     def _forward_prefix_cached(self, tokens: Tensor) -> Tensor:
         from transformers import DynamicCache
 
