@@ -175,9 +175,9 @@ def test_synth_crop_and_bench_step(tmp_path) -> None:
     assert [p.name for p in written] == ["img1.jpg", "img2.jpg", "img3.jpg"]
     bench = api.bench_step("tiny-random", batch=2, device="cpu", repeats=1)
     assert bench.contract().keys() >= {"llm", "batch", "naive_s", "fast_s", "speedup", "max_abs_diff"}
-    with pytest.raises(aullm.UserError, match="--batch"):
+    with pytest.raises(aullm.UserError, match="batch must be at least 1"):
         api.bench_step("tiny-random", batch=0)
-    with pytest.raises(aullm.UserError, match="--repeats"):
+    with pytest.raises(aullm.UserError, match="repeats must be at least 1"):
         api.bench_step("tiny-random", batch=2, repeats=0)
     with pytest.raises(aullm.UserError, match="prepack"):
         api.bench_step("tiny-random", batch=2, prepack="sometimes")
