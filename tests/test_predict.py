@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -262,8 +263,23 @@ def test_video_gives_the_frames_folders_result(run):
     assert result.exit_code == 0, result.output
     header = result.stdout.splitlines()[0].split(",")
     assert header == ["clip", *PROBS, *AUS, "status", "n_frames"]
-    # by default a video is raw footage and is aligned: no face in a SynME drawing → that row fails, saying so
+    # by default a video is raw footage and is aligned: MTCNN finds the drawn face on the colour onset frame
     result = cli(["predict", str(videos[0]), "--checkpoint", str(run["bundle"]), "--device", "cpu"])
+    assert result.exit_code == 0 and result.stdout.splitlines()[1].endswith(",ok,15"), result.output
+    # a video without a face: that row fails, saying so
+    from skimage import data
+
+    cat = cv2.resize(cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR), (128, 128))
+    no_face = run["base"] / "cat.mp4"
+    with av.open(str(no_face), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width = stream.height = 128
+        stream.pix_fmt = "yuv420p"
+        for _ in range(8):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(cat, format="bgr24")):
+                container.mux(packet)
+        container.mux(stream.encode())
+    result = cli(["predict", str(no_face), "--checkpoint", str(run["bundle"]), "--device", "cpu"])
     assert result.exit_code == 2 and "no face found in frame 0 of" in result.output, result.output
     result = cli(["predict", str(videos[0]), "-c", str(run["bundle"]), "--crop-face", "--align"])
     assert result.exit_code == 2 and "alternatives" in result.output

@@ -234,8 +234,8 @@ def read_video(
     return np.stack(frames)
 
 
-def video_first_frame(path: Path, start: int = 0) -> np.ndarray:
-    """The full-resolution gray frame `start` of a video (for face detection)."""
+def video_first_frame(path: Path, start: int = 0, colour: bool = False) -> np.ndarray:
+    """The full-resolution frame `start` of a video, gray or RGB (for face detection)."""
     import av
 
     seen = 0
@@ -244,7 +244,7 @@ def video_first_frame(path: Path, start: int = 0) -> np.ndarray:
             for i, frame in enumerate(container.decode(video=0)):
                 seen = i + 1
                 if i >= start:
-                    return frame.to_ndarray(format="gray")
+                    return frame.to_ndarray(format="rgb24" if colour else "gray")
     except (av.error.FFmpegError, OSError, ValueError) as err:
         raise FrameError(f"unreadable video {path}: {err}") from None
     holds = f"{seen} frames, 0..{seen - 1}" if seen else "no frame"

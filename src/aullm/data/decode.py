@@ -111,21 +111,28 @@ def gray_frames(array: np.ndarray) -> np.ndarray:
 
 
 def _decode_for_detection(path: Path) -> tuple[np.ndarray, float]:
-    """An image file as gray at about the detector's working size (JPEG draft mode), and that size's scale."""
+    """An image file at about the detector's working size (JPEG draft mode), in colour when it has colour (MTCNN's
+    training domain: on gray frames it misses far more faces), and that size's scale."""
     with open_image(path) as im:
         width = im.size[0]
+        mode = "L" if im.mode in ("L", "I;16", "I", "F", "1") else "RGB"
         if im.format == "JPEG":
-            im.draft("L", (align.DETECT_MAX_SIDE, align.DETECT_MAX_SIDE))
-        gray = np.asarray(im.convert("L"), dtype=np.uint8)
-    return gray, gray.shape[1] / width
+            im.draft(mode, (align.DETECT_MAX_SIDE, align.DETECT_MAX_SIDE))
+        image = np.asarray(im.convert(mode), dtype=np.uint8)
+    return image, image.shape[1] / width
 
 
-def face_in_frame(gray: np.ndarray, face_crop: Optional[str], where: str) -> Optional[Crop]:
-    """The crop a full-resolution gray onset frame gives (a video's or an array's): None for `none`; raises
-    NoFaceError naming `where`. Streamed clips of a long video (`aullm.data.stream_clips`) locate theirs here too."""
+def face_in_frame(frame: np.ndarray, face_crop: Optional[str], where: str) -> Optional[Crop]:
+    """The crop a full-resolution onset frame gives (a video's or an array's; gray [H, W] or RGB [H, W, 3], which
+    `align`'s detector finds faces in more reliably): None for `none`; raises NoFaceError naming `where`. Streamed
+    clips of a long video (`aullm.data.stream_clips`) locate theirs here too."""
     if face_crop in (None, "none"):
         return None
-    found: Optional[Crop] = faces.face_box(gray) if face_crop == "detect" else align.find_alignment(gray)
+    if face_crop == "detect":
+        gray = np.asarray(Image.fromarray(frame).convert("L")) if frame.ndim == 3 else frame
+        found: Optional[Crop] = faces.face_box(gray)
+    else:
+        found = align.find_alignment(frame)
     if found is None:
         raise NoFaceError(f"no face found in {where}")
     return found
@@ -137,9 +144,11 @@ def locate_face(source: ClipSource, face_crop: Optional[str]) -> Optional[Crop]:
         return None
     if source.kind == "array":
         assert source.array is not None
-        return face_in_frame(gray_frames(source.array[:1])[0], face_crop, _onset_where(source))
+        onset = source.array[0] if np.asarray(source.array).ndim == 4 else gray_frames(source.array[:1])[0]
+        return face_in_frame(np.asarray(onset, dtype=np.uint8), face_crop, _onset_where(source))
     if source.kind == "video":
-        return face_in_frame(video_first_frame(source.paths[0], source.start), face_crop, _onset_where(source))
+        first = video_first_frame(source.paths[0], source.start, colour=True)
+        return face_in_frame(first, face_crop, _onset_where(source))
     if face_crop == "detect":
         box = faces.face_box_from_file(source.paths[0])
         if box is None:

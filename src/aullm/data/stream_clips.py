@@ -116,7 +116,8 @@ def _read_pass(
     first = ranges[members[0]].start
     last = max(ranges[i].stop for i in members)
     seen: Optional[int] = None
-    for number, gray in stream.frames(first, last):
+    for picture in stream.pictures(first, last):
+        number, gray = picture.number, picture.gray
         seen = number
         while waiting and ranges[waiting[0]].start <= number:
             i = waiting.pop(0)
@@ -125,7 +126,8 @@ def _read_pass(
                 yield _beyond(stream, opened, number)
                 continue
             try:
-                opened.crop = face_in_frame(gray, settings.face_crop, f"frame {number} of {stream.path}")
+                onset = np.ascontiguousarray(picture.bgr[:, :, ::-1])  # RGB: the detector finds more faces in colour
+                opened.crop = face_in_frame(onset, settings.face_crop, f"frame {number} of {stream.path}")
             except FrameError as err:
                 yield RangeClip(i, ranges[i], error=str(err))
                 continue

@@ -37,8 +37,9 @@ DETECT_MAX_SIDE = 640
 MIN_FACE_FRACTION = 0.1
 #: The crop's margin around the detector's face box, as a fraction of the box's side, on every side.
 MARGIN = 0.12
-#: Bump when the geometry below changes, so cached aligned clips are not reused.
-VERSION = 1
+#: Bump when the geometry below changes, so cached aligned clips are not reused (2: faces are found on the colour
+#: onset frame where the source has colour).
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 def find_face(gray: np.ndarray) -> Optional[mtcnn.Face]:
-    """The largest face in a gray frame, in that frame's pixels, or None.
+    """The largest face in a frame (gray, or RGB, where MTCNN finds faces more reliably), in its pixels, or None.
 
     Its landmarks average the detections on the frame and on its mirror image: MTCNN's eye points are off by a
     pixel or two in a direction that flips with the image, so the average halves the eye line's angular error
@@ -166,7 +167,7 @@ def _rotate_point(point: tuple[float, float], centre: tuple[float, float], angle
 
 
 def find_alignment(onset: np.ndarray) -> Optional[Alignment]:
-    """The clip's transform from its onset frame (gray, full resolution), or None when no face is found."""
+    """The clip's transform from its onset frame (gray or RGB, full resolution), or None when no face is found."""
     first = find_face(onset)
     if first is None:
         return None
