@@ -94,6 +94,11 @@ def attention_probe(model: nn.Module, x: Tensor) -> dict[str, Any]:
         else:
             seq = torch.cat([tokens, prompt], 1)
             positions = list(range(n))
+            sink = getattr(reasoner, "_sink_ids", None)
+            if sink is not None:
+                emb = reasoner.decoder.get_input_embeddings()(sink).expand(tokens.shape[0], -1, -1)
+                seq = torch.cat([emb.to(seq.dtype), seq], 1)
+                positions = [p + sink.shape[1] for p in positions]
     config = reasoner.decoder.config
     before = config._attn_implementation
     config._attn_implementation = "eager"
@@ -126,7 +131,25 @@ def token_norms(model: nn.Module, x: Tensor) -> dict[str, float]:
     return out
 
 
-def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int) -> dict[str, Any]:
+def add_sink(reasoner: nn.Module, token: str) -> None:
+    """Diagnostic only (`figure` order): a real first token (the tokenizer's `token`) before [CT][IT][prompt], so the
+    structured tokens no longer sit at position 0, where a causal LM parks its attention sink."""
+    ids = reasoner.loaded.tokenizer(token, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    full = reasoner._forward_full
+
+    def forward_full(tokens: Tensor) -> Tensor:
+        emb = reasoner.decoder.get_input_embeddings()(ids.to(tokens.device)).to(tokens.dtype)
+        prompt = reasoner._prompt_embeddings().expand(tokens.shape[0], -1, -1).to(tokens.dtype)
+        seq = torch.cat([emb.expand(tokens.shape[0], -1, -1), tokens, prompt], dim=1)
+        return reasoner._call(inputs_embeds=seq, use_cache=False).last_hidden_state[:, -1]
+
+    assert reasoner.token_position == "prepend", "--sink is for the figure order"
+    reasoner._forward_full = forward_full
+    reasoner._sink_ids = ids
+    del full
+
+
+def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, sink: str = "") -> dict[str, Any]:
     torch.set_num_threads(max(1, cfg.train.threads))
     device = torch.device("cpu")
     data = prepare_dataset(cfg.data)
@@ -139,6 +162,8 @@ def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int) ->
     seed_everything(s)
     model = build_model(cfg, aus, llm, seed=s)
     model.reset(s)
+    if sink:
+        add_sink(model.reasoner, sink)
     rows = np.arange(len(data))
     train_rows, test_rows = rows[data.subjects != fold], rows[data.subjects == fold]
     fit_rows, val_rows = validation_split(data, train_rows, cfg.eval.validation_subjects, s)
@@ -239,11 +264,12 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--lr-scale", action="append", default=[], help="PART=FACTOR, e.g. graph=3 evidence=0.3")
     parser.add_argument("--probe-every", type=int, default=0)
+    parser.add_argument("--sink", default="", help="figure order only: a real token before [CT][IT][prompt]")
     args = parser.parse_args()
     cfg = load_config(Path(args.config), [f"data.root={args.data}", "train.threads=1", *args.overrides])
     scale = {k: float(v) for k, v in (item.split("=", 1) for item in args.lr_scale)}
-    log = run(cfg, args.fold, scale, args.probe_every)
-    log["overrides"], log["lr_scale"], log["config"] = args.overrides, scale, args.config
+    log = run(cfg, args.fold, scale, args.probe_every, args.sink)
+    log["overrides"], log["lr_scale"], log["config"], log["sink"] = args.overrides, scale, args.config, args.sink
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(log, indent=1))
 
