@@ -188,6 +188,7 @@ def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, si
     log["probes"]["start"] = {"attention": attention_probe(model, probe_x), "norms": token_norms(model, probe_x)}
     model.train()
     start = time.perf_counter()
+    steps_per_epoch = -(-len(fit_rows) // cfg.train.batch_size)
     for epoch in range(cfg.train.epochs):
         sums: dict[str, float] = defaultdict(float)
         steps = 0
@@ -202,11 +203,15 @@ def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, si
             loss.backward()
             for g, ps in groups.items():
                 sums[f"grad/{g}"] += norm([p.grad for p in ps if p.grad is not None])
-            before = {g: [p.detach().clone() for p in ps] for g, ps in groups.items()}
-            optimizer.step()
-            for g, ps in groups.items():
-                delta = norm([p.detach() - b for p, b in zip(ps, before[g])])
-                sums[f"update/{g}"] += delta / max(norm([p.detach() for p in ps]), 1e-12)
+            if steps == 0:  # relative update on the epoch's first step only (a copy of every weight is slow)
+                before = {g: [p.detach().clone() for p in ps] for g, ps in groups.items()}
+                optimizer.step()
+                for g, ps in groups.items():
+                    delta = norm([p.detach() - b for p, b in zip(ps, before[g])])
+                    sums[f"update/{g}"] += steps_per_epoch * delta / max(norm([p.detach() for p in ps]), 1e-12)
+                del before
+            else:
+                optimizer.step()
             steps += 1
             main_total += main.item() * len(batch_rows)
             aux_total += (out.aux_loss.item() if out.aux_loss is not None else 0.0) * len(batch_rows)

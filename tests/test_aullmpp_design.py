@@ -223,3 +223,43 @@ def test_ccr_perturb_chooses_what_the_counterfactual_flips(perturb: str) -> None
     edges_toggled = bool((cf.mask != g.prior_mask).any())
     assert states_flipped == (perturb in ("both", "states"))
     assert edges_toggled == (perturb in ("both", "edges"))
+
+
+def test_mge_extraction_backbone_and_zero_init(tiny) -> None:
+    """`mge.extraction: backbone` makes F_mid/F_high the backbone's own extraction applied to x_fused (its fc_high
+    then trains); `mge.zero_init` starts x_fused at x_att exactly, so at the start F_mid is the backbone's own,
+    and the branches still receive gradient (they grow in)."""
+    from aullm.models.mge_efp import MGEEFP
+
+    x = torch.rand(3, FRAMES, SIZE, SIZE)
+    model = _build(tiny, token_order="prompt_it_ct", mge={"extraction": "backbone", "zero_init": True})
+    evidence = model.evidence
+    assert isinstance(evidence, MGEEFP) and evidence.mid is None and evidence.high is None
+    assert model.backbone.fc_high.weight.requires_grad
+    model.eval()
+    with torch.no_grad():
+        feats = model.backbone(x)
+        out = evidence.evidence(feats.x_att, model._backbone_extract)
+    torch.testing.assert_close(out.fused, feats.x_att, rtol=0, atol=0)
+    torch.testing.assert_close(out.f_mid, feats.f_mid, rtol=0, atol=0)
+    torch.testing.assert_close(out.f_high, feats.f_high, rtol=0, atol=0)
+    # Zero-initialised again after a reset (training moved the scales away from zero).
+    model.train()
+    model(x).logits.square().sum().backward()
+    scales = [evidence.harmonise[name][1].weight for name in evidence.branch_names]
+    assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in scales)
+    with torch.no_grad():
+        for s in scales:
+            s.fill_(0.5)
+    model.reset(1)
+    assert all(torch.equal(s, torch.zeros_like(s)) for s in scales)
+    # The previous design (own extraction, branches on from the start) is still what the defaults give here.
+    own = _build(tiny, mge={"extraction": "own", "zero_init": False})
+    assert isinstance(own.evidence, MGEEFP) and own.evidence.mid is not None
+    assert not own.backbone.fc_high.weight.requires_grad
+    own.eval()
+    with torch.no_grad():
+        feats = own.backbone(x)
+        assert not torch.allclose(own.evidence.evidence(feats.x_att).fused, feats.x_att)
+    with pytest.raises(ConfigError, match=r"model\.mge\.extraction"):
+        _cfg(mge={"extraction": "shared"})

@@ -33,6 +33,16 @@ class GraphConfig:
 
 
 @dataclass
+class MGEConfig:
+    """MGE-EFP's open designs: whose mid/high-level extraction reads x_fused (`own`: MGE-EFP's conv + BN + pool
+    and its own fc; `backbone`: the backbone's pool and fc_high, as AU-LLM's F_mid and F_high are made), and
+    whether the harmonised branches start at exactly zero (x_fused = x_att at the start)."""
+
+    extraction: Literal["own", "backbone"] = "own"
+    zero_init: bool = False
+
+
+@dataclass
 class CCRConfig:
     """Counterfactual consistency regularisation (training only)."""
 
@@ -63,6 +73,7 @@ class AULLMPPConfig(SEOptions, LEDOptions, DropoutOptions):
     r_augnn: bool = True
     graph: GraphConfig = field(default_factory=GraphConfig)
     ccr: CCRConfig = field(default_factory=CCRConfig)
+    mge: MGEConfig = field(default_factory=MGEConfig)
     token_order: TokenOrder = "figure"
     # Several content tokens: the projector's output is split into `ct_tokens` LLM tokens. Several instruction
     # tokens: `it_tokens` structural-attention pooling queries, each giving one token.

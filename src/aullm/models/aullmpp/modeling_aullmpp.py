@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal, Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aullm.core.console import logger
@@ -76,6 +77,8 @@ class AULLMPP(AUModel):
         ccr_flip_prob: float = 0.2,
         ccr_scope: Literal["unflipped", "all"] = "unflipped",
         ccr_perturb: Literal["both", "states", "edges"] = "both",
+        mge_extraction: Literal["own", "backbone"] = "own",
+        mge_zero_init: bool = False,
         token_order: TokenOrder = "figure",
         ct_tokens: int = 1,
         it_tokens: int = 1,
@@ -118,10 +121,18 @@ class AULLMPP(AUModel):
         channels = self.backbone.att_shape[0]
         self.evidence: nn.Module
         if self.use_mge_efp:
-            self.evidence = MGEEFP(self.backbone.att_shape, hidden * self.ct_tokens, dropout=dropout)
-            # MGE-EFP builds its own F_mid/F_high from x_att; the backbone's fc_high is then unused, so it is
-            # frozen (no optimiser state, not counted as trainable) rather than trained on no signal.
-            self.backbone.fc_high.requires_grad_(False)
+            self.evidence = MGEEFP(
+                self.backbone.att_shape,
+                hidden * self.ct_tokens,
+                dropout=dropout,
+                extraction=mge_extraction,
+                mid_dim=self.backbone.mid_dim,
+                zero_init=mge_zero_init,
+            )
+            if mge_extraction == "own":
+                # MGE-EFP builds its own F_mid/F_high from x_fused; the backbone's fc_high is then unused, so it
+                # is frozen (no optimiser state, not counted as trainable) rather than trained on no signal.
+                self.backbone.fc_high.requires_grad_(False)
         else:
             self.evidence = EnhancedFusionProjector(
                 self.backbone.mid_dim + self.backbone.high_dim, hidden * self.ct_tokens, dropout
@@ -149,6 +160,8 @@ class AULLMPP(AUModel):
         generator = seeded_generator(seed)
         init_module_(self.backbone, generator)
         init_module_(self.evidence, generator)
+        if isinstance(self.evidence, MGEEFP) and self.evidence.zero_init:
+            self.evidence.zero_branches_()
         if self.graph is not None:
             init_module_(self.graph, generator)
             self.graph.reset_prior()
@@ -179,10 +192,17 @@ class AULLMPP(AUModel):
         """(CT [B, ct_tokens, d], x_att) for a batch of clips."""
         feats = self.backbone(x)
         if self.use_mge_efp:
-            ct = self.evidence(feats.x_att)
+            ct = self.evidence(feats.x_att, self._backbone_extract)
         else:
             ct = self.evidence(torch.cat([feats.f_mid, feats.f_high], dim=1))
         return ct.view(ct.shape[0], self.ct_tokens, -1), feats.x_att
+
+    def _backbone_extract(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The backbone's own mid/high-level extraction (pool + dropout → F_mid, fc_high → F_high) on any map of
+        x_att's shape: MGE-EFP's `extraction: backbone` applies it to x_fused."""
+        b = self.backbone
+        f_mid = b.drop2(b.pool2(x)).flatten(1)
+        return f_mid, b.drop_high(F.relu(b.fc_high(f_mid)))
 
     def sequence(self, ct: Tensor, it: Optional[Tensor]) -> Tensor:
         """The structured tokens in `token_order` ([B, n, d]); the reasoner puts the prompt before or after."""
@@ -288,6 +308,8 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         ccr_flip_prob=m.ccr.flip_prob,
         ccr_scope=m.ccr.scope,
         ccr_perturb=m.ccr.perturb,
+        mge_extraction=m.mge.extraction,
+        mge_zero_init=m.mge.zero_init,
         token_order=m.token_order,
         ct_tokens=m.ct_tokens,
         it_tokens=m.it_tokens,
