@@ -48,6 +48,13 @@ def _no_dropout(model: nn.Module) -> None:
             module.p = 0.0
 
 
+def _frozen_norms(model: nn.Module) -> None:
+    """BatchNorm on running statistics, so a sample's output does not depend on the rest of its batch."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
 def _perturb_lora(module: nn.Module) -> None:
     """LoRA B starts at zero (the adapter is then a no-op); give it values so the paths are really compared."""
     generator = torch.Generator().manual_seed(7)
@@ -138,37 +145,42 @@ def test_cached_and_uncached_prompt_paths_give_the_same_logits(tiny, order: str,
 
 
 def test_forward_branches_equals_each_full_sequence(tiny) -> None:
-    """[prompt][shared][branch_m] for every m in one packed pass = the reasoner on each concatenation."""
+    """[prompt][shared][branch_m] for every m in one packed pass = the reasoner on each concatenation; a branch
+    may cover only the first samples (CCR's `fraction`)."""
     reasoner = LLMReasoner(tiny, LoraConfig(r=4, alpha=8, dropout=0.0), "classify the action units", "append", seed=1)
     _perturb_lora(reasoner)
     reasoner.train()
     generator = torch.Generator().manual_seed(0)
     shared = torch.randn(3, 2, tiny.hidden_size, generator=generator, requires_grad=True)
-    branches = torch.randn(2, 3, 2, tiny.hidden_size, generator=generator, requires_grad=True)
+    first = torch.randn(3, 2, tiny.hidden_size, generator=generator, requires_grad=True)
+    second = torch.randn(2, 2, tiny.hidden_size, generator=generator, requires_grad=True)  # samples 0 and 1 only
     calls: list[tuple[int, ...]] = []
     handle = reasoner.decoder.register_forward_pre_hook(
         lambda _m, args, kwargs: calls.append(tuple(kwargs["inputs_embeds"].shape)), with_kwargs=True
     )
-    tree = reasoner.forward_branches(shared, branches)
+    tree = reasoner.forward_branches(shared, [first, second])
     handle.remove()
     # One decoder pass: the prompt once, each sample's shared tokens once, each branch's tokens once.
-    assert calls == [(1, reasoner.prompt_tokens + 3 * 2 + 2 * 3 * 2, tiny.hidden_size)]
-    reference = torch.stack([reasoner.forward_path(torch.cat([shared, branches[m]], dim=1), "full") for m in range(2)])
-    torch.testing.assert_close(tree, reference, rtol=0, atol=1e-5)
-    g_tree = torch.autograd.grad(tree.square().sum(), [shared, branches, *reasoner.lora_parameters()])
-    g_ref = torch.autograd.grad(reference.square().sum(), [shared, branches, *reasoner.lora_parameters()])
+    assert calls == [(1, reasoner.prompt_tokens + 3 * 2 + (3 + 2) * 2, tiny.hidden_size)]
+    reference = [
+        reasoner.forward_path(torch.cat([shared, first], dim=1), "full"),
+        reasoner.forward_path(torch.cat([shared[:2], second], dim=1), "full"),
+    ]
+    assert [t.shape for t in tree] == [(3, tiny.hidden_size), (2, tiny.hidden_size)]
+    for a, b in zip(tree, reference):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    inputs = [shared, first, second, *reasoner.lora_parameters()]
+    g_tree = torch.autograd.grad(sum(t.square().sum() for t in tree), inputs)
+    g_ref = torch.autograd.grad(sum(t.square().sum() for t in reference), inputs)
     for a, b in zip(g_tree, g_ref):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     # Without shared tokens, and in evaluation (no packing): still each full sequence.
-    torch.testing.assert_close(
-        reasoner.forward_branches(None, branches),
-        torch.stack([reasoner.forward_path(branches[m], "full") for m in range(2)]),
-        rtol=0,
-        atol=1e-5,
-    )
+    for a, b in zip(reasoner.forward_branches(None, [first, second]), [first, second]):
+        torch.testing.assert_close(a, reasoner.forward_path(b, "full"), rtol=0, atol=1e-5)
     reasoner.eval()
     with torch.no_grad():
-        torch.testing.assert_close(reasoner.forward_branches(shared, branches), reference, rtol=0, atol=1e-5)
+        for a, b in zip(reasoner.forward_branches(shared, [first, second]), reference):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
 def test_ccr_with_prompt_ct_it_runs_the_content_token_once(tiny) -> None:
@@ -188,6 +200,38 @@ def test_ccr_with_prompt_ct_it_runs_the_content_token_once(tiny) -> None:
         sizes[order] = calls
     p = _build(tiny).reasoner.prompt_tokens
     assert sizes == {"prompt_ct_it": [(1, p + 4 + 8)], "prompt_it_ct": [(1, p + 16)], "figure": [(8, p + 2)]}
+
+
+@pytest.mark.parametrize("order", ["prompt_ct_it", "prompt_it_ct"])
+def test_ccr_fraction_gives_a_counterfactual_to_part_of_the_batch(tiny, order: str) -> None:
+    """`ccr.fraction: 0.25` on a batch of 8: two counterfactual sequences; the CCR loss is the same function of
+    those two samples as with the whole batch (fraction 1 on the same two samples)."""
+    x = torch.rand(8, FRAMES, SIZE, SIZE)
+    part = _build(tiny, token_order=order, ccr={"flip_prob": 0.5, "lambda": 1.0, "fraction": 0.25}, dropout=0.0)
+    _no_dropout(part)
+    _perturb_lora(part)
+    calls: list[tuple[int, ...]] = []
+    part.reasoner.decoder.register_forward_pre_hook(
+        lambda _m, args, kwargs: calls.append(tuple(kwargs["inputs_embeds"].shape[:2])), with_kwargs=True
+    )
+    part.train()
+    _frozen_norms(part)
+    torch.manual_seed(5)
+    out = part(x)
+    p = part.reasoner.prompt_tokens
+    per_sample = {"prompt_ct_it": (8 * 2 + 2 * 1), "prompt_it_ct": (8 + 2) * 2}[order]
+    assert calls == [(1, p + per_sample)] and out.logits.shape == (8, 4)
+    whole = _build(tiny, token_order=order, ccr={"flip_prob": 0.5, "lambda": 1.0}, dropout=0.0)
+    _no_dropout(whole)
+    _perturb_lora(whole)
+    whole.train()
+    _frozen_norms(whole)
+    torch.manual_seed(5)  # the same draw for the first two samples
+    reference = whole(x[:2])
+    torch.testing.assert_close(out.logits[:2], reference.logits, rtol=0, atol=1e-5)
+    torch.testing.assert_close(out.aux_loss, reference.aux_loss, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ConfigError, match=r"model\.ccr\.fraction"):
+        _cfg(ccr={"fraction": 0.0})
 
 
 def test_several_content_and_instruction_tokens(tiny) -> None:

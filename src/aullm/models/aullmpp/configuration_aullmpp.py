@@ -56,10 +56,14 @@ class CCRConfig:
     # What the AU-flip counterfactual perturbs: the AU node states, the relation edges, or both (the default, as
     # before this option existed).
     perturb: Literal["both", "states", "edges"] = "both"
+    # The share of each batch that gets a counterfactual (the first ⌈fraction·B⌉ of a shuffled batch): the
+    # counterfactual pass costs LLM tokens, and a quarter of the batch still gives the regulariser a signal.
+    fraction: float = 1.0
 
     def __post_init__(self) -> None:
         check(0.0 <= self.flip_prob <= 1.0, "model.ccr.flip_prob", self.flip_prob, "must be in [0, 1]")
         check(self.lambda_ >= 0.0, "model.ccr.lambda", self.lambda_, "must be >= 0")
+        check(0.0 < self.fraction <= 1.0, "model.ccr.fraction", self.fraction, "must be in (0, 1]")
 
 
 @dataclass

@@ -26,6 +26,7 @@ twice; with `prompt_it_ct` the prompt runs once; with `figure` the LLM batch is 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Literal, Optional
 
 import numpy as np
@@ -77,6 +78,7 @@ class AULLMPP(AUModel):
         ccr_flip_prob: float = 0.2,
         ccr_scope: Literal["unflipped", "all"] = "unflipped",
         ccr_perturb: Literal["both", "states", "edges"] = "both",
+        ccr_fraction: float = 1.0,
         mge_extraction: Literal["own", "backbone"] = "own",
         mge_zero_init: bool = False,
         token_order: TokenOrder = "figure",
@@ -109,6 +111,7 @@ class AULLMPP(AUModel):
         self.ccr_flip_prob = float(ccr_flip_prob)
         self.ccr_scope: Literal["unflipped", "all"] = ccr_scope
         self.ccr_perturb: Literal["both", "states", "edges"] = ccr_perturb
+        self.ccr_fraction = float(ccr_fraction)
 
         self.backbone = AUBackbone(
             frames=frames,
@@ -214,17 +217,21 @@ class AULLMPP(AUModel):
     def _logits(self, tokens: Tensor) -> Tensor:
         return self.head(self.reasoner(tokens).float())
 
-    def _pair_hidden(self, ct: Tensor, it: Tensor, it_cf: Tensor) -> Tensor:
-        """The reasoner's output for the original and the counterfactual sequence, [2, B, d], in one call that
-        shares what the two have in common (the prompt; with `prompt_ct_it`, each sample's CT too)."""
+    def _pair_hidden(self, ct: Tensor, it: Tensor, it_cf: Tensor) -> tuple[Tensor, Tensor]:
+        """The reasoner's output for the original sequences [B, d] and the counterfactual ones [B_cf, d] (the first
+        B_cf samples), in one call that shares what they have in common (the prompt; with `prompt_ct_it`, each
+        sample's CT too)."""
+        n_cf = it_cf.shape[0]
         branches = getattr(self.reasoner, "forward_branches", None)
         if branches is not None and self.token_order == "prompt_ct_it":
-            return branches(ct, torch.stack([it.to(ct.dtype), it_cf.to(ct.dtype)]))
-        pair = torch.stack([self.sequence(ct, it), self.sequence(ct, it_cf)])
+            z, z_cf = branches(ct, [it.to(ct.dtype), it_cf.to(ct.dtype)])
+            return z, z_cf
+        pair = [self.sequence(ct, it), self.sequence(ct[:n_cf], it_cf)]
         if branches is not None:
-            return branches(None, pair)
-        b = ct.shape[0]
-        return self.reasoner(pair.flatten(0, 1)).float().view(2, b, -1)
+            z, z_cf = branches(None, pair)
+            return z, z_cf
+        hidden = self.reasoner(torch.cat(pair)).float()
+        return hidden[: ct.shape[0]], hidden[ct.shape[0] :]
 
     def forward(self, x: Tensor) -> ModelOutput:
         ct, x_att = self.content_token(x)
@@ -235,15 +242,18 @@ class AULLMPP(AUModel):
             return ModelOutput(logits=self._logits(self.sequence(ct, self.graph.propagate(nodes, states).tokens)))
 
         batch = ct.shape[0]
-        cf = self.graph.sample_counterfactual(batch, self.ccr_flip_prob, ct.device, perturb=self.ccr_perturb)
+        n_cf = max(1, math.ceil(self.ccr_fraction * batch))  # the batch is shuffled: the first n_cf are a sample
+        cf = self.graph.sample_counterfactual(n_cf, self.ccr_flip_prob, ct.device, perturb=self.ccr_perturb)
         mask = torch.cat([self.graph.prior_mask.expand(batch, -1, -1), cf.mask])
         both = self.graph.propagate(
-            torch.cat([nodes, nodes]), torch.cat([states, RAUGNN.apply_flip(states, cf.flip)]), mask
+            torch.cat([nodes, nodes[:n_cf]]), torch.cat([states, RAUGNN.apply_flip(states[:n_cf], cf.flip)]), mask
         )
-        it, it_cf = both.tokens.split(batch)
-        z, z_cf = self.head(self._pair_hidden(ct, it, it_cf).float())
+        it, it_cf = both.tokens.split([batch, n_cf])
+        hidden, hidden_cf = self._pair_hidden(ct, it, it_cf)
+        z, z_cf = self.head(hidden.float()), self.head(hidden_cf.float())
         weight = (~cf.flip).float() if self.ccr_scope == "unflipped" else None
-        return ModelOutput(logits=z, aux_loss=self.ccr_lambda * consistency_loss(z, z_cf, self.ccr_loss, weight))
+        l_cf = consistency_loss(z[:n_cf], z_cf, self.ccr_loss, weight)
+        return ModelOutput(logits=z, aux_loss=self.ccr_lambda * l_cf)
 
     def parameter_parts(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
         """backbone · MGE-EFP (or EFP) · R-AUGNN · LLM base · LoRA · head."""
@@ -308,6 +318,7 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         ccr_flip_prob=m.ccr.flip_prob,
         ccr_scope=m.ccr.scope,
         ccr_perturb=m.ccr.perturb,
+        ccr_fraction=m.ccr.fraction,
         mge_extraction=m.mge.extraction,
         mge_zero_init=m.mge.zero_init,
         token_order=m.token_order,
