@@ -307,3 +307,26 @@ def test_mge_extraction_backbone_and_zero_init(tiny) -> None:
         assert not torch.allclose(own.evidence.evidence(feats.x_att).fused, feats.x_att)
     with pytest.raises(ConfigError, match=r"model\.mge\.extraction"):
         _cfg(mge={"extraction": "shared"})
+
+
+def test_mge_separable_meso_convs() -> None:
+    """`mge.conv: separable`: each meso branch is a depthwise k×k then a pointwise 1×1 conv (same receptive
+    field, far fewer weights); `full` keeps the previous single k×k conv and its state-dict keys."""
+    from aullm.models.mge_efp import MGEEFP
+
+    full = MGEEFP((16, 4, 10, 10), 32)
+    separable = MGEEFP((16, 4, 10, 10), 32, conv="separable")
+    for name, k in (("meso3", 3), ("meso5", 5)):
+        convs = [m for m in separable.paths[name] if isinstance(m, nn.Conv3d)]
+        assert [c.groups for c in convs] == [16, 1] and convs[0].kernel_size == (1, k, k)
+        assert convs[1].kernel_size == (1, 1, 1)
+        assert [type(m) for m in full.paths[name]] == [nn.Conv3d, nn.ReLU]
+        assert sum(p.numel() for p in separable.paths[name].parameters()) < sum(
+            p.numel() for p in full.paths[name].parameters()
+        )
+    assert "paths.meso5.0.weight" in full.state_dict()
+    x = torch.randn(2, 16, 4, 10, 10)
+    separable(x).square().sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in separable.paths.parameters())
+    with pytest.raises(ConfigError, match=r"model\.mge\.conv"):
+        _cfg(mge={"conv": "dilated"})

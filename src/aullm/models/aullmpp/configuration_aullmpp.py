@@ -40,6 +40,8 @@ class MGEConfig:
 
     extraction: Literal["own", "backbone"] = "own"
     zero_init: bool = False
+    # The two meso-scale convs: `full` k×k convs, or `separable` (depthwise k×k + pointwise 1×1), far cheaper.
+    conv: Literal["full", "separable"] = "full"
 
 
 @dataclass

@@ -81,6 +81,7 @@ class AULLMPP(AUModel):
         ccr_fraction: float = 1.0,
         mge_extraction: Literal["own", "backbone"] = "own",
         mge_zero_init: bool = False,
+        mge_conv: Literal["full", "separable"] = "full",
         token_order: TokenOrder = "figure",
         ct_tokens: int = 1,
         it_tokens: int = 1,
@@ -131,6 +132,7 @@ class AULLMPP(AUModel):
                 extraction=mge_extraction,
                 mid_dim=self.backbone.mid_dim,
                 zero_init=mge_zero_init,
+                conv=mge_conv,
             )
             if mge_extraction == "own":
                 # MGE-EFP builds its own F_mid/F_high from x_fused; the backbone's fc_high is then unused, so it
@@ -321,6 +323,7 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         ccr_fraction=m.ccr.fraction,
         mge_extraction=m.mge.extraction,
         mge_zero_init=m.mge.zero_init,
+        mge_conv=m.mge.conv,
         token_order=m.token_order,
         ct_tokens=m.ct_tokens,
         it_tokens=m.it_tokens,
