@@ -2,7 +2,7 @@
 
 Rule (docs/aullmpp.md, Choosing the default): score = (AUC + F1 macro with validation-subject thresholds) / 2,
 each the average over AUs and the mean over the run's seeds (metrics.json `summary.<metric>.avg.mean`). The highest
-score wins; a candidate within 0.5 points (0.005) of the best that trains at least 15% faster wins instead (the
+score wins; a candidate within 0.5 points (0.005) of the best that trains at least 10% faster wins instead (the
 cheaper of near-equals). Only these runs are read: never the demo data's.
 
     python benchmarks/select_aullmpp.py --out sel/selected.json NAME=RUN_DIR[:LOG] ...
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 TIE = 0.005
-FASTER = 0.85
+FASTER = 0.90
 
 
 def training_seconds(log: Optional[Path]) -> Optional[float]:
