@@ -3,7 +3,7 @@ line)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -67,10 +67,8 @@ def step(
     )
 
 
-def _print_model_step(result: object) -> None:
-    from aullm.bench import ModelStepBench
-
-    assert isinstance(result, ModelStepBench)
+def _print_model_step(result: Any) -> None:
+    """The text form of `aullm.api.bench_step(model=...)`'s result (a ModelStepBench)."""
     options = ", ".join(f"{k}={v}" for k, v in result.options.items() if not isinstance(v, dict))
     typer.echo(
         f"{result.model} ({options}) vs au_llm: LLM {result.llm} on {result.device} ({result.dtype}), "
