@@ -18,7 +18,7 @@ OUT=$1
 DEF=$2
 DEMO=$3
 WAIT=${4:-}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.."  # run a frozen copy of the repository (git archive): the queue outlives edits and rebases
 PY=${PY:-/work/main/.venv/bin/python}
 export PYTHONPATH=$PWD/src
 mkdir -p "$OUT/sel" "$OUT/final" "$OUT/bench" "$OUT/diag"
@@ -28,12 +28,13 @@ if [ -n "$WAIT" ]; then
     say "waiting for PID $WAIT (diagnostics) to finish"
     while kill -0 "$WAIT" 2>/dev/null; do sleep 10; done
 fi
-say "queue started (PID $$, commit $(git rev-parse --short HEAD))"
+say "queue started (PID $$, commit $(cat COMMIT 2>/dev/null || git rev-parse --short HEAD))"
 
 PP=configs/synme_demo_aullmpp.yaml
 # shellcheck disable=SC2206
 COMMON=(--set 'seeds=[1,2,3]' --set train.threads=1 ${EXTRA:-})
-BASE=(--set model.token_order=prompt_it_ct --set model.mge.extraction=backbone --set model.mge.zero_init=true)
+BASE=(--set model.token_order=prompt_it_ct --set model.mge.extraction=backbone --set model.mge.zero_init=true
+      --set model.ccr.fraction=0.25)
 declare -A CAND
 CAND[it_ct]="${BASE[*]}"
 CAND[it_ct_sep]="${BASE[*]} --set model.mge.conv=separable"
@@ -102,7 +103,7 @@ diag() {
     diag ccr_lambda1 $SEL --set model.ccr.lambda=1.0
     diag ccr_states $SEL --set model.ccr.perturb=states
     diag ccr_mse $SEL --set model.ccr.loss=mse
-    diag ccr_fraction0.25 $SEL --set model.ccr.fraction=0.25
+    diag ccr_fraction1 $SEL --set model.ccr.fraction=1.0
     diag ct_tokens2 $SEL --set model.ct_tokens=2
     diag it_tokens2 $SEL --set model.it_tokens=2
 }
