@@ -96,6 +96,8 @@ def test_bench_step_model_aullmpp_times_the_whole_step_beside_au_llm():
     assert payload["batch"] == 2 and payload["au_llm_s"] > 0 and payload["fast_s"] > 0
     assert abs(payload["ratio_to_au_llm"] - payload["fast_s"] / payload["au_llm_s"]) < 1e-2 * payload["ratio_to_au_llm"]
     assert payload["max_abs_diff"] <= 1e-5
+    for key in ("naive_times", "fast_times", "au_llm_times"):  # every repeat, for the spread
+        assert len(payload[key]) == 1 and payload[key][0] > 0
     text = runner.invoke(app, [*args, "--model", "aullmpp"])
     assert text.exit_code == 0, text.output
     assert "aullmpp fast path" in text.output and "au_llm (the demo's model" in text.output

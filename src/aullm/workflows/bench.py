@@ -214,9 +214,10 @@ class ModelStepBench(StepBench):
     au_llm_times: tuple[float, ...] = ()
 
     def contract(self) -> dict[str, Any]:
-        """The contract keys, then what this form adds (docs/design.md, Command line: keys are only added)."""
+        """The contract keys, then what this form adds (docs/design.md, Command line: keys are only added),
+        every repeat's seconds included."""
         values = asdict(self)
-        extra = ("model", "options", "au_llm_s", "ratio_to_au_llm")
+        extra = ("model", "options", "au_llm_s", "ratio_to_au_llm", "naive_times", "fast_times", "au_llm_times")
         return {key: values[key] for key in (*CONTRACT_KEYS, *extra)}
 
 
