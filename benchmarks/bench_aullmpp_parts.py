@@ -17,8 +17,8 @@ import time
 import torch
 
 from aullm.config import LLMConfig, apply_overrides, config_from_dict
-from aullm.models.llm import load_llm
-from aullm.models.registry import build_model
+from aullm.models.factory import build_model
+from aullm.models.llm.loading import load_llm
 from aullm.training.losses import build_loss
 from aullm.training.trainer import make_optimizer
 

@@ -273,7 +273,7 @@ def test_mge_extraction_backbone_and_zero_init(tiny) -> None:
     """`mge.extraction: backbone` makes F_mid/F_high the backbone's own extraction applied to x_fused (its fc_high
     then trains); `mge.zero_init` starts x_fused at x_att exactly, so at the start F_mid is the backbone's own,
     and the branches still receive gradient (they grow in)."""
-    from aullm.models.mge_efp import MGEEFP
+    from aullm.models.aullmpp.mge_efp import MGEEFP
 
     x = torch.rand(3, FRAMES, SIZE, SIZE)
     model = _build(tiny, token_order="prompt_it_ct", mge={"extraction": "backbone", "zero_init": True})
@@ -312,7 +312,7 @@ def test_mge_extraction_backbone_and_zero_init(tiny) -> None:
 def test_mge_separable_meso_convs() -> None:
     """`mge.conv: separable`: each meso branch is a depthwise k×k then a pointwise 1×1 conv (same receptive
     field, far fewer weights); `full` keeps the previous single k×k conv and its state-dict keys."""
-    from aullm.models.mge_efp import MGEEFP
+    from aullm.models.aullmpp.mge_efp import MGEEFP
 
     full = MGEEFP((16, 4, 10, 10), 32)
     separable = MGEEFP((16, 4, 10, 10), 32, conv="separable")
