@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue #31, part 3: choose AULLM++'s default design on SynME's DEFAULT preset, then measure it on the demo's SynME.
 # One run at a time, one torch thread each (train.threads=1 for every run compared), 3 seeds (1, 2, 3), the demo's
-# training settings (configs/synme_demo_aullmpp.yaml = src/aullm/demo.yaml except name and model).
+# training settings (configs/synme_demo_aullmpp.yaml = configs/demo.yaml except name and model).
 #
 #   benchmarks/aullmpp_study.sh OUT DEFAULT_DATA DEMO_DATA [WAIT_PID]
 #   (smoke test: EXTRA="--set llm.name=tiny-random --set train.epochs=1 ..." SKIP_BENCH=1 SKIP_DIAG=1)
@@ -75,7 +75,7 @@ SEL=${CAND[$CHOSEN]}
 # 2. final on the demo's data
 # shellcheck disable=SC2086
 train aullmpp "$OUT/final/aullmpp" "$PP" --set "data.root=$DEMO" "${COMMON[@]}" $SEL
-train au_llm "$OUT/final/au_llm" src/aullm/demo.yaml --set "data.root=$DEMO" "${COMMON[@]}"
+train au_llm "$OUT/final/au_llm" configs/demo.yaml --set "data.root=$DEMO" "${COMMON[@]}"
 train au_llm_no_llm "$OUT/final/au_llm_no_llm" configs/synme_demo_au_llm_no_llm.yaml --set "data.root=$DEMO" "${COMMON[@]}"
 "$PY" -m aullm compare "$OUT/final/au_llm" "$OUT/final/aullmpp" --json > "$OUT/final/compare_au_llm.json" 2>&1
 "$PY" -m aullm compare "$OUT/final/au_llm_no_llm" "$OUT/final/aullmpp" --json > "$OUT/final/compare_no_llm.json" 2>&1
