@@ -152,7 +152,7 @@ def test_r_augnn_shapes_and_gradients(layers: int) -> None:
     out = g(x)
     assert out.token.shape == (3, 32) and out.nodes.shape == (3, 8, 32) and out.states.shape == (3, 8)
     assert len(out.attention) == layers and out.attention[0].shape == (3, 4, 8, 8)
-    torch.testing.assert_close(out.pool_weights.sum(1), torch.ones(3))
+    torch.testing.assert_close(out.pool_weights.sum(-1), torch.ones(3, 1))
     out.token.square().sum().backward()
     for name, p in g.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name

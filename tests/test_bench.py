@@ -82,3 +82,26 @@ def test_bench_step_no_prepack_option():
     )
     assert result.exit_code == 0, result.output
     assert "fast (shared prompt prefix)" in result.output and "pre-packed" not in result.output
+
+
+def test_bench_step_model_aullmpp_times_the_whole_step_beside_au_llm():
+    """`--model aullmpp`: the contract keys (naive = its full sequence per sample, fast = its cached path, which
+    agree on the logits), plus AU-LLM's step timed alternately on the same LLM, batch and clips."""
+    args = ["bench", "step", "--llm", "tiny-random", "--batch", "2", "--device", "cpu", "--repeats", "1"]
+    result = runner.invoke(app, [*args, "--model", "aullmpp", "--set", "model.token_order=prompt_ct_it", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads([text for text in result.stdout.splitlines() if text.startswith("{")][-1])
+    assert list(payload)[:7] == list(CONTRACT_KEYS)
+    assert payload["model"] == "aullmpp" and payload["options"]["token_order"] == "prompt_ct_it"
+    assert payload["batch"] == 2 and payload["au_llm_s"] > 0 and payload["fast_s"] > 0
+    assert abs(payload["ratio_to_au_llm"] - payload["fast_s"] / payload["au_llm_s"]) < 1e-2 * payload["ratio_to_au_llm"]
+    assert payload["max_abs_diff"] <= 1e-5
+    for key in ("naive_times", "fast_times", "au_llm_times"):  # every repeat, for the spread
+        assert len(payload[key]) == 1 and payload[key][0] > 0
+    text = runner.invoke(app, [*args, "--model", "aullmpp"])
+    assert text.exit_code == 0, text.output
+    assert "aullmpp fast path" in text.output and "au_llm (the demo's model" in text.output
+    bad = runner.invoke(app, [*args, "--model", "aullmpp", "--set", "train.lr=1"])
+    assert bad.exit_code == 2 and "model.KEY=VALUE" in bad.output
+    unknown = runner.invoke(app, [*args, "--model", "resnet18"])
+    assert unknown.exit_code == 2 and "--model" in unknown.output

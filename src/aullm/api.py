@@ -583,10 +583,14 @@ def bench_step(
     device: Optional[str] = None,
     repeats: Optional[int] = None,
     prepack: Union[bool, str] = "auto",
+    model: Optional[str] = None,
+    overrides: Optional[list[str]] = None,
 ) -> Any:
     """Median time of one training step of the straightforward (full prompt per sample) and the fast (shared
     prompt prefix) LLM path, and the largest logit difference between them (`aullm bench step`); `prepack` is
-    `llm.prepack` for the fast path (the naive path always runs torch's default products)."""
+    `llm.prepack` for the fast path (the naive path always runs torch's default products). With `model`
+    (`aullmpp`), the whole model's training step on both paths beside AU-LLM's (`overrides`: `model.KEY=VALUE`)."""
+    from aullm.workflows.bench import bench_model_step
     from aullm.workflows.bench import bench_step as run_bench
 
     if batch < 1:
@@ -595,6 +599,17 @@ def bench_step(
         raise UserError(f"{arg('repeats')} must be at least 1, got {repeats}")
     if prepack not in (True, False, "auto"):
         raise UserError(f"{arg('prepack')} must be true, false or auto, got {prepack!r}")
+    if model is not None and model != "au_llm":
+        if model != "aullmpp":
+            raise UserError(f"{arg('model')} must be au_llm or aullmpp, got {model!r}")
+        bad = [o for o in overrides or [] if not o.startswith("model.")]
+        if bad:
+            raise UserError(f"{arg('overrides')} takes model.KEY=VALUE here, got {bad[0]!r}")
+        return bench_model_step(
+            model, llm=llm, batch=batch, device=device, repeats=repeats, overrides=list(overrides or [])
+        )
+    if overrides:
+        raise UserError(f"{arg('overrides')} needs {arg('model', 'aullmpp')}")
     return run_bench(llm=llm, batch=batch, device=device, repeats=repeats, prepack=prepack)  # type: ignore[arg-type]
 
 

@@ -13,14 +13,14 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Optional, Union
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from aullm.config import LLMConfig, LoraConfig
+from aullm.config import LLMConfig, LoraConfig, config_to_dict
 from aullm.core.runtime import resolve_device
 from aullm.models.au_llm.configuration_au_llm import DEFAULT_PROMPT
 from aullm.models.llm.loading import LoadedLLM, load_llm
@@ -194,6 +194,127 @@ def bench_step(
         prepacked=reasoner.prepacked_modules > 0,
         naive_times=tuple(round(t, 6) for t in naive_times),
         fast_times=tuple(round(t, 6) for t in fast_times),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- whole model step
+
+
+@dataclass
+class ModelStepBench(StepBench):
+    """A whole training step (clips → model → ASL (+ CCR) → backward → Adam) of `model`, on its straightforward
+    path (`llm.prefix_cache: false`: the full sequence per sample) and its fast path, timed alternately with
+    AU-LLM's step (the demo's model, fast path) on the same LLM, batch and clips. `max_abs_diff` is the gap
+    between the two paths' logits (same weights)."""
+
+    model: str = "aullmpp"
+    options: dict[str, Any] = field(default_factory=dict)
+    au_llm_s: float = 0.0
+    ratio_to_au_llm: float = 0.0
+    au_llm_times: tuple[float, ...] = ()
+
+    def contract(self) -> dict[str, Any]:
+        """The contract keys, then what this form adds (docs/design.md, Command line: keys are only added),
+        every repeat's seconds included."""
+        values = asdict(self)
+        extra = ("model", "options", "au_llm_s", "ratio_to_au_llm", "naive_times", "fast_times", "au_llm_times")
+        return {key: values[key] for key in (*CONTRACT_KEYS, *extra)}
+
+
+def bench_model_step(
+    model: str = "aullmpp",
+    llm: str = "smollm2-135m",
+    batch: int = 16,
+    device: Optional[str] = None,
+    repeats: Optional[int] = None,
+    overrides: Optional[list[str]] = None,
+    seed: int = 0,
+) -> ModelStepBench:
+    """Median seconds of one whole training step of `model` (options from `overrides`, `model.KEY=VALUE`) on both
+    of its LLM paths, beside AU-LLM's (the demo's settings: 6 frames of 64×64, 8 AUs, Adam, ASL)."""
+    from aullm.config import config_from_dict
+    from aullm.core.options import ModelConfig
+    from aullm.models.factory import build_model
+    from aullm.training.losses import build_loss
+    from aullm.training.trainer import make_optimizer
+
+    dev = resolve_device(device or "auto")
+    start = time.perf_counter()
+    loaded = load_llm(LLMConfig(name=llm), dev)
+    load_s = time.perf_counter() - start
+
+    def config(name: str, prefix_cache: bool, extra: list[str]) -> Any:
+        from aullm.config import apply_overrides
+
+        raw: dict[str, Any] = {"model": {"name": name}, "llm": {"name": llm, "prefix_cache": prefix_cache}}
+        return config_from_dict(apply_overrides(raw, extra))
+
+    cfg_fast = config(model, True, list(overrides or []))
+    cfg_naive = config(model, False, list(overrides or []))
+    cfg_base = config("au_llm", True, [])
+    aus = list(cfg_base.data.aus)
+    generator = torch.Generator().manual_seed(seed)
+    clips = torch.rand(batch, cfg_base.data.frames, cfg_base.data.size, cfg_base.data.size, generator=generator)
+    labels = (torch.rand(batch, len(aus), generator=generator) < 0.3).float()
+    clips, labels = clips.to(dev), labels.to(dev)
+    loss_fn = build_loss(cfg_base.train.loss)
+
+    def prepared(cfg: Any) -> tuple[nn.Module, torch.optim.Optimizer]:
+        net = build_model(cfg, aus, loaded, seed=seed).to(dev)
+        params = [p for p in net.parameters() if p.requires_grad]
+        return net, make_optimizer(params, cfg.train.lr, cfg.train.weight_decay)
+
+    fast, fast_opt = prepared(cfg_fast)
+    naive, naive_opt = prepared(cfg_naive)
+    base, base_opt = prepared(cfg_base)
+    naive.eval()
+    fast.eval()
+    with torch.no_grad():  # same weights (same seed) before any step: the two paths must agree
+        diff = (fast(clips).logits.float() - naive(clips).logits.float()).abs().max().item()
+
+    def step(net: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        out = net(clips)
+        loss = loss_fn(out.logits.float(), labels)
+        if out.aux_loss is not None:
+            loss = loss + out.aux_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for net in (fast, naive, base):
+        net.train()
+    if repeats is None:
+        repeats = 10 if dev.type == "cuda" else 5
+    warmup = 2 if dev.type == "cuda" else 1
+    base_times, naive_times, fast_times = _step_times(
+        [lambda: step(base, base_opt), lambda: step(naive, naive_opt), lambda: step(fast, fast_opt)],
+        dev,
+        repeats,
+        warmup,
+    )
+    base_s, naive_s, fast_s = (statistics.median(t) for t in (base_times, naive_times, fast_times))
+    options = cfg_fast.model
+    assert isinstance(options, ModelConfig)
+    return ModelStepBench(
+        llm=llm,
+        batch=batch,
+        prompt_tokens=int(getattr(fast.reasoner, "prompt_tokens", 0)),
+        naive_s=round(naive_s, 6),
+        fast_s=round(fast_s, 6),
+        speedup=round(naive_s / fast_s, 3),
+        max_abs_diff=float(diff),
+        device=str(dev),
+        dtype=str(loaded.dtype).replace("torch.", ""),
+        repeats=repeats,
+        load_s=round(load_s, 3),
+        prepacked=bool(getattr(fast.reasoner, "prepacked_modules", 0)),
+        naive_times=tuple(round(t, 6) for t in naive_times),
+        fast_times=tuple(round(t, 6) for t in fast_times),
+        model=model,
+        options={k: v for k, v in config_to_dict(cfg_fast)["model"].items() if k != "name"},
+        au_llm_s=round(base_s, 6),
+        ratio_to_au_llm=round(fast_s / base_s, 3),
+        au_llm_times=tuple(round(t, 6) for t in base_times),
     )
 
 

@@ -1,7 +1,8 @@
 """Options of our AULLM++ reconstruction (`model.name: aullmpp`), beside its modelling file `aullmpp.py`.
 
 Every component has a switch, for ablations: `mge_efp` (evidence construction), `r_augnn` (AU relation graph,
-with its `graph` prior), `ccr` (counterfactual consistency regularisation, training only).
+with its `graph` prior), `ccr` (counterfactual consistency regularisation, training only). The designs the figure
+leaves open are options too (docs/aullmpp.md): `token_order`, `ct_tokens`, `it_tokens`, and CCR's weight and form.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from typing import Literal
 
 from aullm.core.options import DropoutOptions, LEDOptions, SEOptions, check
 from aullm.models.au_llm.configuration_au_llm import DEFAULT_PROMPT
+
+TokenOrder = Literal["figure", "prompt_ct_it", "prompt_it_ct"]
+#: Where each order puts the structured tokens: `figure` is the framework figure's [CT][IT][task prompt] (the
+#: classifier reads the last prompt token, which must gather the evidence through attention; no prompt cache);
+#: the other two put the prompt first (cached exactly as AU-LLM's `append`) and the tokens where the classifier reads.
+TOKEN_ORDERS: tuple[str, ...] = ("figure", "prompt_ct_it", "prompt_it_ct")
 
 
 @dataclass
@@ -26,6 +33,18 @@ class GraphConfig:
 
 
 @dataclass
+class MGEConfig:
+    """MGE-EFP's open designs: whose mid/high-level extraction reads x_fused (`own`: MGE-EFP's conv + BN + pool
+    and its own fc; `backbone`: the backbone's pool and fc_high, as AU-LLM's F_mid and F_high are made), and
+    whether the harmonised branches start at exactly zero (x_fused = x_att at the start)."""
+
+    extraction: Literal["own", "backbone"] = "own"
+    zero_init: bool = False
+    # The two meso-scale convs: `full` k×k convs, or `separable` (depthwise k×k + pointwise 1×1), far cheaper.
+    conv: Literal["full", "separable"] = "full"
+
+
+@dataclass
 class CCRConfig:
     """Counterfactual consistency regularisation (training only)."""
 
@@ -36,15 +55,23 @@ class CCRConfig:
     # Which AUs the consistency loss covers: `unflipped` leaves out the AUs whose node state was flipped (their
     # prediction may legitimately change); `all` asks every prediction to ignore the counterfactual.
     scope: Literal["unflipped", "all"] = "unflipped"
+    # What the AU-flip counterfactual perturbs: the AU node states, the relation edges, or both (the default, as
+    # before this option existed).
+    perturb: Literal["both", "states", "edges"] = "both"
+    # The share of each batch that gets a counterfactual (the first ⌈fraction·B⌉ of a shuffled batch): the
+    # counterfactual pass costs LLM tokens, and a quarter of the batch still gives the regulariser a signal.
+    fraction: float = 1.0
 
     def __post_init__(self) -> None:
         check(0.0 <= self.flip_prob <= 1.0, "model.ccr.flip_prob", self.flip_prob, "must be in [0, 1]")
         check(self.lambda_ >= 0.0, "model.ccr.lambda", self.lambda_, "must be >= 0")
+        check(0.0 < self.fraction <= 1.0, "model.ccr.fraction", self.fraction, "must be in (0, 1]")
 
 
 @dataclass
 class AULLMPPConfig(SEOptions, LEDOptions, DropoutOptions):
-    """AULLM++ (reconstruction). The LLM always reads [CT][IT][task prompt]: the token order is the figure's."""
+    """AULLM++ (reconstruction). `token_order` places the Content and Instruction tokens around the task prompt
+    (`figure` = [CT][IT][prompt]); `ct_tokens` / `it_tokens` make each one token or several."""
 
     name: str = "aullmpp"
     prompt: str = DEFAULT_PROMPT
@@ -52,6 +79,17 @@ class AULLMPPConfig(SEOptions, LEDOptions, DropoutOptions):
     r_augnn: bool = True
     graph: GraphConfig = field(default_factory=GraphConfig)
     ccr: CCRConfig = field(default_factory=CCRConfig)
+    mge: MGEConfig = field(default_factory=MGEConfig)
+    token_order: TokenOrder = "figure"
+    # Several content tokens: the projector's output is split into `ct_tokens` LLM tokens. Several instruction
+    # tokens: `it_tokens` structural-attention pooling queries, each giving one token.
+    ct_tokens: int = 1
+    it_tokens: int = 1
+
+    def __post_init__(self) -> None:
+        check(1 <= self.ct_tokens <= 8, "model.ct_tokens", self.ct_tokens, "must be 1 to 8")
+        check(1 <= self.it_tokens <= 8, "model.it_tokens", self.it_tokens, "must be 1 to 8")
+        super().__post_init__()
 
     @property
     def needs_llm(self) -> bool:

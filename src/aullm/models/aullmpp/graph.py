@@ -218,33 +218,43 @@ class MaskedRelationLayer(nn.Module):
 
 
 class StructuralAttentionPooling(nn.Module):
-    """Graph → one vector: softmax over nodes of a content score (w·tanh(W h_k)) plus a learned multiple of the
-    node's structural centrality (mean attention it receives in the last layer). Centrality lets the pool favour
-    AUs the graph found informative for the others, which plain mean pooling cannot."""
+    """Graph → `queries` vectors: for each query, softmax over nodes of a content score (w_q·tanh(W h_k)) plus a
+    learned multiple of the node's structural centrality (mean attention it receives in the last layer).
+    Centrality lets the pool favour AUs the graph found informative for the others, which plain mean pooling
+    cannot. Several queries give several Instruction Tokens (`model.it_tokens`); with one, the parameters are
+    exactly the single-query pool's (older checkpoints load)."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, queries: int = 1) -> None:
         super().__init__()
+        self.queries = int(queries)
         # No bias on the score: softmax over nodes ignores a constant, so a bias there gets exactly zero gradient.
-        self.content = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1, bias=False))
-        self.structure = nn.Linear(1, 1, bias=False)
+        self.content = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, self.queries, bias=False))
+        self.structure = nn.Linear(1, self.queries, bias=False)
 
     def forward(self, h: Tensor, attention: Tensor) -> tuple[Tensor, Tensor]:
-        """h [B, K, d], attention [B, heads, K, K] → (pooled [B, d], weights [B, K])."""
+        """h [B, K, d], attention [B, heads, K, K] → (pooled [B, queries, d], weights [B, queries, K])."""
         centrality = attention.mean(dim=1).mean(dim=1).unsqueeze(-1)  # [B, K, 1]: attention node j receives
-        scores = self.content(h) + self.structure(centrality.to(h.dtype))
-        weights = torch.softmax(scores.squeeze(-1), dim=-1)
-        return torch.einsum("bk,bkd->bd", weights, h), weights
+        scores = self.content(h) + self.structure(centrality.to(h.dtype))  # [B, K, queries]
+        weights = torch.softmax(scores.transpose(1, 2), dim=-1)  # [B, queries, K]
+        return weights @ h, weights
 
 
 @dataclass
 class GraphOutput:
-    """The Instruction Token [B, out_dim] with the intermediates tests and CCR use."""
+    """The Instruction Token(s) [B, n, out_dim] with the intermediates tests and CCR use."""
 
-    token: Tensor
+    tokens: Tensor
     nodes: Tensor  # [B, K, d] node features before the state embedding
     states: Tensor  # [B, K] node states used (flipped ones included)
     attention: list[Tensor]  # per layer [B, heads, K, K]
-    pool_weights: Tensor  # [B, K]
+    pool_weights: Tensor  # [B, n, K]
+
+    @property
+    def token(self) -> Tensor:
+        """The single Instruction Token [B, out_dim] (a graph built with one pooling query)."""
+        if self.tokens.shape[1] != 1:
+            raise ValueError(f"the graph gives {self.tokens.shape[1]} instruction tokens; use .tokens")
+        return self.tokens[:, 0]
 
 
 @dataclass
@@ -277,6 +287,7 @@ class RAUGNN(nn.Module):
         node_dim: int = 128,
         heads: int = 4,
         dropout: float = 0.1,
+        tokens: int = 1,
     ) -> None:
         super().__init__()
         if not 1 <= layers <= 3:
@@ -288,7 +299,7 @@ class RAUGNN(nn.Module):
         self.nodes = AUNodeAttention(channels, k, node_dim)
         self.state = AUStateEmbedding(k, node_dim)
         self.layers = nn.ModuleList(MaskedRelationLayer(k, node_dim, heads, dropout) for _ in range(layers))
-        self.pool = StructuralAttentionPooling(node_dim)
+        self.pool = StructuralAttentionPooling(node_dim, tokens)
         self.to_token = nn.Sequential(
             nn.LayerNorm(node_dim), nn.Linear(node_dim, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim)
         )
@@ -321,21 +332,31 @@ class RAUGNN(nn.Module):
             h, attn = layer(h, mask)
             attention.append(attn)
         pooled, weights = self.pool(h, attention[-1])
-        return GraphOutput(self.to_token(pooled), nodes, states, attention, weights)
+        return GraphOutput(self.to_token(pooled), nodes, states, attention, weights)  # to_token acts per token
 
     def forward(self, x_att: Tensor) -> GraphOutput:
         nodes, states = self.encode_nodes(x_att)
         return self.propagate(nodes, states)
 
     def sample_counterfactual(
-        self, batch: int, flip_prob: float, device: torch.device, generator: Optional[torch.Generator] = None
+        self,
+        batch: int,
+        flip_prob: float,
+        device: torch.device,
+        generator: Optional[torch.Generator] = None,
+        perturb: Literal["both", "states", "edges"] = "both",
     ) -> Counterfactual:
         """AU flip: each AU's state flips with `flip_prob`; each off-diagonal relation (prior edge or not) is
         toggled with `flip_prob`, symmetrically — removing true relations and inventing false ones. Self-loops
-        stay, so every node keeps its own evidence. Uses the global torch RNG unless a generator is given."""
+        stay, so every node keeps its own evidence. `perturb` keeps only the state flips or only the edge toggles
+        (the same random draws either way). Uses the global torch RNG unless a generator is given."""
         k = len(self.aus)
         flip = torch.rand(batch, k, device=device, generator=generator) < flip_prob
         toggle = torch.rand(batch, k, k, device=device, generator=generator) < flip_prob
+        if perturb == "edges":
+            flip = torch.zeros_like(flip)
+        elif perturb == "states":
+            toggle = torch.zeros_like(toggle)
         toggle = torch.triu(toggle, diagonal=1)
         toggle = toggle | toggle.transpose(1, 2)
         mask = self.prior_mask.unsqueeze(0) ^ toggle

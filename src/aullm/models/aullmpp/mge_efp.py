@@ -18,8 +18,9 @@ abstract names. The gate lets each clip choose its mix.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,8 @@ from torch import Tensor, nn
 from aullm.models.blocks.projectors import EnhancedFusionProjector
 
 BRANCHES: tuple[str, ...] = ("meso3", "meso5", "global", "laplacian")
+#: x_fused → (F_mid [B, D_mid], F_high [B, D_high]): the backbone's mid/high extraction (`extraction="backbone"`).
+Extract = Callable[[Tensor], tuple[Tensor, Tensor]]
 
 # The 4-neighbour discrete Laplacian: a fixed (never trained) spatial high-pass filter.
 LAPLACIAN_KERNEL = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
@@ -52,6 +55,18 @@ def _as_volume(x: Tensor) -> Tensor:
     if x.dim() != 5:
         raise ValueError(f"MGE-EFP expects a feature map [B, C, T, H, W] or [B, C, H, W], got {tuple(x.shape)}")
     return x
+
+
+def _meso_conv(channels: int, k: int, conv: Literal["full", "separable"]) -> list[nn.Module]:
+    """A per-frame k×k conv: `full` (C·C·k² weights), or `separable` — depthwise k×k then pointwise 1×1
+    (MobileNet's factorisation: C·k² + C·C weights, about k²× fewer products), the receptive field unchanged."""
+    pad = (0, k // 2, k // 2)
+    if conv == "full":
+        return [nn.Conv3d(channels, channels, (1, k, k), padding=pad)]
+    return [
+        nn.Conv3d(channels, channels, (1, k, k), padding=pad, groups=channels),
+        nn.Conv3d(channels, channels, kernel_size=1),
+    ]
 
 
 class LaplacianHighPass(nn.Module):
@@ -104,6 +119,14 @@ class MGEEFP(nn.Module):
     Linear(F_mid → 256) + ReLU + Dropout → F_high (as AU-LLM's fc); concat → EFP MLP → CT.
 
     `branches` selects a subset (for finer ablations); `in_shape` is (C, T, H, W) of x_att.
+
+    `extraction="backbone"` (docs/aullmpp.md, Designs): the mid- and high-level extraction are the backbone's own
+    (its pool + dropout → F_mid, its fc_high → F_high, passed in as `extract`), applied to x_fused instead of x_att,
+    so MGE-EFP changes only the map they read; `mid_dim`/`high_dim` are then the backbone's. `zero_init` starts every
+    harmonised branch at exactly zero (BatchNorm scale 0, the zero-initialised residual branch of ReZero / Goyal et
+    al. 2017): x_fused = x_att at the start, and the branches grow in as far as they help. `conv="separable"`
+    factorises the two meso convs (depthwise k×k + pointwise 1×1): the same receptive fields for a fraction of
+    the products, which were most of MGE-EFP's cost.
     """
 
     def __init__(
@@ -115,6 +138,10 @@ class MGEEFP(nn.Module):
         high_dim: int = 256,
         branches: Optional[tuple[str, ...]] = None,
         gate_hidden: Optional[int] = None,
+        extraction: Literal["own", "backbone"] = "own",
+        mid_dim: Optional[int] = None,
+        zero_init: bool = False,
+        conv: Literal["full", "separable"] = "full",
     ) -> None:
         super().__init__()
         if len(in_shape) == 3:
@@ -125,16 +152,23 @@ class MGEEFP(nn.Module):
         unknown = [b for b in names if b not in BRANCHES]
         if unknown or not names:
             raise ValueError(f"unknown or empty MGE-EFP branches {names} (known: {', '.join(BRANCHES)})")
+        if conv not in ("full", "separable"):
+            raise ValueError(f"MGE-EFP conv must be full or separable, got {conv!r}")
+        if extraction not in ("own", "backbone"):
+            raise ValueError(f"MGE-EFP extraction must be own or backbone, got {extraction!r}")
+        if extraction == "backbone" and mid_dim is None:
+            raise ValueError("MGE-EFP extraction='backbone' needs the backbone's mid_dim")
         c, t, h, w = (int(v) for v in in_shape)
         self.in_shape = (c, t, h, w)
         self.branch_names = names
+        self.extraction = extraction
+        self.zero_init = bool(zero_init)
 
         paths: dict[str, nn.Module] = {}
         for name in names:
-            if name == "meso3":
-                paths[name] = nn.Sequential(nn.Conv3d(c, c, (1, 3, 3), padding=(0, 1, 1)), nn.ReLU())
-            elif name == "meso5":
-                paths[name] = nn.Sequential(nn.Conv3d(c, c, (1, 5, 5), padding=(0, 2, 2)), nn.ReLU())
+            if name in ("meso3", "meso5"):
+                k = 3 if name == "meso3" else 5
+                paths[name] = nn.Sequential(*_meso_conv(c, k, conv), nn.ReLU())
             elif name == "global":
                 paths[name] = GlobalContextConv(c)
             else:
@@ -146,26 +180,44 @@ class MGEEFP(nn.Module):
         hidden = gate_hidden or max(8, c // 4)
         self.gate = nn.Sequential(nn.Linear(c, hidden), nn.ReLU(), nn.Linear(hidden, len(names)))
 
-        pool_t, pool_s = min(2, t), (2 if min(h, w) >= 4 else 1)
-        self.mid = nn.Sequential(
-            nn.Conv3d(c, c, (1, 3, 3), padding=(0, 1, 1)),
-            nn.BatchNorm3d(c),
-            nn.ReLU(),
-            nn.MaxPool3d(kernel_size=(pool_t, pool_s, pool_s), stride=(pool_t, pool_s, pool_s)),
-            nn.Dropout3d(dropout),
-        )
-        self.mid_shape = (c, t // pool_t, h // pool_s, w // pool_s)
-        self.mid_dim = math.prod(self.mid_shape)
+        self.mid: Optional[nn.Module] = None
+        self.high: Optional[nn.Module] = None
         self.high_dim = high_dim
-        self.high = nn.Sequential(nn.Linear(self.mid_dim, high_dim), nn.ReLU(), nn.Dropout(dropout))
+        if extraction == "own":
+            pool_t, pool_s = min(2, t), (2 if min(h, w) >= 4 else 1)
+            self.mid = nn.Sequential(
+                nn.Conv3d(c, c, (1, 3, 3), padding=(0, 1, 1)),
+                nn.BatchNorm3d(c),
+                nn.ReLU(),
+                nn.MaxPool3d(kernel_size=(pool_t, pool_s, pool_s), stride=(pool_t, pool_s, pool_s)),
+                nn.Dropout3d(dropout),
+            )
+            self.mid_shape: Optional[tuple[int, ...]] = (c, t // pool_t, h // pool_s, w // pool_s)
+            self.mid_dim = math.prod(self.mid_shape)
+            self.high = nn.Sequential(nn.Linear(self.mid_dim, high_dim), nn.ReLU(), nn.Dropout(dropout))
+        else:
+            self.mid_shape = None
+            self.mid_dim = int(mid_dim)  # type: ignore[arg-type]  # checked above
         self.projector = EnhancedFusionProjector(self.mid_dim + high_dim, out_dim, dropout)
+
+    @torch.no_grad()
+    def zero_branches_(self) -> None:
+        """Harmonised branches output exactly 0 (BatchNorm scale 0); called after every (re-)initialisation when
+        `zero_init` is set, so x_fused starts as x_att."""
+        for name in self.branch_names:
+            layers = self.harmonise[name]
+            assert isinstance(layers, nn.Sequential)
+            norm = layers[1]
+            assert isinstance(norm, nn.BatchNorm3d)
+            norm.weight.zero_()
 
     def gate_weights(self, x_att: Tensor) -> Tensor:
         """Softmax over branches from the globally pooled input: [B, n_branches], each row sums to 1."""
         pooled = _as_volume(x_att).mean(dim=(2, 3, 4))
         return torch.softmax(self.gate(pooled), dim=-1)
 
-    def evidence(self, x_att: Tensor) -> MGEOutput:
+    def evidence(self, x_att: Tensor, extract: Optional[Extract] = None) -> MGEOutput:
+        """`extract` is the backbone's mid/high extraction (needed with `extraction="backbone"`, else unused)."""
         x = _as_volume(x_att)
         if tuple(x.shape[1:]) != self.in_shape:
             raise ValueError(f"MGE-EFP built for x_att {self.in_shape}, got {tuple(x.shape[1:])}")
@@ -173,11 +225,16 @@ class MGEEFP(nn.Module):
         branches = [self.harmonise[name](self.paths[name](x)) for name in self.branch_names]
         mixed = torch.einsum("bn,nbcthw->bcthw", gate.to(x.dtype), torch.stack(branches))
         fused = x + mixed
-        f_mid = self.mid(fused).flatten(1)
-        f_high = self.high(f_mid)
+        if self.mid is not None and self.high is not None:
+            f_mid = self.mid(fused).flatten(1)
+            f_high = self.high(f_mid)
+        elif extract is None:
+            raise ValueError("MGE-EFP with extraction='backbone' needs the backbone's extract function")
+        else:
+            f_mid, f_high = extract(fused if x_att.dim() == 5 else fused[:, :, 0])
         token = self.projector(torch.cat([f_mid, f_high], dim=1))
         return MGEOutput(token=token, gate=gate, fused=fused, f_mid=f_mid, f_high=f_high, branches=branches)
 
-    def forward(self, x_att: Tensor) -> Tensor:
+    def forward(self, x_att: Tensor, extract: Optional[Extract] = None) -> Tensor:
         """The Content Token [B, out_dim]."""
-        return self.evidence(x_att).token
+        return self.evidence(x_att, extract).token

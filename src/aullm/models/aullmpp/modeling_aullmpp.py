@@ -12,25 +12,31 @@ every layer size, loss detail and the counterfactual's exact form are our choice
     CCR (training only; switch: model.ccr.enabled): AU-flip counterfactual → IT_cf → same LLM, same CT → Z_cf;
         aux_loss = λ · L_cf(Z, Z_cf), which the trainer adds: L_total = L_main + λ L_cf.
 
-Prompt order: the figure puts the content and instruction tokens before the task prompt, so AULLM++ always runs
-the LLM as [CT][IT][prompt] (the reasoner's `prepend` placement, full sequence per sample — the prompt is not a
-constant prefix of the sequence, so the prefix cache cannot apply). `model.token_position` is an AU-LLM setting.
+Token order (`model.token_order`, docs/aullmpp.md): the figure draws [CT][IT][task prompt] (`figure`: the
+reasoner's `prepend` placement, full sequence per sample, no prompt cache; the classifier reads the last prompt
+token). `prompt_ct_it` and `prompt_it_ct` put the constant prompt first, so it is computed once per step exactly as
+AU-LLM's `append` does, and the classifier reads the last structured token. `ct_tokens` / `it_tokens` make CT and
+IT one token or several.
 
-CCR batching: the original and counterfactual sequences share the CT and the AU node features, so they go through
-R-AUGNN's message passing and the LLM as one batch of 2B (one LLM call per step, not two).
+CCR batching: the original and counterfactual share the CT and the AU node features, so they go through R-AUGNN's
+message passing as one batch of 2B, and through the LLM in one call (`LLMReasoner.forward_branches`): with
+`prompt_ct_it` on the fast path the prompt runs once and each sample's CT once, and only the instruction tokens run
+twice; with `prompt_it_ct` the prompt runs once; with `figure` the LLM batch is 2B full sequences.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Literal, Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aullm.core.console import logger
 from aullm.core.provenance import AULLMPP_NOTE
-from aullm.models.aullmpp.configuration_aullmpp import AULLMPPConfig
+from aullm.models.aullmpp.configuration_aullmpp import TOKEN_ORDERS, AULLMPPConfig, TokenOrder
 from aullm.models.aullmpp.graph import RAUGNN, Prior, consistency_loss
 from aullm.models.aullmpp.mge_efp import MGEEFP
 from aullm.models.base import AUModel, ModelOutput, Reasoner, init_module_, seeded_generator
@@ -44,7 +50,8 @@ if TYPE_CHECKING:
 
 
 class AULLMPP(AUModel):
-    """AULLM++ (reconstruction) around an LLM reasoner that places its tokens before the prompt (`prepend`).
+    """AULLM++ (reconstruction) around an LLM reasoner whose placement matches `token_order` (`prepend` for
+    `figure`, `append` for the prompt-first orders).
 
     Switches: `mge_efp` (MGE-EFP Content Token; off → AU-LLM's EFP on concat(F_mid, F_high)), `r_augnn`
     (Instruction Token; off → the LLM sees [CT][prompt]), `ccr` (counterfactual consistency during training;
@@ -70,13 +77,26 @@ class AULLMPP(AUModel):
         ccr_lambda: float = 0.1,
         ccr_flip_prob: float = 0.2,
         ccr_scope: Literal["unflipped", "all"] = "unflipped",
+        ccr_perturb: Literal["both", "states", "edges"] = "both",
+        ccr_fraction: float = 1.0,
+        mge_extraction: Literal["own", "backbone"] = "own",
+        mge_zero_init: bool = False,
+        mge_conv: Literal["full", "separable"] = "full",
+        token_order: TokenOrder = "figure",
+        ct_tokens: int = 1,
+        it_tokens: int = 1,
         seed: int = 0,
         led_stability: float = AULLM_LED_STABILITY,
         se_bias: bool = False,
     ) -> None:
         super().__init__()
-        if getattr(reasoner, "token_position", "prepend") != "prepend":
-            raise ValueError("AULLM++ needs a reasoner with token_position='prepend' ([CT][IT][task prompt])")
+        if token_order not in TOKEN_ORDERS:
+            raise ValueError(f"unknown AULLM++ token_order {token_order!r} (known: {', '.join(TOKEN_ORDERS)})")
+        placement = "prepend" if token_order == "figure" else "append"
+        if getattr(reasoner, "token_position", placement) != placement:
+            raise ValueError(f"AULLM++ token_order {token_order!r} needs a reasoner with token_position={placement!r}")
+        self.token_order: TokenOrder = token_order
+        self.ct_tokens, self.it_tokens = int(ct_tokens), int(it_tokens)
         self.aus = list(aus)
         hidden = int(reasoner.hidden_size)
         self.use_mge_efp = bool(mge_efp)
@@ -91,6 +111,8 @@ class AULLMPP(AUModel):
         self.ccr_lambda = float(ccr_lambda)
         self.ccr_flip_prob = float(ccr_flip_prob)
         self.ccr_scope: Literal["unflipped", "all"] = ccr_scope
+        self.ccr_perturb: Literal["both", "states", "edges"] = ccr_perturb
+        self.ccr_fraction = float(ccr_fraction)
 
         self.backbone = AUBackbone(
             frames=frames,
@@ -103,12 +125,23 @@ class AULLMPP(AUModel):
         channels = self.backbone.att_shape[0]
         self.evidence: nn.Module
         if self.use_mge_efp:
-            self.evidence = MGEEFP(self.backbone.att_shape, hidden, dropout=dropout)
-            # MGE-EFP builds its own F_mid/F_high from x_att; the backbone's fc_high is then unused, so it is
-            # frozen (no optimiser state, not counted as trainable) rather than trained on no signal.
-            self.backbone.fc_high.requires_grad_(False)
+            self.evidence = MGEEFP(
+                self.backbone.att_shape,
+                hidden * self.ct_tokens,
+                dropout=dropout,
+                extraction=mge_extraction,
+                mid_dim=self.backbone.mid_dim,
+                zero_init=mge_zero_init,
+                conv=mge_conv,
+            )
+            if mge_extraction == "own":
+                # MGE-EFP builds its own F_mid/F_high from x_fused; the backbone's fc_high is then unused, so it
+                # is frozen (no optimiser state, not counted as trainable) rather than trained on no signal.
+                self.backbone.fc_high.requires_grad_(False)
         else:
-            self.evidence = EnhancedFusionProjector(self.backbone.mid_dim + self.backbone.high_dim, hidden, dropout)
+            self.evidence = EnhancedFusionProjector(
+                self.backbone.mid_dim + self.backbone.high_dim, hidden * self.ct_tokens, dropout
+            )
         self.graph: Optional[RAUGNN] = None
         if self.use_r_augnn:
             self.graph = RAUGNN(
@@ -118,6 +151,7 @@ class AULLMPP(AUModel):
                 prior=prior,
                 layers=graph_layers,
                 cooccurrence_threshold=cooccurrence_threshold,
+                tokens=self.it_tokens,
             )
         self.reasoner: Reasoner = reasoner  # an nn.Module too: registered as a child
         self.head = nn.Linear(hidden, len(self.aus))
@@ -131,6 +165,8 @@ class AULLMPP(AUModel):
         generator = seeded_generator(seed)
         init_module_(self.backbone, generator)
         init_module_(self.evidence, generator)
+        if isinstance(self.evidence, MGEEFP) and self.evidence.zero_init:
+            self.evidence.zero_branches_()
         if self.graph is not None:
             init_module_(self.graph, generator)
             self.graph.reset_prior()
@@ -158,34 +194,68 @@ class AULLMPP(AUModel):
     # ------------------------------------------------------------------------------------------ forward
 
     def content_token(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(CT [B, d], x_att) for a batch of clips."""
+        """(CT [B, ct_tokens, d], x_att) for a batch of clips."""
         feats = self.backbone(x)
         if self.use_mge_efp:
-            return self.evidence(feats.x_att), feats.x_att
-        return self.evidence(torch.cat([feats.f_mid, feats.f_high], dim=1)), feats.x_att
+            ct = self.evidence(feats.x_att, self._backbone_extract)
+        else:
+            ct = self.evidence(torch.cat([feats.f_mid, feats.f_high], dim=1))
+        return ct.view(ct.shape[0], self.ct_tokens, -1), feats.x_att
+
+    def _backbone_extract(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The backbone's own mid/high-level extraction (pool + dropout → F_mid, fc_high → F_high) on any map of
+        x_att's shape: MGE-EFP's `extraction: backbone` applies it to x_fused."""
+        b = self.backbone
+        f_mid = b.drop2(b.pool2(x)).flatten(1)
+        return f_mid, b.drop_high(F.relu(b.fc_high(f_mid)))
+
+    def sequence(self, ct: Tensor, it: Optional[Tensor]) -> Tensor:
+        """The structured tokens in `token_order` ([B, n, d]); the reasoner puts the prompt before or after."""
+        if it is None:
+            return ct
+        it = it.to(ct.dtype)
+        return torch.cat([it, ct], dim=1) if self.token_order == "prompt_it_ct" else torch.cat([ct, it], dim=1)
 
     def _logits(self, tokens: Tensor) -> Tensor:
         return self.head(self.reasoner(tokens).float())
 
+    def _pair_hidden(self, ct: Tensor, it: Tensor, it_cf: Tensor) -> tuple[Tensor, Tensor]:
+        """The reasoner's output for the original sequences [B, d] and the counterfactual ones [B_cf, d] (the first
+        B_cf samples), in one call that shares what they have in common (the prompt; with `prompt_ct_it`, each
+        sample's CT too)."""
+        n_cf = it_cf.shape[0]
+        branches = getattr(self.reasoner, "forward_branches", None)
+        if branches is not None and self.token_order == "prompt_ct_it":
+            z, z_cf = branches(ct, [it.to(ct.dtype), it_cf.to(ct.dtype)])
+            return z, z_cf
+        pair = [self.sequence(ct, it), self.sequence(ct[:n_cf], it_cf)]
+        if branches is not None:
+            z, z_cf = branches(None, pair)
+            return z, z_cf
+        hidden = self.reasoner(torch.cat(pair)).float()
+        return hidden[: ct.shape[0]], hidden[ct.shape[0] :]
+
     def forward(self, x: Tensor) -> ModelOutput:
         ct, x_att = self.content_token(x)
         if self.graph is None:
-            return ModelOutput(logits=self._logits(ct.unsqueeze(1)))
+            return ModelOutput(logits=self._logits(ct))
         nodes, states = self.graph.encode_nodes(x_att)
         if not (self.training and self.use_ccr):
-            it = self.graph.propagate(nodes, states).token
-            return ModelOutput(logits=self._logits(torch.stack([ct, it.to(ct.dtype)], dim=1)))
+            return ModelOutput(logits=self._logits(self.sequence(ct, self.graph.propagate(nodes, states).tokens)))
 
         batch = ct.shape[0]
-        cf = self.graph.sample_counterfactual(batch, self.ccr_flip_prob, ct.device)
+        n_cf = max(1, math.ceil(self.ccr_fraction * batch))  # the batch is shuffled: the first n_cf are a sample
+        cf = self.graph.sample_counterfactual(n_cf, self.ccr_flip_prob, ct.device, perturb=self.ccr_perturb)
         mask = torch.cat([self.graph.prior_mask.expand(batch, -1, -1), cf.mask])
         both = self.graph.propagate(
-            torch.cat([nodes, nodes]), torch.cat([states, RAUGNN.apply_flip(states, cf.flip)]), mask
+            torch.cat([nodes, nodes[:n_cf]]), torch.cat([states, RAUGNN.apply_flip(states[:n_cf], cf.flip)]), mask
         )
-        tokens = torch.stack([torch.cat([ct, ct]), both.token.to(ct.dtype)], dim=1)
-        z, z_cf = self._logits(tokens).split(batch)
+        it, it_cf = both.tokens.split([batch, n_cf])
+        hidden, hidden_cf = self._pair_hidden(ct, it, it_cf)
+        z, z_cf = self.head(hidden.float()), self.head(hidden_cf.float())
         weight = (~cf.flip).float() if self.ccr_scope == "unflipped" else None
-        return ModelOutput(logits=z, aux_loss=self.ccr_lambda * consistency_loss(z, z_cf, self.ccr_loss, weight))
+        l_cf = consistency_loss(z[:n_cf], z_cf, self.ccr_loss, weight)
+        return ModelOutput(logits=z, aux_loss=self.ccr_lambda * l_cf)
 
     def parameter_parts(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
         """backbone · MGE-EFP (or EFP) · R-AUGNN · LLM base · LoRA · head."""
@@ -211,8 +281,9 @@ class AULLMPP(AUModel):
 
 
 def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: int) -> AULLMPP:
-    """AULLM++ (reconstruction) on the loaded LLM; LoRA from `llm.lora`, switches from `model`. The LLM always
-    reads the structured prompt [CT][IT][task prompt] (the reasoner's `prepend` placement)."""
+    """AULLM++ (reconstruction) on the loaded LLM; LoRA from `llm.lora`, switches and designs from `model`. The
+    reasoner places the structured tokens before the prompt for `token_order: figure` ([CT][IT][task prompt]) and
+    after it otherwise (the prompt is then cached as AU-LLM's `append`)."""
     from aullm.models.llm.reasoner import LLMReasoner
 
     m = cfg.model
@@ -224,7 +295,7 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         llm,
         cfg.llm.lora,
         m.prompt,
-        "prepend",
+        "prepend" if m.token_order == "figure" else "append",
         cfg.llm.prefix_cache,
         seed=seed,
         compile=cfg.llm.compile,
@@ -248,6 +319,14 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         ccr_lambda=m.ccr.lambda_,
         ccr_flip_prob=m.ccr.flip_prob,
         ccr_scope=m.ccr.scope,
+        ccr_perturb=m.ccr.perturb,
+        ccr_fraction=m.ccr.fraction,
+        mge_extraction=m.mge.extraction,
+        mge_zero_init=m.mge.zero_init,
+        mge_conv=m.mge.conv,
+        token_order=m.token_order,
+        ct_tokens=m.ct_tokens,
+        it_tokens=m.it_tokens,
         seed=seed,
         led_stability=m.led_stability,
         se_bias=m.se_bias,

@@ -24,7 +24,7 @@ import copy
 import inspect
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Optional, Union
 
 import torch
@@ -131,7 +131,7 @@ class LLMReasoner(nn.Module):
         object.__setattr__(self, "_call", call)
         self._cache_keyword = _cache_keyword(self.decoder)
         self._eval_kv: Optional[tuple[tuple[Any, ...], list[tuple[Tensor, Tensor]]]] = None
-        self._masks: dict[tuple[int, int, str], Tensor] = {}
+        self._masks: dict[tuple[object, ...], Tensor] = {}
         self._version = 0
         # Longest packed sequence (prompt + all samples' tokens): the mask and attention scores grow as its square.
         self.packed_max_len = 2048
@@ -229,6 +229,104 @@ class LLMReasoner(nn.Module):
             else:
                 hidden = self._forward_prefix_cached(tokens)
         return hidden.float()
+
+    def forward_branches(self, shared: Optional[Tensor], branches: Sequence[Tensor]) -> list[Tensor]:
+        """Several token sequences per sample that share a start: branch m holds [B_m, n, d] tokens for the first
+        B_m ≤ B samples, and sample b's sequence in branch m is [prompt][shared_b][branches[m]_b] (append) → the
+        last position's hidden state per branch, [B_m, d] fp32.
+
+        Equal to `forward(cat(shared[:B_m], branches[m]))` for every m (tested). On the training fast path
+        (`append`, prefix cache, a packable length) it is one decoder pass over [prompt, every sample's shared
+        tokens, every branch's tokens], where each branch token sees the prompt, its own sample's shared tokens and
+        its own branch's earlier tokens: the prompt runs once and the shared tokens once per sample, not once per
+        branch (AULLM++'s counterfactual re-runs only the instruction token after a shared content token).
+        Elsewhere it runs the full sequences as one batch of Σ B_m."""
+        if not branches:
+            return []
+        n2, width = branches[0].shape[1], branches[0].shape[2]
+        batch = branches[0].shape[0] if shared is None else shared.shape[0]
+        sizes = [int(b.shape[0]) for b in branches]
+        if (
+            width != self.hidden_size
+            or any(b.dim() != 3 or tuple(b.shape[1:]) != (n2, width) for b in branches)
+            or max(sizes) > batch
+            or (shared is not None and (shared.dim() != 3 or shared.shape[2] != width))
+        ):
+            raise ValueError(
+                f"shared [B, n, {self.hidden_size}] and branches [B_m <= B, n, {self.hidden_size}] expected"
+            )
+        n1 = 0 if shared is None else shared.shape[1]
+        dtype = self.loaded.dtype
+        if (
+            self.uses_fast_path
+            and (torch.is_grad_enabled() or self.training)
+            and self._can_pack(batch * n1 + sum(sizes) * n2)
+        ):
+            with self._autocast():
+                hidden = self._forward_tree(
+                    None if shared is None else shared.to(dtype), torch.cat(list(branches)).to(dtype), sizes
+                )
+            return [h.float() for h in hidden.split(sizes)]
+        full = [b if shared is None else torch.cat([shared[: b.shape[0]], b], dim=1) for b in branches]
+        return list(self(torch.cat(full)).split(sizes))
+
+    def _tree_layout(self, batch: int, n1: int, sizes: Sequence[int], n2: int) -> tuple[Tensor, Tensor, Tensor]:
+        """For the packed [prompt, shared (sample-major), branches (branch-major, then sample)] sequence: each
+        position's sample (−1: prompt), branch (−1: prompt or shared) and position id."""
+        device = self.loaded.device
+        p = self.prompt_tokens
+        ar = lambda n: torch.arange(n, device=device)  # noqa: E731
+        minus = torch.full((p,), -1, device=device, dtype=torch.long)
+        total = sum(sizes)
+        sample = torch.cat([minus, ar(batch).repeat_interleave(n1), *[ar(k).repeat_interleave(n2) for k in sizes]])
+        branch = torch.cat(
+            [
+                minus,
+                torch.full((batch * n1,), -1, device=device, dtype=torch.long),
+                *[torch.full((k * n2,), m, device=device, dtype=torch.long) for m, k in enumerate(sizes)],
+            ]
+        )
+        pos = torch.cat([ar(p), p + ar(n1).repeat(batch), p + n1 + ar(n2).repeat(total)])
+        return sample, branch, pos
+
+    def _tree_mask(self, batch: int, n1: int, sizes: Sequence[int], n2: int, dtype: torch.dtype) -> Tensor:
+        kind = str(self.decoder.config._attn_implementation)
+        key = (batch, n1, tuple(sizes), n2, f"tree-{kind}-{dtype}")
+        mask = self._masks.get(key)
+        if mask is not None:
+            return mask
+        sample, branch, pos = self._tree_layout(batch, n1, sizes, n2)
+        prompt = sample < 0
+        idx = torch.arange(len(sample), device=sample.device)
+        same = (sample[None, :] == sample[:, None]) & ((branch[None, :] < 0) | (branch[None, :] == branch[:, None]))
+        allowed = (prompt[None, :] & (idx[None, :] <= idx[:, None])) | (
+            ~prompt[None, :] & same & (pos[None, :] <= pos[:, None])
+        )
+        if kind == "eager":
+            mask = torch.zeros(allowed.shape, dtype=dtype, device=idx.device)
+            mask = mask.masked_fill(~allowed, torch.finfo(dtype).min)[None, None]
+        else:
+            mask = allowed[None, None]
+        if len(self._masks) >= 4:
+            self._masks.clear()
+        self._masks[key] = mask
+        return mask
+
+    def _forward_tree(self, shared: Optional[Tensor], branches: Tensor, sizes: Sequence[int]) -> Tensor:
+        """branches: every branch's tokens concatenated, [Σ B_m, n2, d] → [Σ B_m, d]."""
+        total, n2, width = branches.shape
+        batch = max(sizes) if shared is None else shared.shape[0]
+        n1 = 0 if shared is None else shared.shape[1]
+        parts = [self._prompt_embeddings().to(branches.dtype)]
+        if shared is not None and n1:
+            parts.append(shared.reshape(1, batch * n1, width))
+        parts.append(branches.reshape(1, total * n2, width))
+        sequence = torch.cat(parts, dim=1)
+        _, _, pos = self._tree_layout(batch, n1, sizes, n2)
+        mask = self._tree_mask(batch, n1, sizes, n2, sequence.dtype)
+        out = self._call(inputs_embeds=sequence, attention_mask=mask, position_ids=pos.unsqueeze(0), use_cache=False)
+        last = self.prompt_tokens + batch * n1 + n2 - 1
+        return out.last_hidden_state[0, last::n2]
 
     def forward_path(self, tokens: Tensor, path: Literal["full", "packed", "kv"]) -> Tensor:
         """One named computation, whatever the settings: for equivalence checks and benchmarks."""
