@@ -194,7 +194,7 @@ def test_no_llm_trains_through_the_protocol_without_loading_any_llm(tmp_path, sy
     def refuse(*args, **kwargs):
         raise AssertionError("model.reasoner: none must not load an LLM")
 
-    for where in ("aullm.models.llm.loading", "aullm.training.protocols", "aullm.workflows.experiment"):
+    for where in ("aullm.models.llm.loading", "aullm.training.session", "aullm.workflows.export"):
         monkeypatch.setattr(f"{where}.load_llm", refuse)
     from aullm.inference.bundle import load_bundle
 

@@ -217,3 +217,33 @@ def test_a_video_without_a_face_fails_alone(tmp_path: Path) -> None:
     video = write_video(tmp_path / "cat.mp4", [cat] * 20, FPS)
     run = spot_videos([video], S)
     assert run.videos == [] and "no face found" in run.failed["cat"]
+
+
+def test_a_talking_mouth_is_speech_and_an_expression_is_not() -> None:
+    from aullm.spotting.intervals import Interval
+    from aullm.spotting.regions import REGION_NAMES
+    from aullm.spotting.speech import mouth_oscillation, speech_ratio
+
+    n = 600
+    t = np.arange(n) / FPS
+    trajectory = np.zeros((n, len(REGION_NAMES), 2))
+    chin = REGION_NAMES.index("chin")
+    talking = (t >= 5) & (t < 7)
+    trajectory[talking, chin, 1] = 2.0 + 2.0 * np.sin(2 * np.pi * 4.5 * t[talking])  # 2 s of syllables at 4.5 Hz
+    trajectory[:, chin, 1] += bump(n, 450, 12, 3.0)  # and a micro-expression of the chin at 15 s
+    tracked = np.ones(n, bool)
+    energy = mouth_oscillation(trajectory, tracked, FPS)
+    assert energy is not None
+    found, _ = detect(frame_scores_of(trajectory, tracked), FPS, S)
+    ratios = {(i.onset // 30): speech_ratio(i, energy, FPS) for i in found}
+    speech = [k for k, r in ratios.items() if r >= S.speech_ratio]
+    expressions = [k for k, r in ratios.items() if r < S.speech_ratio]
+    assert speech and all(4 <= k < 8 for k in speech) and expressions == [15], ratios
+    assert mouth_oscillation(trajectory[:, :, :], tracked, 12.0) is None  # too slow a frame rate for the band
+    assert isinstance(found[0], Interval)
+
+
+def frame_scores_of(trajectory: np.ndarray, tracked: np.ndarray) -> np.ndarray:
+    from aullm.spotting.intervals import frame_scores
+
+    return frame_scores(region_scores(trajectory, tracked, FPS, S))

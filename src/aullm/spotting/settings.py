@@ -52,6 +52,9 @@ class SpotSettings:
     edge_fraction: float = 0.1
     #: Runs closer than this are one expression.
     join_gap_s: float = 0.1
+    #: An interval whose mouth oscillates at speech rates by this fraction of its peak score is speech, not an
+    #: expression, and is dropped (`speech.py`; 0: keep everything). Chosen on the development videos.
+    speech_ratio: float = 0.4
 
     def frames(self, seconds: float, fps: float) -> int:
         """`seconds` as a whole number of frames at `fps` (at least 1)."""
@@ -75,7 +78,7 @@ def settings_from(overrides: dict[str, Any]) -> SpotSettings:
             number = kind(value)
         except (TypeError, ValueError):
             raise UserError(f"spotting setting {name}: {value!r} is not a number") from None
-        if not math.isfinite(number) or number <= 0:
+        if not math.isfinite(number) or number < 0 or (number == 0 and name != "speech_ratio"):
             raise UserError(f"spotting setting {name}: {value!r} must be a positive number")
         values[name] = number
     settings = dataclasses.replace(SpotSettings(), **values)

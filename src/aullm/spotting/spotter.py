@@ -22,6 +22,7 @@ from aullm.data.stream import FrameStream, StreamInfo, stream_sources
 from aullm.spotting.intervals import Interval, detect, frame_scores, kind_of, region_scores
 from aullm.spotting.motion import Motion, measure_motion
 from aullm.spotting.settings import SpotSettings, check_kind
+from aullm.spotting.speech import mouth_oscillation, speech_ratio
 
 #: The columns of `spots.csv` (docs/design.md, Spotting), in order.
 SPOT_COLUMNS = ("video", "onset", "apex", "offset", "duration_s", "score", "kind")
@@ -44,6 +45,7 @@ class VideoSpots:
     face_source: str
     seconds: float
     frames_read: int
+    speech: int = 0  # intervals dropped as speech
 
     @property
     def name(self) -> str:
@@ -73,6 +75,7 @@ class SpotRun:
                 "face": v.face_source,
                 "micro": int((v.intervals["kind"] == "micro").sum()),
                 "macro": int((v.intervals["kind"] == "macro").sum()),
+                "speech": v.speech,
                 "threshold": round(v.threshold, 4),
                 "seconds": round(v.seconds, 2),
                 "status": "ok",
@@ -96,6 +99,11 @@ def spot_stream(
         raise NoFaceFound(f"{stream.path}: no face found on any of its {len(motion.numbers)} analysed frames")
     scores = frame_scores(region_scores(motion.trajectory, motion.tracked, motion.fps, settings))
     found, level = detect(scores, motion.fps, settings)
+    speech = 0
+    energy = mouth_oscillation(motion.trajectory, motion.tracked, motion.fps) if settings.speech_ratio > 0 else None
+    if energy is not None:
+        kept = [item for item in found if speech_ratio(item, energy, motion.fps) < settings.speech_ratio]
+        found, speech = kept, len(found) - len(kept)
     rows = [_row(stream.info, motion, item, kind_of(item, motion.fps, settings)) for item in found]
     intervals = pd.DataFrame(rows, columns=list(SPOT_COLUMNS))
     if kind != "both":
@@ -111,9 +119,8 @@ def spot_stream(
         columns=list(SIGNAL_COLUMNS),
     )
     frames_read = int(motion.numbers[-1] - stream.info.first_number + 1) if len(motion.numbers) else 0
-    return VideoSpots(
-        stream.info, intervals, signal, level, motion.face_source, time.perf_counter() - start, frames_read
-    )
+    seconds = time.perf_counter() - start
+    return VideoSpots(stream.info, intervals, signal, level, motion.face_source, seconds, frames_read, speech)
 
 
 def _row(info: StreamInfo, motion: Motion, item: Interval, kind: str) -> dict[str, object]:
