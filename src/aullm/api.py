@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from aullm.config import Config, apply_overrides, config_from_dict
 from aullm.config import load_config as _load_config_file
-from aullm.core.console import progress_output
+from aullm.core.console import logger, progress_output
 from aullm.core.errors import UserError, arg
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs (torch, sklearn, matplotlib…)
@@ -168,9 +168,17 @@ def sweep(
     """Several configs as one batch of fold tasks, each into `out_root/<config name>/`, then one report of all.
     `data_roots` sets the dataset root by dataset name ({"casme2": "/data/CASME2", "samm": "/data/SAMM"}), for
     the data and for cross-domain targets alike. `progress` as for `train`."""
+    from aullm.data.readers.registry import READERS
     from aullm.workflows import experiment as workflows
 
     roots = dict(data_roots or {})
+    unknown = sorted(set(roots) - set(READERS))
+    if unknown:
+        raise UserError(
+            f"{arg('data_roots', unknown[0] + '=' + str(roots[unknown[0]]))} names an unknown dataset "
+            f"{unknown[0]!r} (datasets: {', '.join(READERS)})"
+        )
+    used: set[str] = set()
     cfgs = []
     for source in configs:
         cfg = load_config(source, overrides)
@@ -182,6 +190,15 @@ def sweep(
         cfg = load_config(cfg, extra) if extra else cfg
         cfg.train.save_final = cfg.train.save_final or save_final
         cfgs.append(cfg)
+        used |= {cfg.data.dataset} | ({cfg.protocol.target.dataset} if cfg.protocol.target is not None else set())
+    for name in sorted(set(roots) - used):
+        logger.warning(
+            "the data root given for %s (%s) is not used: no config of the sweep reads %s (they read %s)",
+            name,
+            roots[name],
+            name,
+            ", ".join(sorted(used)),
+        )
     with progress_output(progress):
         return workflows.sweep(
             cfgs,

@@ -34,7 +34,7 @@ from aullm.evaluation.bootstrap import (
     subject_index,
 )
 from aullm.evaluation.metrics import METRICS
-from aullm.evaluation.run_scores import read_run
+from aullm.evaluation.run_scores import no_predictions, read_run
 from aullm.evaluation.scores import bootstrap_inputs, score_predictions
 from aullm.evaluation.thresholds import THRESHOLD_GRID
 
@@ -61,7 +61,7 @@ def load_run_predictions(run_dir: Path) -> RunPredictions:
     them: against what the run's config and finished folds say."""
     run_dir = Path(run_dir)
     if run_dir.is_dir() and not (run_dir / "predictions.csv").is_file():
-        raise UserError(f"{run_dir} has no predictions.csv: a paired comparison needs each run's predictions")
+        raise no_predictions(run_dir)
     info, aus, test, val = read_run(run_dir)
     return RunPredictions(run_dir, info, aus, test, val)
 

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 
 from aullm.core.console import logger
-from aullm.core.errors import UserError
+from aullm.core.errors import UserError, arg
 from aullm.core.io import write_text
+from aullm.core.lock import live_holders
+from aullm.core.paths import describe
 from aullm.core.provenance import reconstruction_note
 from aullm.evaluation.predictions import prediction_aus, read_predictions
 from aullm.evaluation.scores import score_predictions
@@ -81,10 +83,10 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[str], pd.DataFrame, Op
     against the run's config and finished folds: what scoring and paired comparisons read."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UserError(f"run directory not found: {run_dir}")
+        raise UserError(describe(run_dir, "run directory", "folder"))
     pred_path = run_dir / "predictions.csv"
     if not pred_path.is_file():
-        raise UserError(f"{run_dir} is not a run directory: no predictions.csv (written by aullm train)")
+        raise no_predictions(run_dir)
     info = run_info(run_dir)
     test = read_predictions(pred_path)
     aus = prediction_aus(test, pred_path)
@@ -99,6 +101,28 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[str], pd.DataFrame, Op
         if prediction_aus(val, val_path) != aus:
             raise UserError(f"{val_path} and {pred_path} name different AUs")
     return info, aus, test, val
+
+
+def no_predictions(run_dir: Path) -> UserError:
+    """Why a folder has no predictions.csv: a run still training (naming the process), an interrupted run (how far
+    it got, and how to finish it), or not a run directory at all."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        return UserError(f"{run_dir} is not a run directory: no predictions.csv (written by aullm train)")
+    folds = run_dir / "folds"
+    done = sorted(p.parent.name for p in folds.glob("*/done")) if folds.is_dir() else []
+    started = sorted(p.name for p in folds.iterdir() if p.is_dir()) if folds.is_dir() else []
+    progress = f"{len(done)} fold(s) finished, {len(set(started) - set(done))} started"
+    holders = live_holders(sorted(run_dir.glob("lock*")))
+    if holders:
+        return UserError(
+            f"{run_dir} is a run still training ({progress}), by {holders[0].describe()}: it has no predictions.csv "
+            "until a fold is done; wait for it"
+        )
+    return UserError(
+        f"{run_dir} is a run that was interrupted before its predictions were written ({progress}): run aullm "
+        f"train again with {arg('out', run_dir)} to finish it"
+    )
 
 
 def score_run(run_dir: Path) -> dict[str, Any]:
@@ -136,8 +160,8 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
         except (OSError, json.JSONDecodeError) as err:
             raise UserError(f"cannot read {path}: {err}") from None
     if not run_dir.is_dir():
-        raise UserError(f"run directory not found: {run_dir}")
-    raise UserError(f"{run_dir} is not a run directory: no predictions.csv or metrics.json")
+        raise UserError(describe(run_dir, "run directory", "folder"))
+    raise no_predictions(run_dir)
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
@@ -161,4 +185,13 @@ def _check_finite(value: Any) -> Any:
     return value
 
 
-__all__ = ["finished_fold_rows", "load_metrics", "read_run", "run_info", "score_run", "unfinished_folds", "write_json"]
+__all__ = [
+    "finished_fold_rows",
+    "load_metrics",
+    "no_predictions",
+    "read_run",
+    "run_info",
+    "score_run",
+    "unfinished_folds",
+    "write_json",
+]

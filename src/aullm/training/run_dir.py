@@ -17,8 +17,10 @@ again (and never merged into predictions.csv or exported).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -29,6 +31,8 @@ from aullm.core.console import logger
 from aullm.core.errors import UserError, arg
 from aullm.core.hashing import sha256_file
 from aullm.core.io import check_output_dir, write_bytes, write_csv, write_text
+from aullm.core.lock import live_holders, locked, me
+from aullm.core.names import check_name
 from aullm.training.fold import FoldResult
 
 CONFIG = "config.yaml"
@@ -40,8 +44,9 @@ FAILED = "failed"
 PREDICTIONS = "predictions.csv"
 VAL_PREDICTIONS = "val_predictions.csv"
 TRAIN_LOG = "train_log.csv"
-#: What a run directory may hold besides its own files: the user's notes or a report written into it.
-_RUN_MARKERS = (CONFIG, FOLDS)
+#: The lock files of the processes training into the run: `lock` for a run of every fold, `lock.fold-<name>` per
+#: fold for machines sharing a run directory (`protocol.folds`), `lock.final` for the final model.
+LOCK = "lock"
 
 
 def weights_name(seed: int) -> str:
@@ -80,12 +85,33 @@ def is_run_dir(path: Path) -> bool:
     return (Path(path) / CONFIG).is_file()
 
 
+def _others(out: Path) -> list[Path]:
+    """What a folder holds besides lock files."""
+    return [p for p in Path(out).iterdir() if p.name != LOCK and not p.name.startswith(LOCK + ".")]
+
+
+def has_finished_work(out: Path) -> bool:
+    """Whether any fold (or the final model) of the run has its `done` marker, or another process trains into it."""
+    out = Path(out)
+    if any((out / FOLDS).glob(f"*/{DONE}")) or (out / FINAL / DONE).is_file():
+        return True
+    mine = me()
+    return any((h.pid, h.host) != (mine.pid, mine.host) for h in live_holders(_lock_files(out)))
+
+
+def _lock_files(out: Path) -> list[Path]:
+    return sorted(Path(out).glob(LOCK + "*")) if Path(out).is_dir() else []
+
+
 def check_run_dir(cfg: Config, out: Path) -> None:
     """Refuse, before any work, a run folder that is not usable: a file, not writable, a non-empty folder that is
-    not an aullm run directory (the user's files would be overwritten), or a run written by a different config."""
+    not an aullm run directory (the user's files would be overwritten), or a run written by a different config.
+
+    A run in which nothing was trained yet (a start that failed after writing config.yaml) takes the new config:
+    there is nothing to protect, and the corrected command must not need another folder."""
     out = Path(out)
     check_output_dir(out, arg("out"))
-    if out.is_dir() and not is_run_dir(out) and any(out.iterdir()):
+    if out.is_dir() and not is_run_dir(out) and _others(out):
         raise UserError(
             f"{arg('out', out)} is a folder that is not an aullm run directory and is not empty; refusing to write "
             "into it (choose a new or empty folder)"
@@ -97,7 +123,14 @@ def check_run_dir(cfg: Config, out: Path) -> None:
         except UserError as err:
             raise UserError(f"{out} holds a config.yaml aullm cannot read ({err}); use another {arg('out')}") from None
         differing = _diff_keys(_comparable(previous), _comparable(cfg))
-        if differing:
+        if differing and not has_finished_work(out):
+            logger.warning(
+                "%s was started with another config (differs in %s) but nothing was trained in it yet; "
+                "it takes the new config",
+                out,
+                ", ".join(differing[:5]),
+            )
+        elif differing:
             raise UserError(
                 f"{out} was written by a different config (differs in {', '.join(differing[:5])}); "
                 f"refusing to resume — use another {arg('out')}"
@@ -105,17 +138,53 @@ def check_run_dir(cfg: Config, out: Path) -> None:
 
 
 def init_run_dir(cfg: Config, out: Path) -> None:
-    """Write config.yaml into a new run directory (an existing one was already checked by `check_run_dir`)."""
-    if not (Path(out) / CONFIG).is_file():
-        save_config(cfg, Path(out) / CONFIG)
+    """Write config.yaml into a new run directory, or into one where nothing was trained yet (an existing one was
+    already checked by `check_run_dir`)."""
+    path = Path(out) / CONFIG
+    if path.is_file() and has_finished_work(out):
+        return
+    if path.is_file():
+        with contextlib.suppress(UserError):
+            if not _diff_keys(_comparable(load_config(path, resolved=True)), _comparable(cfg)):
+                return
+    save_config(cfg, path)
+
+
+@contextlib.contextmanager
+def run_lock(cfg: Config, out: Path) -> Iterator[None]:
+    """Hold the run directory for this process while it trains (docs/design.md, Run directories): a second run
+    into the same folds is refused, naming this process. A run of every fold takes `lock`; a run of some folds
+    (`protocol.folds`, machines sharing one run directory) takes `lock.fold-<name>` for each, and the two kinds
+    exclude each other; with `train.save_final`, also `lock.final`."""
+    out = Path(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    whole = cfg.protocol.folds == "all"
+    selected = [] if whole else sorted({str(f).lstrip("0") or "0" for f in cfg.protocol.folds})  # as subject_key
+    paths = [out / LOCK] if whole else [out / f"{LOCK}.fold-{name}" for name in selected]
+    if cfg.train.save_final:
+        paths.append(out / f"{LOCK}.final")
+    what = f"run directory {out}"
+    try:
+        with locked(paths, what):
+            conflicting = sorted(out.glob(f"{LOCK}.fold-*")) if whole else [out / LOCK]
+            mine = me()
+            others = [h for h in live_holders(conflicting) if (h.pid, h.host) != (mine.pid, mine.host)]
+            if others:
+                raise UserError(f"{what} is in use by {others[0].describe()}: wait for it to finish")
+            yield
+    finally:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
 
 
 def check_data(out: Path, fingerprint: dict) -> None:
-    """Record the data fingerprint of a new run; refuse to resume a run whose data has changed since.
+    """Record the data fingerprint of a new run (or of one where nothing was trained yet); refuse to resume a run
+    whose data has changed since.
 
     Only the `train` and `test` fingerprints are compared: the rest (sizes, the skipped samples) is for people."""
     path = Path(out) / DATA
-    if path.exists():
+    if path.exists() and has_finished_work(out):
         try:
             previous = json.loads(path.read_text())
             previous.get("train")
@@ -139,6 +208,8 @@ def check_data(out: Path, fingerprint: dict) -> None:
 
 
 def fold_dir(out: Path, name: str) -> Path:
+    """`<out>/folds/<name>`; a fold is named after a subject of a sheet, which must not lead out of the run."""
+    check_name(name, "fold name", UserError)
     return Path(out) / FOLDS / name
 
 
@@ -280,11 +351,13 @@ __all__ = [
     "fold_dir",
     "fold_is_done",
     "fold_problem",
+    "has_finished_work",
     "init_run_dir",
     "is_run_dir",
     "mark_failed",
     "read_predictions",
     "recorded_data",
+    "run_lock",
     "weights_name",
     "write_fold",
 ]
