@@ -7,23 +7,29 @@ import errno
 import json
 import os
 import shutil
+import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 import aullm
 from aullm.cli import app
-from aullm.config import load_config
+from aullm.config import DataConfig, load_config
 from aullm.core import io
 from aullm.core.errors import ConfigError, UserError
+from aullm.data.index import load_index
 from aullm.data.synme import generate_synme
-from aullm.training.run_dir import collect_predictions, fold_is_done, read_predictions
+from aullm.training.run_dir import collect_predictions, fold_dir, fold_is_done, read_predictions
 from aullm.workflows import experiment as workflows
+from fixtures_data import casme2_clips, write_casme2, write_frames
 from test_bad_inputs import one_error_line, tiny_config
 from test_metrics import make_run_dir
 
@@ -297,3 +303,239 @@ def test_a_deleted_data_json_cannot_hide_changed_data(run_copy, warnings_log):
         marker = json.loads((run / "folds" / fold / "done").read_text())
         assert marker["data"] == {"train": data["train"], "test": data["test"]}
         assert set(marker["sha256"]) == set(marker["files"])
+
+
+# ------------------------------------------------------------------------------------ item 2: the run lock
+
+
+def _lock_for(path: Path, pid: int, host: str | None = None) -> None:
+    from aullm.core.lock import _proc_start
+
+    holder = {
+        "pid": pid,
+        "host": host or socket.gethostname(),
+        "started": "2025-01-01 10:00:00",
+        "proc_start": _proc_start(pid),
+        "command": "aullm train tiny.yaml",
+    }
+    path.write_text(json.dumps(holder))
+
+
+def test_a_second_run_into_a_run_directory_in_use_is_refused_naming_the_holder(run_copy):
+    config, run, _ = run_copy
+    run = run.rename(run.parent / "tiny")  # where a sweep of tiny.yaml writes
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _lock_for(run / "lock", other.pid)
+        start = time.perf_counter()
+        line = one_error_line(runner.invoke(app, ["train", str(config), "--out", str(run)]), f"pid {other.pid}")
+        assert "in use by" in line and socket.gethostname() in line
+        assert time.perf_counter() - start < 20  # before preparing data or loading an LLM
+        # a sweep into the same run directory, and a run of one fold of it, are refused the same way
+        sweep = runner.invoke(app, ["sweep", str(config), "--out-root", str(run.parent)])
+        one_error_line(sweep, f"pid {other.pid}")
+        one_fold = runner.invoke(app, ["train", str(config), "--out", str(run), "--set", "protocol.folds=[1]"])
+        one_error_line(one_fold, f"pid {other.pid}")
+    finally:
+        other.kill()
+        other.wait()
+    # the holder is gone: its lock is stale, taken over with a warning, and released at the end
+    result = runner.invoke(app, ["train", str(config), "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    assert f"taking over the lock of pid {other.pid}" in result.output and "no longer runs" in result.output
+    assert not (run / "lock").exists()
+
+
+def test_a_lock_from_another_host_is_refused_with_how_to_clear_it(run_copy):
+    config, run, _ = run_copy
+    _lock_for(run / "lock", 12345, host="gpu-node-7")
+    line = one_error_line(runner.invoke(app, ["train", str(config), "--out", str(run)]), "pid 12345 on gpu-node-7")
+    assert f"delete {run / 'lock'}" in line
+
+
+def test_machines_sharing_a_run_directory_lock_only_their_own_folds(run_copy):
+    from aullm.training import run_dir as rd
+
+    config, run, _ = run_copy
+    first = load_config(config, ["protocol.folds=[1]"])
+    with rd.run_lock(first, run):
+        assert (run / "lock.fold-1").is_file()
+        with rd.run_lock(load_config(config, ["protocol.folds=[2]"]), run):
+            assert (run / "lock.fold-2").is_file()
+        again = load_config(config, ["protocol.folds=['01']"])
+        with pytest.raises(UserError, match="already in use by this process"), rd.run_lock(again, run):
+            pass
+    assert not list(run.glob("lock*"))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # another machine's process training fold 3: a run of every fold is refused, one of fold 1 is not
+        _lock_for(run / "lock.fold-3", other.pid)
+        with pytest.raises(UserError, match=f"in use by pid {other.pid}"), rd.run_lock(load_config(config), run):
+            pass
+        with rd.run_lock(first, run):
+            pass
+    finally:
+        other.kill()
+        other.wait()
+
+
+# ------------------------------------------------------------------------------------ item 20: run directories
+
+
+def test_a_start_that_failed_after_writing_config_yaml_does_not_block_the_corrected_command(tmp_path, trained):
+    root = trained / "synme"
+    out = tmp_path / "run"
+    bad = load_config(tiny_config(tmp_path, root), ["llm.name=no-such-llm-xyz"])
+    with pytest.raises(UserError):  # fails where the LLM is loaded: after config.yaml, as on a Ray worker
+        workflows.train(bad, out, executor=_LLMFailsAfterPlanning())
+    assert (out / "config.yaml").is_file()
+    good = load_config(tiny_config(tmp_path, root), ["train.epochs=1"])
+    workflows.train(good, out)
+    assert load_config(out / "config.yaml", resolved=True) == good
+    assert (out / "metrics.json").is_file()
+
+
+class _LLMFailsAfterPlanning:
+    """An executor whose workers load the LLM (as Ray's do): the failure comes after the run was planned."""
+
+    def run(self, plans, sink, progress):
+        for plan in plans:
+            plan.open_session()
+
+
+def test_an_interrupted_or_running_run_is_not_called_not_a_run_directory(run_copy):
+    _, run, _ = run_copy
+    (run / "predictions.csv").unlink()
+    (run / "metrics.json").unlink()
+    line = one_error_line(runner.invoke(app, ["evaluate", str(run)]), "interrupted", "--out")
+    assert "not a run directory" not in line and "2 fold(s) finished" in line
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _lock_for(run / "lock", other.pid)
+        one_error_line(runner.invoke(app, ["evaluate", str(run)]), "still training", f"pid {other.pid}")
+        one_error_line(runner.invoke(app, ["compare", str(run), str(run)]), "still training")
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_sweep_refuses_a_data_root_for_an_unknown_dataset(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("name: c\n")
+    result = runner.invoke(app, ["sweep", str(config), "--out-root", str(tmp_path / "s"), "--data-root", "casme=/d"])
+    one_error_line(result, "--data-root casme=/d", "unknown dataset 'casme'", "casme2")
+
+
+# ------------------------------------------------------------------------------------ item 3: blank identity
+
+
+def _manifest_root(tmp_path: Path, rows: str) -> Path:
+    root = tmp_path / "m"
+    for name in ("a", "b", "c"):
+        write_frames(root / name, range(1, 7), "img{}.jpg")
+    (root / "manifest.csv").write_text("subject,sample,path,AU1,AU2\n" + rows)
+    return root
+
+
+@pytest.mark.parametrize("frames", [True, False])
+def test_a_manifest_row_with_a_blank_subject_sample_or_path_is_skipped_naming_the_row(tmp_path, frames):
+    root = _manifest_root(tmp_path, "01,s1,a,1,0\n  ,s2,b,0,1\n02,   ,c,1,1\n02,s4,  ,1,0\n03,s5,c,0,1\n04,s6,b,1,1\n")
+    cfg = DataConfig(dataset="manifest", root=str(root), aus=["AU1", "AU2"])
+    index = load_index(cfg, frames=frames)
+    assert list(index.df["sample"]) == ["s1", "s5", "s6"]
+    reasons = [s["reason"] for s in index.skipped]
+    assert reasons == [
+        "no subject (manifest.csv line 3)",
+        "no sample name (manifest.csv line 4)",
+        "no path (manifest.csv line 5)",
+    ]
+
+
+def test_a_subject_that_would_lead_out_of_the_run_is_skipped(tmp_path):
+    root = _manifest_root(tmp_path, "01,s1,a,1,0\n../../x,s2,b,0,1\n02,s3,c,1,1\n..,s4,a,1,0\n")
+    index = load_index(DataConfig(dataset="manifest", root=str(root), aus=["AU1", "AU2"]), frames=True)
+    assert sorted(index.df["subject"]) == ["01", "02"]
+    assert [s["reason"].split(":")[0] for s in index.skipped] == [
+        "subject '../../x' cannot name a fold folder",
+        "subject '..' cannot name a fold folder",
+    ]
+    with pytest.raises(UserError, match="fold name"):
+        fold_dir(tmp_path / "run", "..")
+
+
+def test_a_clip_named_dot_dot_gets_a_folder_inside_out():
+    from aullm.inference.explain import _folder_name
+
+    assert _folder_name("..") == "clip" and _folder_name(".") == "clip"
+    for name in ("../../etc", "01/EP02_01f", "/abs/clip", "...", "a\\..\\b"):
+        folder = _folder_name(name)
+        assert "/" not in folder and "\\" not in folder and folder.strip(".") != "", (name, folder)
+
+
+# ------------------------------------------------------------------------------------ item 5: file or folder
+
+
+def test_not_found_messages_say_file_or_folder(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    a_folder = tmp_path / "a_folder"
+    a_folder.mkdir()
+    write_casme2(tmp_path / "c2", casme2_clips(3, frames=6))
+    (tmp_path / "c2" / "frames_file").write_text("x")
+    cases = [
+        (["data", "stats", "casme2", "--root", str(a_file)], f"dataset root {a_file} is a file, not a folder"),
+        (["prepare", "casme2", "--root", str(a_file)], f"dataset root {a_file} is a file, not a folder"),
+        (["data", "stats", "manifest", "--annotations", str(a_folder)], "is a folder, not a file"),
+        (
+            ["prepare", "casme2", "--root", str(tmp_path / "c2"), "--set", "data.frames_dir=frames_file"],
+            "frames folder " + str(tmp_path / "c2" / "frames_file") + " is a file, not a folder",
+        ),
+        (["evaluate", str(a_file)], f"run directory {a_file} is a file, not a folder"),
+        (["train", str(a_folder)], f"config file {a_folder} is a folder, not a file"),
+        (["data", "stats", "casme2", "--root", str(tmp_path / "nope")], "dataset root not found"),
+    ]
+    for args, words in cases:
+        one_error_line(runner.invoke(app, args), words)
+
+
+# ------------------------------------------------------------------------------------ item 20: data
+
+
+def test_a_frame_folder_that_is_a_symlink_loop_is_named_so(tmp_path):
+    write_casme2(tmp_path, casme2_clips(3, frames=6))
+    folder = tmp_path / "Cropped" / "sub01" / "EP00_00f"
+    shutil.rmtree(folder)
+    folder.symlink_to(folder.name)
+    index = load_index(DataConfig(dataset="casme2", root=str(tmp_path)), frames=True)
+    (skipped,) = index.skipped
+    assert "symbolic link that loops" in skipped["reason"] and "missing" not in skipped["reason"]
+
+
+def test_two_coding_sheets_say_which_is_read(tmp_path, warnings_log):
+    write_casme2(tmp_path, casme2_clips(3, frames=6))
+    shutil.copy(tmp_path / "CASME2-coding-20140508.xlsx", tmp_path / "CASME2-coding-20130101.xlsx")
+    load_index(DataConfig(dataset="casme2", root=str(tmp_path)), frames=False)
+    (said,) = [m for m in warnings_log if "coding sheets" in m]
+    assert "reading CASME2-coding-20140508.xlsx" in said and "CASME2-coding-20130101.xlsx" in said
+    assert "data.annotations" in said
+
+
+def test_a_blank_subject_in_a_sheet_is_named_as_such(tmp_path):
+    clips = casme2_clips(3, frames=6)
+    clips[1].subject = None
+    clips[2].subject = "   "
+    write_casme2(tmp_path, clips)
+    index = load_index(DataConfig(dataset="casme2", root=str(tmp_path)), frames=True)
+    assert [s["reason"].split(" (")[0] for s in index.skipped] == ["no subject", "no subject"]
+
+
+def test_frames_of_different_sizes_under_a_face_crop_skip_the_clip_naming_it(tmp_path):
+    from aullm.data.clips import FrameError
+    from aullm.data.decode import read_frames
+    from aullm.data.index import ClipSource
+
+    folder = tmp_path / "clip"
+    paths = write_frames(folder, range(1, 7), "img{}.jpg", size=48)
+    Image.new("L", (96, 96), 100).save(folder / "img3.jpg")
+    with pytest.raises(FrameError, match=r"different sizes \(48×48, 96×96\).*face crop"):
+        read_frames(ClipSource("frames", paths), 32, (4, 4, 40, 40))
+    assert read_frames(ClipSource("frames", paths), 32, None).shape == (6, 32, 32)  # no crop: resized, warned

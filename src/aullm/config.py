@@ -21,6 +21,7 @@ from aullm.core.errors import ConfigError, arg
 from aullm.core.io import write_text
 from aullm.core.names import check_name
 from aullm.core.options import ModelConfig, check
+from aullm.core.paths import describe
 from aullm.core.yamlfile import load_yaml
 from aullm.models.au_llm.configuration_au_llm import AULLMConfig
 from aullm.models.registry import DEFAULT_MODEL, MODELS, model_spec
@@ -441,7 +442,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(describe(path, "config file", "file"))
     try:
         raw = load_yaml(path.read_text(encoding="utf-8"), f"config file {path}")
     except UnicodeDecodeError:
