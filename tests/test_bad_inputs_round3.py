@@ -21,6 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import aullm
+import aullm.datasets
 from aullm.cli import app
 from aullm.config import DataConfig, load_config
 from aullm.core import io
@@ -539,3 +540,126 @@ def test_frames_of_different_sizes_under_a_face_crop_skip_the_clip_naming_it(tmp
     with pytest.raises(FrameError, match=r"different sizes \(48×48, 96×96\).*face crop"):
         read_frames(ClipSource("frames", paths), 32, (4, 4, 40, 40))
     assert read_frames(ClipSource("frames", paths), 32, None).shape == (6, 32, 32)  # no crop: resized, warned
+
+
+# ------------------------------------------------------------------------------------ item 11: tracebacks
+
+
+def test_evaluate_on_a_run_it_cannot_write_says_so_and_offers_out(run_copy, tmp_path, monkeypatch):
+    from aullm.evaluation import run_scores
+
+    _, run, _ = run_copy
+    real = os.access
+
+    def access(path, mode):  # as on a read-only file system: readable, not writable
+        return False if Path(path) == run and mode & os.W_OK else real(path, mode)
+
+    monkeypatch.setattr(run_scores.os, "access", access)
+    line = one_error_line(runner.invoke(app, ["evaluate", str(run)]), "cannot write metrics.json", "--out DIR")
+    assert "read-only" in line
+    result = runner.invoke(app, ["evaluate", str(run), "--out", str(tmp_path / "elsewhere")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "elsewhere" / "metrics.json").read_text())["samples"] == 8
+    aullm.report([run], tmp_path / "report")  # a report of a read-only run still works
+
+
+def test_a_fold_folder_replaced_by_a_file_is_one_line_before_training(run_copy):
+    config, run, _ = run_copy
+    fold = sorted((run / "folds").iterdir())[0]
+    shutil.rmtree(fold)
+    fold.write_text("not a folder")
+    line = one_error_line(runner.invoke(app, ["train", str(config), "--out", str(run)]), str(fold), "is a file")
+    assert "move it away" in line
+    assert fold.read_text() == "not a folder"
+
+
+def test_a_stray_fold_folder_is_named_with_advice_that_works(run_copy):
+    config, run, _ = run_copy
+    shutil.copytree(sorted((run / "folds").iterdir())[0], run / "folds" / "99")
+    line = one_error_line(runner.invoke(app, ["evaluate", str(run)]), "lacks fold 99", "move folds/99 out")
+    line = one_error_line(runner.invoke(app, ["train", str(config), "--out", str(run)]), "99", "no fold of this run")
+    assert "move it out of the run directory" in line
+    shutil.move(run / "folds" / "99", run.parent / "99")  # the advice works
+    assert runner.invoke(app, ["evaluate", str(run)]).exit_code == 0
+
+
+def test_crop_out_and_size_problems_are_one_line_before_any_work(tmp_path):
+    clip = tmp_path / "clip"
+    write_frames(clip, range(1, 7), "img{}.jpg", size=48)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("mine")
+    base = ["crop", str(clip), "--mode", "detect"]
+    one_error_line(runner.invoke(app, [*base, "--out", str(blocker)]), str(blocker), "is an existing file")
+    one_error_line(runner.invoke(app, [*base, "--out", str(blocker / "x")]), "is a file, not a folder")
+    one_error_line(runner.invoke(app, [*base, "--out", "/proc/1/crops"]), "not writable")
+    one_error_line(runner.invoke(app, [*base, "--out", str(tmp_path / "o"), "--size", "100000"]), "--size 100000")
+    assert blocker.read_text() == "mine"
+
+
+def test_bootstrap_counts_and_seeds_are_bounded(tmp_path):
+    run_a = make_run_dir(tmp_path / "a", repeated_names_frame(), name="a")
+    run_b = make_run_dir(tmp_path / "b", repeated_names_frame(), name="b")
+    result = runner.invoke(app, ["compare", str(run_a), str(run_b), "--bootstrap", "100000000000"])
+    one_error_line(result, "--bootstrap 100000000000", "at most")
+    one_error_line(runner.invoke(app, ["compare", str(run_a), str(run_b), "--seed", "-1"]), "--seed -1")
+    with pytest.raises(ConfigError, match=r"eval\.bootstrap_seed"):
+        load_config(None, ["eval.bootstrap_seed=-1"])
+
+
+def _video_without_frames(path: Path) -> Path:
+    import av
+
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=25)
+    stream.width, stream.height = 64, 64
+    container.start_encoding()
+    container.close()
+    return path
+
+
+def test_a_video_with_no_frames_is_skipped_or_one_line(tmp_path):
+    root = tmp_path / "m"
+    root.mkdir()
+    _video_without_frames(root / "empty.mp4")
+    write_frames(root / "a", range(1, 7), "img{}.jpg")
+    write_frames(root / "b", range(1, 7), "img{}.jpg")
+    (root / "manifest.csv").write_text("subject,sample,path,AU1\n01,s1,empty.mp4,1\n01,s2,a,1\n02,s3,b,0\n")
+    stats = aullm.datasets.stats("manifest", root, check_frames=True, face_crop="none", aus=["AU1"])
+    (skipped,) = stats["skipped"]
+    assert skipped["sample"] == "01/s1" and "has no frames" in skipped["reason"]
+    one_error_line(runner.invoke(app, ["crop", str(root / "empty.mp4"), "--out", str(tmp_path / "o")]), "no frames")
+
+
+# ------------------------------------------------------------------------------------ item 20: bundles and folds
+
+
+def test_a_bundle_threshold_outside_0_1_is_refused(run_copy, tmp_path):
+    from aullm.core.hashing import sha256_file
+    from aullm.inference.bundle import BundleError
+
+    _, run, _ = run_copy
+    bundle = aullm.export(run, tmp_path / "bundle", fold="01")
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["thresholds"]["AU4"] = 5
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["files"]["bundle.json"] = sha256_file(bundle / "bundle.json")  # edited with the manifest updated
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="gives AU4 the threshold 5"):
+        aullm.Detector.load(bundle)
+
+
+def test_a_fold_with_no_positive_of_an_au_in_its_training_clips_is_named(run_copy, warnings_log):
+    config, run, _ = run_copy
+    workflows.train(load_config(config), run.parent / "again")
+    # SynME seed 2: AU14 occurs only in subject 01, so fold 01 trains without a positive of it
+    assert any(m.startswith("fold 01: ") and "AU14" in m and "no positive" in m for m in warnings_log)
+
+
+def test_save_final_on_a_subset_of_folds_says_when_the_bundle_comes(run_copy, warnings_log):
+    config, run, _ = run_copy
+    cfg = load_config(config, ["protocol.folds=[1]", "train.save_final=true"])
+    workflows.train(cfg, run.parent / "part")
+    said = [m for m in warnings_log if "model bundle is written once every fold is done" in m]
+    assert said and "02" in said[0]
+    assert not (run.parent / "part" / "bundle").exists()

@@ -209,16 +209,17 @@ def sweep(
         )
 
 
-def evaluate(run: PathLike) -> Metrics:
+def evaluate(run: PathLike, out: Optional[PathLike] = None) -> Metrics:
     """Re-score a run from its predictions.csv under every metric convention (with intervals), write its
-    metrics.json, and return it. Predictions that do not match the run's config or folds are refused.
+    metrics.json (into the folder `out` instead of the run, e.g. for a run on a read-only disk), and return it.
+    Predictions that do not match the run's config or folds are refused.
 
     >>> aullm.evaluate("runs/demo").to_frame().query("au == 'avg' and seed == 'mean'")
     """
     from aullm.evaluation.run_scores import score_run
     from aullm.workflows.results import Metrics
 
-    return Metrics(score_run(Path(run)))
+    return Metrics(score_run(Path(run), None if out is None else Path(out)))
 
 
 def report(runs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] = None) -> Path:

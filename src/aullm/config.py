@@ -40,7 +40,7 @@ MAX_SIZE = 1024
 MAX_FRAMES = 256
 MAX_LORA_RANK = 4096
 #: Bootstrap replicates of an interval (each one a row of subject multiplicities and a scoring pass).
-MAX_BOOTSTRAP = 1_000_000
+MAX_BOOTSTRAP = 100_000
 
 # YAML keys that are Python keywords, stored under another attribute name.
 _KEY_ALIASES = {"lambda": "lambda_"}
@@ -185,6 +185,7 @@ class EvalConfig:
             self.bootstrap,
             f"must be 0..{MAX_BOOTSTRAP:,} (0 turns intervals off)",
         )
+        check(self.bootstrap_seed >= 0, "eval.bootstrap_seed", self.bootstrap_seed, "must be >= 0")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from aullm.config import MAX_BOOTSTRAP
 from aullm.core.console import logger
 from aullm.core.errors import UserError, arg
 from aullm.evaluation.bootstrap import (
@@ -175,6 +176,11 @@ def compare_pair(
     """
     if replicates < 1:
         raise UserError(f"a paired comparison needs bootstrap replicates ({arg('bootstrap', 'N')} with N > 0)")
+    if replicates > MAX_BOOTSTRAP:
+        raise UserError(
+            f"{arg('bootstrap', replicates)}: at most {MAX_BOOTSTRAP:,} replicates (each one is a row of subject "
+            "weights held in memory and a scoring pass)"
+        )
     check_comparable(a, b)
     aus = list(a.aus)
     subjects = subject_index([a.test, b.test])
@@ -259,6 +265,8 @@ def compare_runs(
                 f"{first.dir} has intervals off (eval.bootstrap: 0); pass {arg('bootstrap', 'N')} to compare"
             )
     seed = int(first.info["bootstrap_seed"]) if seed is None else int(seed)
+    if seed < 0:
+        raise UserError(f"{arg('seed', seed)}: a bootstrap seed is a non-negative integer")
     pairs = [compare_pair(first, other, replicates, seed, alpha=alpha) for other in runs[1:]]
     return {
         "a": pairs[0]["a"],

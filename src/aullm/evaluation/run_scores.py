@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,7 +14,7 @@ import pandas as pd
 
 from aullm.core.console import logger
 from aullm.core.errors import UserError, arg
-from aullm.core.io import write_text
+from aullm.core.io import check_output_dir, write_text
 from aullm.core.lock import live_holders
 from aullm.core.paths import describe
 from aullm.core.provenance import reconstruction_note
@@ -72,7 +73,8 @@ def finished_fold_rows(run_dir: Path) -> Optional[dict[str, int]]:
     if not folds.is_dir():
         return None
     rows: dict[str, int] = {}
-    for folder in sorted(p for p in folds.iterdir() if p.is_dir() and p.name not in unfinished_folds(run_dir)):
+    unfinished = unfinished_folds(run_dir)
+    for folder in sorted(p for p in folds.iterdir() if p.is_dir() and p.name not in unfinished):
         frame = read_predictions(folder / "predictions.csv")
         rows[folder.name] = len(frame) // max(1, frame["seed"].nunique())
     return rows
@@ -125,9 +127,26 @@ def no_predictions(run_dir: Path) -> UserError:
     )
 
 
-def score_run(run_dir: Path) -> dict[str, Any]:
-    """Score a run directory from its CSVs, write metrics.json next to them, and return its content."""
+def metrics_target(run_dir: Path, out: Optional[Path] = None) -> Path:
+    """Where metrics.json goes: `out` (a folder) or the run directory, checked writable before any scoring; a run
+    directory that cannot be written (read-only file system, no permission) is one line that offers `out`."""
+    if out is not None:
+        check_output_dir(Path(out), arg("out"))
+        return Path(out) / "metrics.json"
     run_dir = Path(run_dir)
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(
+            f"cannot write metrics.json into {run_dir}: the run directory is not writable (read-only file system "
+            f"or no permission); pass {arg('out', 'DIR')} to write it elsewhere"
+        )
+    return run_dir / "metrics.json"
+
+
+def score_run(run_dir: Path, out: Optional[Path] = None, *, write: bool = True) -> dict[str, Any]:
+    """Score a run directory from its CSVs, write metrics.json next to them (or into the folder `out`; nowhere
+    with `write=False`), and return its content."""
+    run_dir = Path(run_dir)
+    target = metrics_target(run_dir, out) if write else None
     info, aus, test, val = read_run(run_dir)
     scores = score_predictions(
         test, val, info["threshold"], aus, bootstrap=info["bootstrap"], bootstrap_seed=info["bootstrap_seed"]
@@ -144,15 +163,16 @@ def score_run(run_dir: Path) -> dict[str, Any]:
             f"{len(unfinished)} fold(s) not finished ({', '.join(unfinished[:8])}"
             f"{', ...' if len(unfinished) > 8 else ''}); scores cover finished folds"
         )
-    write_json(metrics, run_dir / "metrics.json")
+    if target is not None:
+        write_json(metrics, target)
     return metrics
 
 
 def load_metrics(run_dir: Path) -> dict[str, Any]:
     """Re-score a run when its predictions are there (always current), else read its metrics.json."""
     run_dir = Path(run_dir)
-    if (run_dir / "predictions.csv").is_file():
-        return score_run(run_dir)
+    if (run_dir / "predictions.csv").is_file():  # a run on a read-only disk is scored without writing there
+        return score_run(run_dir, write=os.access(run_dir, os.W_OK | os.X_OK))
     path = run_dir / "metrics.json"
     if path.is_file():
         try:

@@ -315,6 +315,27 @@ def fold_is_done(folder: Path, data: Optional[dict] = None) -> bool:
     return False
 
 
+def check_fold_folders(out: Path, names: list[str]) -> None:
+    """Refuse, before any training, a run directory whose `folds/`, a fold's folder or `final/` is a file (aullm
+    would have to write over something it did not write), or whose folds/ holds a folder that is no fold of this
+    run (a stray copy: scoring would refuse the run every time, whatever was trained again)."""
+    out = Path(out)
+    for path in (out / FOLDS, out / FINAL, *(fold_dir(out, n) for n in names)):
+        if path.exists() and not path.is_dir():
+            raise UserError(
+                f"{path} is a file where aullm keeps a fold's folder; move it away and run again (the fold is "
+                "trained again)"
+            )
+    if (out / FOLDS).is_dir():
+        stray = sorted(p.name for p in (out / FOLDS).iterdir() if p.name not in set(names) and p.name[:1] != ".")
+        if stray:
+            raise UserError(
+                f"{out / FOLDS} holds {', '.join(stray[:5])}, which {'is' if len(stray) == 1 else 'are'} no fold of "
+                f"this run (its folds: {', '.join(names[:8])}{', …' if len(names) > 8 else ''}); move "
+                f"{'it' if len(stray) == 1 else 'them'} out of the run directory and run again"
+            )
+
+
 def collect_predictions(out: Path, fold_names: list[str], data: Optional[dict] = None) -> list[str]:
     """Concatenate finished folds' predictions into the run-level CSVs; return the folds still missing. Only folds
     whose files match their `done` marker (and, given `data`, trained on that data) are merged."""
@@ -345,6 +366,7 @@ __all__ = [
     "TRAIN_LOG",
     "VAL_PREDICTIONS",
     "check_data",
+    "check_fold_folders",
     "check_run_dir",
     "collect_predictions",
     "data_identity",

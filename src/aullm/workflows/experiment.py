@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from aullm.config import Config, config_to_dict
+from aullm.core.console import logger
 from aullm.core.errors import UserError
 from aullm.core.io import check_output_dir
 from aullm.evaluation.run_scores import score_run
@@ -57,6 +58,15 @@ def train(
             status = finish_run(plan, outcome)
             if status.complete:
                 _finish(out, cfg, session, trackers)
+            elif cfg.train.save_final:
+                logger.warning(
+                    "the model bundle is written once every fold is done (%d of %d missing: %s); the final model "
+                    "is trained, and the run that finishes the last fold writes the bundle (or aullm export %s)",
+                    len(status.missing),
+                    len(status.all_folds),
+                    ", ".join(status.missing[:8]),
+                    out,
+                )
             ending = "FINISHED"
         except KeyboardInterrupt:
             ending = "KILLED"
