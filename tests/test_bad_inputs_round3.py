@@ -663,3 +663,27 @@ def test_save_final_on_a_subset_of_folds_says_when_the_bundle_comes(run_copy, wa
     said = [m for m in warnings_log if "model bundle is written once every fold is done" in m]
     assert said and "02" in said[0]
     assert not (run.parent / "part" / "bundle").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["synth", "OUT", "--subjects", "100000000", "--clips-per-subject", "100000000"], "at most 1000 subjects"),
+        (["synth", "OUT", "--long", "--videos", "100000000"], "--videos 100000000 must be 1..10000"),
+        (["bench", "step", "--llm", "tiny-random", "--batch", "100000000"], "--batch must be 1..4096"),
+    ],
+)
+def test_counts_a_flag_sets_are_bounded_before_anything_is_allocated(tmp_path, args, words):
+    args = [str(tmp_path / "synme") if a == "OUT" else a for a in args]
+    start = time.perf_counter()
+    one_error_line(runner.invoke(app, args), words)
+    assert time.perf_counter() - start < 20
+    assert not (tmp_path / "synme").exists()
+
+
+def test_a_full_disk_on_the_command_line_is_one_line(tmp_path, monkeypatch):
+    run = make_run_dir(tmp_path / "run", repeated_names_frame(), name="run")
+    monkeypatch.setattr(io.os, "fsync", _full_disk)
+    line = one_error_line(runner.invoke(app, ["evaluate", str(run)]), "metrics.json", "no space left")
+    assert "nothing half-written" in line
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
