@@ -337,6 +337,8 @@ def test_a_second_run_into_a_run_directory_in_use_is_refused_naming_the_holder(r
         one_error_line(sweep, f"pid {other.pid}")
         one_fold = runner.invoke(app, ["train", str(config), "--out", str(run), "--set", "protocol.folds=[1]"])
         one_error_line(one_fold, f"pid {other.pid}")
+        on_ray = runner.invoke(app, ["train", str(config), "--out", str(run), "--executor", "ray"])
+        one_error_line(on_ray, f"pid {other.pid}")  # the Ray driver holds the run directory the same way
     finally:
         other.kill()
         other.wait()

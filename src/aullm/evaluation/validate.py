@@ -63,7 +63,8 @@ def check_predictions(
             fold = wrong[0]
             if fold not in per_seed:
                 raise UserError(
-                    f"{path} lacks fold {fold}, which folds/{fold} holds finished: if it is a fold of this run, "
+                    f"{path} does not match the run's finished folds: it lacks fold {fold}, which folds/{fold} holds "
+                    "finished: if it is a fold of this run, "
                     f"train again into the same {arg('out')} to merge it; if not (a stray or copied folder), move "
                     f"folds/{fold} out of the run directory"
                 )
