@@ -158,6 +158,7 @@ def test_a_yaml_alias_bomb_is_refused_before_it_is_expanded(tmp_path):
         ("name=/tmp/abs", "invalid value for name: '/tmp/abs'"),
         ("name=..", "invalid value for name: '..'"),
         ("name=''", "invalid value for name: ''"),
+        ("protocol.folds=['../x']", "invalid value for protocol.folds: '../x'"),
     ],
 )
 def test_config_values_that_would_break_later_are_refused_naming_the_key(override, message):

@@ -167,6 +167,11 @@ class ProtocolConfig:
     folds: Union[Literal["all"], list[str]] = "all"
     target: Optional[DataConfig] = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.folds, list):
+            for fold in self.folds:
+                check_name(fold, "protocol.folds")  # a fold names a folder (folds/<subject>) and a lock file
+
 
 @dataclass
 class EvalConfig:
