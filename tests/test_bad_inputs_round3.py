@@ -673,7 +673,7 @@ def test_save_final_on_a_subset_of_folds_says_when_the_bundle_comes(run_copy, wa
     [
         (["synth", "OUT", "--subjects", "100000000", "--clips-per-subject", "100000000"], "at most 1000 subjects"),
         (["synth", "OUT", "--long", "--videos", "100000000"], "--videos 100000000 must be 1..10000"),
-        (["bench", "step", "--llm", "tiny-random", "--batch", "100000000"], "--batch must be 1..4096"),
+        (["bench", "step", "--llm", "tiny-random", "--batch", "100000000"], "--batch must be at most 4096"),
     ],
 )
 def test_counts_a_flag_sets_are_bounded_before_anything_is_allocated(tmp_path, args, words):

@@ -611,10 +611,14 @@ def bench_step(
     from aullm.workflows.bench import bench_model_step
     from aullm.workflows.bench import bench_step as run_bench
 
-    if not 1 <= batch <= 4096:
-        raise UserError(f"{arg('batch')} must be 1..4096, got {batch}")
-    if repeats is not None and not 1 <= repeats <= 1000:
-        raise UserError(f"{arg('repeats')} must be 1..1000, got {repeats}")
+    if batch < 1:
+        raise UserError(f"{arg('batch')} must be at least 1, got {batch}")
+    if batch > 4096:
+        raise UserError(f"{arg('batch')} must be at most 4096, got {batch}")
+    if repeats is not None and repeats < 1:
+        raise UserError(f"{arg('repeats')} must be at least 1, got {repeats}")
+    if repeats is not None and repeats > 1000:
+        raise UserError(f"{arg('repeats')} must be at most 1000, got {repeats}")
     if prepack not in (True, False, "auto"):
         raise UserError(f"{arg('prepack')} must be true, false or auto, got {prepack!r}")
     if model is not None and model != "au_llm":
