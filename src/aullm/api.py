@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from aullm.config import Config, apply_overrides, config_from_dict
 from aullm.config import load_config as _load_config_file
-from aullm.core.console import progress_output
+from aullm.core.console import logger, progress_output
 from aullm.core.errors import UserError, arg
 
 if TYPE_CHECKING:  # imported where used: a command loads only what it needs (torch, sklearn, matplotlib…)
@@ -168,9 +168,17 @@ def sweep(
     """Several configs as one batch of fold tasks, each into `out_root/<config name>/`, then one report of all.
     `data_roots` sets the dataset root by dataset name ({"casme2": "/data/CASME2", "samm": "/data/SAMM"}), for
     the data and for cross-domain targets alike. `progress` as for `train`."""
+    from aullm.data.readers.registry import READERS
     from aullm.workflows import experiment as workflows
 
     roots = dict(data_roots or {})
+    unknown = sorted(set(roots) - set(READERS))
+    if unknown:
+        raise UserError(
+            f"{arg('data_roots', unknown[0] + '=' + str(roots[unknown[0]]))} names an unknown dataset "
+            f"{unknown[0]!r} (datasets: {', '.join(READERS)})"
+        )
+    used: set[str] = set()
     cfgs = []
     for source in configs:
         cfg = load_config(source, overrides)
@@ -182,6 +190,15 @@ def sweep(
         cfg = load_config(cfg, extra) if extra else cfg
         cfg.train.save_final = cfg.train.save_final or save_final
         cfgs.append(cfg)
+        used |= {cfg.data.dataset} | ({cfg.protocol.target.dataset} if cfg.protocol.target is not None else set())
+    for name in sorted(set(roots) - used):
+        logger.warning(
+            "the data root given for %s (%s) is not used: no config of the sweep reads %s (they read %s)",
+            name,
+            roots[name],
+            name,
+            ", ".join(sorted(used)),
+        )
     with progress_output(progress):
         return workflows.sweep(
             cfgs,
@@ -192,16 +209,17 @@ def sweep(
         )
 
 
-def evaluate(run: PathLike) -> Metrics:
+def evaluate(run: PathLike, out: Optional[PathLike] = None) -> Metrics:
     """Re-score a run from its predictions.csv under every metric convention (with intervals), write its
-    metrics.json, and return it. Predictions that do not match the run's config or folds are refused.
+    metrics.json (into the folder `out` instead of the run, e.g. for a run on a read-only disk), and return it.
+    Predictions that do not match the run's config or folds are refused.
 
     >>> aullm.evaluate("runs/demo").to_frame().query("au == 'avg' and seed == 'mean'")
     """
     from aullm.evaluation.run_scores import score_run
     from aullm.workflows.results import Metrics
 
-    return Metrics(score_run(Path(run)))
+    return Metrics(score_run(Path(run), None if out is None else Path(out)))
 
 
 def report(runs: Union[PathLike, Sequence[PathLike]], out: Optional[PathLike] = None) -> Path:
@@ -595,8 +613,12 @@ def bench_step(
 
     if batch < 1:
         raise UserError(f"{arg('batch')} must be at least 1, got {batch}")
+    if batch > 4096:
+        raise UserError(f"{arg('batch')} must be at most 4096, got {batch}")
     if repeats is not None and repeats < 1:
         raise UserError(f"{arg('repeats')} must be at least 1, got {repeats}")
+    if repeats is not None and repeats > 1000:
+        raise UserError(f"{arg('repeats')} must be at most 1000, got {repeats}")
     if prepack not in (True, False, "auto"):
         raise UserError(f"{arg('prepack')} must be true, false or auto, got {prepack!r}")
     if model is not None and model != "au_llm":

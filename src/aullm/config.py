@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union, get_args, get_origin, get_type_hints
@@ -18,7 +19,10 @@ import yaml
 
 from aullm.core.errors import ConfigError, arg
 from aullm.core.io import write_text
+from aullm.core.names import check_name
 from aullm.core.options import ModelConfig, check
+from aullm.core.paths import describe
+from aullm.core.yamlfile import load_yaml
 from aullm.models.au_llm.configuration_au_llm import AULLMConfig
 from aullm.models.registry import DEFAULT_MODEL, MODELS, model_spec
 
@@ -29,6 +33,14 @@ FaceCrop = Literal["none", "detect", "align"]
 # frames; a manifest, whose clips are usually new recordings), `none` elsewhere (CASME II ships aligned crops, SynME
 # is written as crops, and the AU-LLM reference read SAMM's whole frames, which its reproduction configs keep).
 FACE_CROP_DEFAULTS: dict[str, FaceCrop] = {"casme3a": "align", "manifest": "align"}
+
+#: Upper bounds of what a config can make aullm allocate: every clip is stored as `data.frames` frames of
+#: `data.size`² pixels, so data.size 100000 would ask for terabytes before the first clip is decoded.
+MAX_SIZE = 1024
+MAX_FRAMES = 256
+MAX_LORA_RANK = 4096
+#: Bootstrap replicates of an interval (each one a row of subject multiplicities and a scoring pass).
+MAX_BOOTSTRAP = 100_000
 
 # YAML keys that are Python keywords, stored under another attribute name.
 _KEY_ALIASES = {"lambda": "lambda_"}
@@ -57,7 +69,9 @@ class DataConfig:
         if self.face_crop is None:
             self.face_crop = FACE_CROP_DEFAULTS.get(self.dataset, "none")
         check(self.frames >= 2, "data.frames", self.frames, "must be at least 2")
+        check(self.frames <= MAX_FRAMES, "data.frames", self.frames, f"must be at most {MAX_FRAMES}")
         check(self.size >= 16, "data.size", self.size, "must be at least 16")
+        check(self.size <= MAX_SIZE, "data.size", self.size, f"must be at most {MAX_SIZE} pixels")
         check(len(self.aus) > 0, "data.aus", self.aus, "must name at least one AU")
         for au in self.aus:
             check(au.startswith("AU") and au[2:].isdigit(), "data.aus", au, "AUs are written AU<number>, e.g. AU12")
@@ -72,6 +86,9 @@ class LoraConfig:
 
     def __post_init__(self) -> None:
         check(self.r >= 1, "llm.lora.r", self.r, "must be at least 1")
+        check(self.r <= MAX_LORA_RANK, "llm.lora.r", self.r, f"must be at most {MAX_LORA_RANK}")
+        check(finite(self.alpha) and self.alpha > 0, "llm.lora.alpha", self.alpha, "must be > 0")
+        check(0.0 <= self.dropout < 1.0, "llm.lora.dropout", self.dropout, "must be in [0, 1)")
         check(len(self.targets) > 0, "llm.lora.targets", self.targets, "must name at least one module")
 
 
@@ -102,6 +119,13 @@ class LossConfig:
     clip: float = 0.05
     eps: float = 1.0e-8
 
+    def __post_init__(self) -> None:
+        for key in ("gamma_pos", "gamma_neg"):
+            value = getattr(self, key)
+            check(finite(value) and value >= 0, f"train.loss.{key}", value, "must be a finite number >= 0")
+        check(0.0 <= self.clip < 1.0, "train.loss.clip", self.clip, "must be in [0, 1)")
+        check(finite(self.eps) and self.eps > 0, "train.loss.eps", self.eps, "must be > 0")
+
 
 @dataclass
 class TrainConfig:
@@ -120,7 +144,13 @@ class TrainConfig:
         check(self.epochs >= 1, "train.epochs", self.epochs, "must be at least 1")
         check(self.threads >= 0, "train.threads", self.threads, "must be >= 0 (0: torch's default)")
         check(self.batch_size >= 1, "train.batch_size", self.batch_size, "must be at least 1")
-        check(self.lr > 0, "train.lr", self.lr, "must be > 0")
+        check(finite(self.lr) and self.lr > 0, "train.lr", self.lr, "must be a finite number > 0")
+        check(
+            finite(self.weight_decay) and self.weight_decay >= 0,
+            "train.weight_decay",
+            self.weight_decay,
+            "must be a finite number >= 0",
+        )
         check(
             self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda") or self.device == "mps",
             "train.device",
@@ -137,6 +167,11 @@ class ProtocolConfig:
     folds: Union[Literal["all"], list[str]] = "all"
     target: Optional[DataConfig] = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.folds, list):
+            for fold in self.folds:
+                check_name(fold, "protocol.folds")  # a fold names a folder (folds/<subject>) and a lock file
+
 
 @dataclass
 class EvalConfig:
@@ -149,7 +184,13 @@ class EvalConfig:
     def __post_init__(self) -> None:
         check(0.0 < self.threshold < 1.0, "eval.threshold", self.threshold, "must be in (0, 1)")
         check(self.validation_subjects >= 0, "eval.validation_subjects", self.validation_subjects, "must be >= 0")
-        check(self.bootstrap >= 0, "eval.bootstrap", self.bootstrap, "must be >= 0 (0 turns intervals off)")
+        check(
+            0 <= self.bootstrap <= MAX_BOOTSTRAP,
+            "eval.bootstrap",
+            self.bootstrap,
+            f"must be 0..{MAX_BOOTSTRAP:,} (0 turns intervals off)",
+        )
+        check(self.bootstrap_seed >= 0, "eval.bootstrap_seed", self.bootstrap_seed, "must be >= 0")
 
 
 @dataclass
@@ -167,8 +208,17 @@ class Config:
 
     def __post_init__(self) -> None:
         check(len(self.seeds) > 0, "seeds", self.seeds, "must list at least one seed")
+        check(not any(isinstance(s, bool) for s in self.seeds), "seeds", self.seeds, "seeds are integers")
+        twice = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+        check(not twice, "seeds", self.seeds, f"seed {', '.join(map(str, twice))} is listed twice; list each once")
+        check_name(self.name, "name")
         if self.protocol.name == "cross_domain":
             check(self.protocol.target is not None, "protocol.target", None, "cross_domain needs a target data section")
+
+
+def finite(value: float) -> bool:
+    """A real number that is neither inf nor NaN (YAML reads `.inf` and `.nan`)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -201,6 +251,38 @@ def _check_keys(raw: Any, cls: type, prefix: str = "") -> None:
         sub = _nested_dataclass(known[key])
         if sub is not None and value is not None:
             _check_keys(value, sub, f"{prefix}{key}.")
+
+
+def _check_lists(raw: Any, cls: type, prefix: str = "") -> None:
+    """A key that holds a list given something else (`data.aus: AU1`, `seeds: {a: 1}`) or a list of lists: one
+    line naming the key and the value (dacite would print a generator object or raise a bare ValueError)."""
+    if not isinstance(raw, dict):
+        return
+    for key, value in raw.items():
+        tp = _known_keys(cls).get(key)
+        if tp is None or value is None:
+            continue
+        sub = _nested_dataclass(tp)
+        if sub is not None:
+            _check_lists(value, sub, f"{prefix}{key}.")
+            continue
+        options = get_args(tp) if get_origin(tp) is Union else (tp,)
+        lists = [o for o in options if get_origin(o) is list]
+        if not lists:
+            continue
+        others = [o for o in options if get_origin(o) is not list]
+        if not isinstance(value, list):
+            if others:
+                continue  # e.g. protocol.folds: all — dacite checks the literal
+            raise ConfigError(
+                f"invalid value for {prefix}{key}: {value!r} (expected {_type_name(lists[0])}: [a, b, …])"
+            )
+        nested = [v for v in value if isinstance(v, (list, dict)) or v is None]
+        if nested:
+            raise ConfigError(
+                f"invalid value for {prefix}{key}: {value!r} ({nested[0]!r} is not a single value; "
+                f"expected {_type_name(lists[0])})"
+            )
 
 
 def _to_attr_names(raw: Any) -> Any:
@@ -308,8 +390,12 @@ def config_from_dict(raw: dict[str, Any], *, legacy_model_keys: bool = False) ->
     options = _model_options(model_raw)
     model_raw = _check_model_keys(dict(model_raw or {}), options, legacy=legacy_model_keys)
     _check_keys(raw, Config)
-    raw = _normalise(_to_attr_names(raw))
-    model = _from_dict(options, _to_attr_names(model_raw), "model.")
+    raw = _to_attr_names(raw)
+    _check_lists(raw, Config)
+    raw = _normalise(raw)
+    model_raw = _to_attr_names(model_raw)
+    _check_lists(model_raw, options, "model.")
+    model = _from_dict(options, model_raw, "model.")
     cfg: Config = _from_dict(Config, raw)
     cfg.model = model
     return cfg
@@ -339,7 +425,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not path:
         raise ConfigError(f"{arg('overrides')} expects section.key=value, got {text!r}")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value, f"{arg('overrides', text)}") if value.strip() else None
     except yaml.YAMLError:
         parsed = value
     return path, parsed
@@ -362,9 +448,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(describe(path, "config file", "file"))
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"), f"config file {path}")
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not text (not UTF-8): is it the right file?") from None
     except yaml.YAMLError as err:

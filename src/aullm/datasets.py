@@ -19,7 +19,7 @@ from aullm.config import DataConfig, apply_overrides, config_from_dict
 from aullm.core.errors import DataError, arg
 from aullm.core.io import check_output_dir
 from aullm.data.cache import PreparedDataset, cache_dir, prepare_dataset
-from aullm.data.index import load_index
+from aullm.data.index import check_root, load_index
 from aullm.data.stats import dataset_stats
 
 PathLike = Union[str, Path]
@@ -76,6 +76,7 @@ def prepare(
     """`aullm prepare`: decode, sample and resize every clip once into the cache (so training reads no JPEG);
     returns the prepared data and the seconds it took. An unwritable cache folder is an error before any work."""
     cfg = data_config(name, root, None, overrides, **data)
+    check_root(cfg, required=True)  # a root that is a file is the problem, not the cache folder inside it
     check_output_dir(cache_dir(cfg), "cache folder (set data.cache_dir to another)")
     start = time.perf_counter()
     prepared = prepare_dataset(cfg)

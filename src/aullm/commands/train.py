@@ -60,18 +60,21 @@ def train(
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by aullm train."),
     json_out: bool = JsonOption,
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Folder for metrics.json (default: the run directory), e.g. for a read-only run."
+    ),
 ) -> None:
     """Re-score a run from its predictions.csv under every metric convention, without retraining."""
     import json
 
     from aullm import api
 
-    metrics = api.evaluate(run_dir)
+    metrics = api.evaluate(run_dir, out)
     if json_out:
         typer.echo(json.dumps(metrics.data, indent=2))
         return
     metrics.print()
-    typer.echo(f"wrote {run_dir / 'metrics.json'}")
+    typer.echo(f"wrote {(out if out is not None else run_dir) / 'metrics.json'}")
 
 
 def report(

@@ -1,19 +1,24 @@
 """Atomic file and folder writes: a reader (or a second machine sharing a run directory) sees the old file or the
 new one, never half of one.
 
-Every write goes to a temporary name made unique by `tempfile` in the destination's own folder (so the final
+Every write goes to a temporary name made unique by a random suffix in the destination's own folder (so the final
 rename stays on one file system, where it is atomic) and is renamed into place only when complete. Unique names
 matter because several machines may write into one shared run directory at once; a fixed `x.tmp` would let two
 writers interleave.
+
+The temporary file is created as `open(..., "w")` creates a file (mode 0666, then the process's umask) and a
+temporary folder as `mkdir` does (0777 less the umask), not as `tempfile.mkstemp`/`mkdtemp` do (0600/0700): a
+report, a bundle or a predictions.csv must be as readable by a lab-mate as any file the user writes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +28,48 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+#: Why a write can fail that the user, not aullm, must fix: a full disk or quota, a read-only or forbidden place.
+_CANNOT_WRITE = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "no permission",
+    errno.EPERM: "not permitted",
+}
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+@contextlib.contextmanager
+def _writing(path: Path, *, creating: bool = False) -> Iterator[None]:
+    """Turn a write that the user's machine refused (full disk, read-only, and when `creating`, no permission)
+    into one UserError naming the file; the temporary file is removed by the caller, so nothing half-written is
+    left. (While writing, a permission error may be about a file being read, so only `creating` claims it.)"""
+    try:
+        yield
+    except OSError as err:
+        why = _CANNOT_WRITE.get(err.errno or 0)
+        if why is None or not (creating or err.errno in _FULL):
+            raise
+        raise UserError(
+            f"cannot write {path}: {why}; nothing half-written was left (an earlier file there is unchanged)"
+        ) from None
+
+
+def _unique(path: Path, create: Callable[[Path], None]) -> Path:
+    """A new temporary name `.<name>.<random>.tmp` beside `path`, created by `create` (which must fail with
+    FileExistsError when the name is taken: O_EXCL, mkdir), with the permissions the umask gives."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            create(tmp)
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a fresh temporary path beside `path`; on success it replaces `path`, on error it is removed.
@@ -30,13 +77,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
     For writers that insist on a file name (safetensors, numpy): `with atomic_path(p) as tmp: save(tmp)`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    with _writing(path, creating=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _unique(path, lambda name: os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with _writing(path):
+            yield tmp
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -68,15 +115,17 @@ def atomic_dir(path: Path, *, replace: bool = True) -> Iterator[Path]:
     allowed) or kept, discarding the new one (`replace=False`: for caches that another process may fill first).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _writing(path, creating=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _unique(path, lambda name: os.mkdir(name, 0o777))
     try:
-        yield tmp
-        if path.exists():
-            if not replace:
-                return
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        with _writing(path):
+            yield tmp
+            if path.exists():
+                if not replace:
+                    return
+                shutil.rmtree(path)
+            os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

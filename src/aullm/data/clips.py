@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -190,6 +190,13 @@ def image_size(path: Path) -> tuple[int, int]:
         raise FrameError(f"unreadable image {path}: {err}") from None
 
 
+def _check_video_stream(container: Any, path: Path) -> None:
+    """A file PyAV opens but that holds no video stream (audio only, or a video of no frames whose stream was
+    never written) has nothing to decode: PyAV would raise IndexError."""
+    if not container.streams.video:
+        raise FrameError(f"video {path} has no frames (no video stream in it)")
+
+
 def read_video(
     path: Path,
     size: int,
@@ -209,6 +216,7 @@ def read_video(
     seen = 0
     try:
         with av.open(str(path)) as container:
+            _check_video_stream(container, path)
             for i, frame in enumerate(container.decode(video=0)):
                 seen = i + 1
                 if i < start:
@@ -241,6 +249,7 @@ def video_first_frame(path: Path, start: int = 0, colour: bool = False) -> np.nd
     seen = 0
     try:
         with av.open(str(path)) as container:
+            _check_video_stream(container, path)
             for i, frame in enumerate(container.decode(video=0)):
                 seen = i + 1
                 if i >= start:

@@ -32,6 +32,7 @@ from aullm.data.clips import (
     Box,
     FrameError,
     check_frame_size,
+    image_size,
     load_frames,
     open_image,
     read_gray,
@@ -208,6 +209,14 @@ def read_frames(source: ClipSource, size: int, crop: Optional[Crop]) -> np.ndarr
 
             return read_video(source.paths[0], size, source.start, source.stop, transform=transform)
         return read_video(source.paths[0], size, source.start, source.stop, crop)
+    if crop is not None:
+        sizes = sorted({image_size(p) for p in source.paths})
+        if len(sizes) > 1:  # the crop was found on one frame: on a frame of another size it cuts elsewhere
+            shown = ", ".join(f"{w}×{h}" for w, h in sizes[:4])
+            raise FrameError(
+                f"clip {Path(source.paths[0]).parent}: its frames have different sizes ({shown}), so the face crop "
+                "found on one frame does not fit the others"
+            )
     if isinstance(crop, Alignment):
         return np.stack([read_aligned(p, size, crop) for p in source.paths])
     return load_frames(source.paths, size, crop)

@@ -18,6 +18,8 @@ import pandas as pd
 from aullm.config import DataConfig
 from aullm.core.console import logger
 from aullm.core.errors import DataError, arg
+from aullm.core.names import name_problem
+from aullm.core.paths import describe
 from aullm.data.aus import ParsedAUs, au_name, parse_au_string
 from aullm.data.clips import frame_number, list_frames
 from aullm.data.readers.registry import RawRow, SheetRows, get_reader
@@ -71,10 +73,12 @@ def resolve_annotation(cfg: DataConfig, root: Optional[Path], find: Any) -> Path
     """The annotation file: `data.annotations` (absolute, or relative to cwd or to the root) or found in the root."""
     if cfg.annotations:
         given = Path(cfg.annotations).expanduser()
-        for candidate in (given, (root / given) if root is not None and not given.is_absolute() else None):
-            if candidate is not None and candidate.is_file():
+        candidates = [given, *([root / given] if root is not None and not given.is_absolute() else [])]
+        for candidate in candidates:
+            if candidate.is_file():
                 return candidate
-        raise DataError(f"annotation file not found: {given}")
+        problems = [describe(c, "annotation file", "file") for c in candidates]
+        raise DataError(next((p for p in problems if "not found" not in p), problems[0]))
     if root is None:
         raise DataError(f"no dataset root and no annotation file given (set data.root or {arg('root')})")
     found = find(root)
@@ -92,8 +96,9 @@ def check_root(cfg: DataConfig, required: bool) -> Optional[Path]:
             raise DataError(f"no dataset root given for {cfg.dataset} (set data.root or {arg('root')})")
         return None
     root = Path(cfg.root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"dataset root not found: {root}")
+    problem = describe(root, "dataset root", "folder")
+    if problem:
+        raise DataError(problem)
     return root
 
 
@@ -118,10 +123,9 @@ def load_index(cfg: DataConfig, *, frames: bool = True) -> DatasetIndex:
     annotation = resolve_annotation(cfg, root, reader.find_annotation)
     if frames and root is not None:
         frames_root = reader.frames_root(root, cfg)
-        if frames_root is not None and not frames_root.is_dir():
-            raise DataError(
-                f"frames folder not found: {frames_root} (set data.frames_dir to the folder holding the sample folders)"
-            )
+        problem = describe(frames_root, "frames folder", "folder") if frames_root is not None else ""
+        if problem:
+            raise DataError(f"{problem} (set data.frames_dir to the folder holding the sample folders)")
     sheet: SheetRows = reader.read_rows(annotation, root, cfg)
     index = build_index(sheet, cfg, frames=frames)
     if index.df.empty:
@@ -164,8 +168,9 @@ def discover_frames(folder: Optional[Path], onset: int, offset: int) -> tuple[Op
     """Frame files onset..offset (inclusive, by the number in the file name), or (None, reason)."""
     if folder is None:
         return None, "no frame folder"
-    if not folder.is_dir():
-        return None, f"frame folder missing: {folder}"
+    problem = describe(folder, "frame folder", "folder", missing="missing")
+    if problem:
+        return None, problem
     files = list_frames(folder)
     if not files:
         return None, f"frame folder empty: {folder}"
@@ -245,11 +250,18 @@ def _row_labels(row: RawRow, cfg: DataConfig) -> tuple[dict[str, int], bool, str
 
 
 def _check_identity(row: RawRow, seen: dict[tuple[str, str], str]) -> None:
-    """A sample is (subject, sample): both must be named, and the pair may appear once."""
+    """A sample is (subject, sample): both must be named, and the pair may appear once. A subject names a fold
+    folder (`folds/<subject>`), so it must be one plain name; a row that names its own clip (a manifest) must
+    name a path."""
     if not row.sample.strip():
         raise _Skip(f"no sample name ({row.where})")
     if not row.subject.strip():
         raise _Skip(f"no subject ({row.where})")
+    problem = name_problem(row.subject)
+    if problem:
+        raise _Skip(f"subject {row.subject!r} cannot name a fold folder: {problem} ({row.where})")
+    if row.kind is not None and row.clip_dir is None:
+        raise _Skip(f"no path ({row.where})")
     if (row.subject, row.sample) in seen:  # the same sample twice is a data error: keep the first, name both
         raise _Skip(f"duplicate sample ({row.where}; first in {seen[row.subject, row.sample]})")
 
@@ -342,17 +354,17 @@ def _source(
         if cfg.input != "flow":
             return None, f"{path} is a pre-computed flow image; it needs data.input: flow"
         if path is None or not path.is_file():
-            return None, f"flow image missing: {path}"
+            return None, describe(path, "flow image", "file", missing="missing") if path else "no flow image"
         return ClipSource("flow_image", [path]), ""
     if kind == "video":
         if path is None or not path.is_file():
-            return None, f"video missing: {path}"
+            return None, describe(path, "video", "file", missing="missing") if path else "no video"
         start = onset or 0
         apex_pos = None if apex is None else apex - start
         return ClipSource("video", [path], start=start, stop=offset, apex_pos=apex_pos), ""
     if onset is None or offset is None:  # manifest folder without onset/offset: the whole folder
         if path is None or not path.is_dir():
-            return None, f"frame folder missing: {path}"
+            return None, describe(path, "frame folder", "folder", missing="missing") if path else "no frame folder"
         files = list_frames(path)
         if not files:
             return None, f"frame folder empty: {path}"

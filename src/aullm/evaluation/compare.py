@@ -22,6 +22,8 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from aullm.config import MAX_BOOTSTRAP
+from aullm.core.console import logger
 from aullm.core.errors import UserError, arg
 from aullm.evaluation.bootstrap import (
     DEFAULT_REPLICATES,
@@ -33,7 +35,7 @@ from aullm.evaluation.bootstrap import (
     subject_index,
 )
 from aullm.evaluation.metrics import METRICS
-from aullm.evaluation.run_scores import read_run
+from aullm.evaluation.run_scores import no_predictions, read_run
 from aullm.evaluation.scores import bootstrap_inputs, score_predictions
 from aullm.evaluation.thresholds import THRESHOLD_GRID
 
@@ -60,7 +62,7 @@ def load_run_predictions(run_dir: Path) -> RunPredictions:
     them: against what the run's config and finished folds say."""
     run_dir = Path(run_dir)
     if run_dir.is_dir() and not (run_dir / "predictions.csv").is_file():
-        raise UserError(f"{run_dir} has no predictions.csv: a paired comparison needs each run's predictions")
+        raise no_predictions(run_dir)
     info, aus, test, val = read_run(run_dir)
     return RunPredictions(run_dir, info, aus, test, val)
 
@@ -73,18 +75,32 @@ def _examples(items: Sequence[str], limit: int = 3) -> str:
     return shown + (", …" if len(items) > limit else "")
 
 
+#: A sample is (subject, sample): CASME II and SynME reuse clip names across subjects (docs/design.md, Datasets).
+KEY = ["subject", "sample"]
+
+
+def _named(keys: Sequence[tuple[str, str]]) -> list[str]:
+    return [f"{subject}/{sample}" for subject, sample in keys]
+
+
 def _samples(run: RunPredictions) -> pd.DataFrame:
-    """One row per sample (subject, labels), checking that every seed of the run scored the same samples."""
-    keyed = run.test.set_index("sample")
-    per_seed = [set(frame["sample"]) for _, frame in run.test.groupby("seed")]
+    """One row per sample, indexed by (subject, sample) and sorted, with its labels; checks that every seed of the
+    run scored the same samples. Row order in predictions.csv does not matter."""
+    per_seed = [set(zip(frame["subject"], frame["sample"])) for _, frame in run.test.groupby("seed")]
     if any(s != per_seed[0] for s in per_seed[1:]):
         raise UserError(f"{run.dir}: its seeds scored different samples (an unfinished run?); finish it first")
-    return keyed[~keyed.index.duplicated()][["subject", *[f"label_{au}" for au in run.aus]]]
+    keyed = run.test.set_index(KEY)
+    return keyed[~keyed.index.duplicated()][[f"label_{au}" for au in run.aus]].sort_index()
+
+
+def sample_count(run: RunPredictions) -> int:
+    """How many distinct (subject, sample) clips a run scored."""
+    return int(len(run.test.drop_duplicates(KEY)))
 
 
 def check_comparable(a: RunPredictions, b: RunPredictions) -> None:
-    """Refuse, with one line naming the difference, unless both runs scored the same samples with the same
-    subjects and labels for the same AUs."""
+    """Refuse, with one line naming the difference, unless both runs scored the same samples (subject, sample) with
+    the same labels for the same AUs."""
     if set(a.aus) != set(b.aus):
         only_a = sorted(set(a.aus) - set(b.aus))
         only_b = sorted(set(b.aus) - set(a.aus))
@@ -96,23 +112,20 @@ def check_comparable(a: RunPredictions, b: RunPredictions) -> None:
     missing = sorted(set(sa.index) - set(sb.index))
     extra = sorted(set(sb.index) - set(sa.index))
     if missing or extra:
+        moved = sorted({m for _, m in missing} & {m for _, m in extra})
+        why = f"; {len(moved)} sample name(s) belong to other subjects ({_examples(moved)})" if moved else ""
         raise UserError(
             f"cannot compare {a.dir} and {b.dir}: they scored different samples ({len(missing)} only in the first"
-            f"{': ' + _examples(missing) if missing else ''}; {len(extra)} only in the second"
-            f"{': ' + _examples(extra) if extra else ''})"
+            f"{': ' + _examples(_named(missing)) if missing else ''}; {len(extra)} only in the second"
+            f"{': ' + _examples(_named(extra)) if extra else ''}{why})"
         )
     sb = sb.loc[sa.index]
-    moved = sa.index[sa["subject"].to_numpy() != sb["subject"].to_numpy()].tolist()
-    if moved:
-        raise UserError(
-            f"cannot compare {a.dir} and {b.dir}: {len(moved)} sample(s) belong to other subjects ({_examples(moved)})"
-        )
     for au in a.aus:
         differ = sa.index[sa[f"label_{au}"].to_numpy() != sb[f"label_{au}"].to_numpy()].tolist()
         if differ:
             raise UserError(
                 f"cannot compare {a.dir} and {b.dir}: their {au} labels differ on {len(differ)} sample(s) "
-                f"({_examples(differ)}); were they trained on different annotations?"
+                f"({_examples(_named(differ))}); were they trained on different annotations?"
             )
 
 
@@ -163,6 +176,11 @@ def compare_pair(
     """
     if replicates < 1:
         raise UserError(f"a paired comparison needs bootstrap replicates ({arg('bootstrap', 'N')} with N > 0)")
+    if replicates > MAX_BOOTSTRAP:
+        raise UserError(
+            f"{arg('bootstrap', replicates)}: at most {MAX_BOOTSTRAP:,} replicates (each one is a row of subject "
+            "weights held in memory and a scoring pass)"
+        )
     check_comparable(a, b)
     aus = list(a.aus)
     subjects = subject_index([a.test, b.test])
@@ -214,7 +232,7 @@ def compare_pair(
         "b_name": b.info.get("name"),
         "comparisons": comparisons,
         "skipped_metrics": skipped,
-        "samples": int(a.test["sample"].nunique()),
+        "samples": sample_count(a),
         "subjects": len(subjects),
         "seeds": {
             "a": sorted(int(s) for s in a.test["seed"].unique()),
@@ -235,6 +253,11 @@ def compare_runs(
         raise UserError("compare needs at least two run directories")
     runs = [load_run_predictions(Path(d)) for d in run_dirs]
     first = runs[0]
+    for other in runs[1:]:
+        if other.dir.resolve() == first.dir.resolve():
+            logger.warning(
+                "%s is compared with itself (%s): every difference is 0 by construction", first.dir, other.dir
+            )
     if replicates is None:
         replicates = int(first.info["bootstrap"])
         if replicates < 1:
@@ -242,6 +265,8 @@ def compare_runs(
                 f"{first.dir} has intervals off (eval.bootstrap: 0); pass {arg('bootstrap', 'N')} to compare"
             )
     seed = int(first.info["bootstrap_seed"]) if seed is None else int(seed)
+    if seed < 0:
+        raise UserError(f"{arg('seed', seed)}: a bootstrap seed is a non-negative integer")
     pairs = [compare_pair(first, other, replicates, seed, alpha=alpha) for other in runs[1:]]
     return {
         "a": pairs[0]["a"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from aullm.core.console import logger
-from aullm.core.errors import UserError
-from aullm.core.io import write_text
+from aullm.core.errors import UserError, arg
+from aullm.core.io import check_output_dir, write_text
+from aullm.core.lock import live_holders
+from aullm.core.paths import describe
 from aullm.core.provenance import reconstruction_note
 from aullm.evaluation.predictions import prediction_aus, read_predictions
 from aullm.evaluation.scores import score_predictions
@@ -70,7 +73,8 @@ def finished_fold_rows(run_dir: Path) -> Optional[dict[str, int]]:
     if not folds.is_dir():
         return None
     rows: dict[str, int] = {}
-    for folder in sorted(p for p in folds.iterdir() if p.is_dir() and p.name not in unfinished_folds(run_dir)):
+    unfinished = unfinished_folds(run_dir)
+    for folder in sorted(p for p in folds.iterdir() if p.is_dir() and p.name not in unfinished):
         frame = read_predictions(folder / "predictions.csv")
         rows[folder.name] = len(frame) // max(1, frame["seed"].nunique())
     return rows
@@ -81,10 +85,10 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[str], pd.DataFrame, Op
     against the run's config and finished folds: what scoring and paired comparisons read."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UserError(f"run directory not found: {run_dir}")
+        raise UserError(describe(run_dir, "run directory", "folder"))
     pred_path = run_dir / "predictions.csv"
     if not pred_path.is_file():
-        raise UserError(f"{run_dir} is not a run directory: no predictions.csv (written by aullm train)")
+        raise no_predictions(run_dir)
     info = run_info(run_dir)
     test = read_predictions(pred_path)
     aus = prediction_aus(test, pred_path)
@@ -101,9 +105,48 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], list[str], pd.DataFrame, Op
     return info, aus, test, val
 
 
-def score_run(run_dir: Path) -> dict[str, Any]:
-    """Score a run directory from its CSVs, write metrics.json next to them, and return its content."""
+def no_predictions(run_dir: Path) -> UserError:
+    """Why a folder has no predictions.csv: a run still training (naming the process), an interrupted run (how far
+    it got, and how to finish it), or not a run directory at all."""
     run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        return UserError(f"{run_dir} is not a run directory: no predictions.csv (written by aullm train)")
+    folds = run_dir / "folds"
+    done = sorted(p.parent.name for p in folds.glob("*/done")) if folds.is_dir() else []
+    started = sorted(p.name for p in folds.iterdir() if p.is_dir()) if folds.is_dir() else []
+    progress = f"{len(done)} fold(s) finished, {len(set(started) - set(done))} started"
+    holders = live_holders(sorted(run_dir.glob("lock*")))
+    if holders:
+        return UserError(
+            f"{run_dir} is a run still training ({progress}), by {holders[0].describe()}: it has no predictions.csv "
+            "until a fold is done; wait for it"
+        )
+    return UserError(
+        f"{run_dir} is a run that was interrupted before its predictions were written ({progress}): run aullm "
+        f"train again with {arg('out', run_dir)} to finish it"
+    )
+
+
+def metrics_target(run_dir: Path, out: Optional[Path] = None) -> Path:
+    """Where metrics.json goes: `out` (a folder) or the run directory, checked writable before any scoring; a run
+    directory that cannot be written (read-only file system, no permission) is one line that offers `out`."""
+    if out is not None:
+        check_output_dir(Path(out), arg("out"))
+        return Path(out) / "metrics.json"
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(
+            f"cannot write metrics.json into {run_dir}: the run directory is not writable (read-only file system "
+            f"or no permission); pass {arg('out', 'DIR')} to write it elsewhere"
+        )
+    return run_dir / "metrics.json"
+
+
+def score_run(run_dir: Path, out: Optional[Path] = None, *, write: bool = True) -> dict[str, Any]:
+    """Score a run directory from its CSVs, write metrics.json next to them (or into the folder `out`; nowhere
+    with `write=False`), and return its content."""
+    run_dir = Path(run_dir)
+    target = metrics_target(run_dir, out) if write else None
     info, aus, test, val = read_run(run_dir)
     scores = score_predictions(
         test, val, info["threshold"], aus, bootstrap=info["bootstrap"], bootstrap_seed=info["bootstrap_seed"]
@@ -120,15 +163,16 @@ def score_run(run_dir: Path) -> dict[str, Any]:
             f"{len(unfinished)} fold(s) not finished ({', '.join(unfinished[:8])}"
             f"{', ...' if len(unfinished) > 8 else ''}); scores cover finished folds"
         )
-    write_json(metrics, run_dir / "metrics.json")
+    if target is not None:
+        write_json(metrics, target)
     return metrics
 
 
 def load_metrics(run_dir: Path) -> dict[str, Any]:
     """Re-score a run when its predictions are there (always current), else read its metrics.json."""
     run_dir = Path(run_dir)
-    if (run_dir / "predictions.csv").is_file():
-        return score_run(run_dir)
+    if (run_dir / "predictions.csv").is_file():  # a run on a read-only disk is scored without writing there
+        return score_run(run_dir, write=os.access(run_dir, os.W_OK | os.X_OK))
     path = run_dir / "metrics.json"
     if path.is_file():
         try:
@@ -136,8 +180,8 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
         except (OSError, json.JSONDecodeError) as err:
             raise UserError(f"cannot read {path}: {err}") from None
     if not run_dir.is_dir():
-        raise UserError(f"run directory not found: {run_dir}")
-    raise UserError(f"{run_dir} is not a run directory: no predictions.csv or metrics.json")
+        raise UserError(describe(run_dir, "run directory", "folder"))
+    raise no_predictions(run_dir)
 
 
 def write_json(data: dict[str, Any], path: Path) -> None:
@@ -161,4 +205,13 @@ def _check_finite(value: Any) -> Any:
     return value
 
 
-__all__ = ["finished_fold_rows", "load_metrics", "read_run", "run_info", "score_run", "unfinished_folds", "write_json"]
+__all__ = [
+    "finished_fold_rows",
+    "load_metrics",
+    "no_predictions",
+    "read_run",
+    "run_info",
+    "score_run",
+    "unfinished_folds",
+    "write_json",
+]

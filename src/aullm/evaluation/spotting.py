@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from aullm.config import MAX_BOOTSTRAP
 from aullm.core.console import logger
 from aullm.core.errors import DataError, UserError, arg
 from aullm.data.longvideo import read_truth
@@ -173,8 +174,10 @@ def spot_eval(
     """
     if not 0.0 < iou <= 1.0:
         raise UserError(f"{arg('iou', iou)} must be in (0, 1]")
-    if bootstrap < 0:
-        raise UserError(f"{arg('bootstrap', bootstrap)} must be 0 (off) or more")
+    if not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise UserError(f"{arg('bootstrap', bootstrap)} must be 0 (off) to {MAX_BOOTSTRAP:,}")
+    if seed < 0:
+        raise UserError(f"{arg('seed', seed)}: a bootstrap seed is a non-negative integer")
     truth_frame = _truth_table(truth)
     pred_frame = read_predictions(predicted)
     keys = sorted(set(truth_frame["video"]))

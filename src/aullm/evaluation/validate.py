@@ -61,6 +61,13 @@ def check_predictions(
         wrong = [f for f in sorted(set(per_seed) | set(fold_rows)) if per_seed.get(f) != fold_rows.get(f)]
         if wrong:
             fold = wrong[0]
+            if fold not in per_seed:
+                raise UserError(
+                    f"{path} does not match the run's finished folds: it lacks fold {fold}, which folds/{fold} holds "
+                    "finished: if it is a fold of this run, "
+                    f"train again into the same {arg('out')} to merge it; if not (a stray or copied folder), move "
+                    f"folds/{fold} out of the run directory"
+                )
             raise UserError(
                 f"{path} does not match the run's finished folds: fold {fold} has {per_seed.get(fold, 0)} rows per "
                 f"seed there, {fold_rows.get(fold, 0)} in folds/{fold}/predictions.csv; refusing to score it "

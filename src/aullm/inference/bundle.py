@@ -330,6 +330,24 @@ def warm_prompt_cache(model: Any, folder: Path) -> None:
             save_file(tensors, str(tmp))
 
 
+def _aus_and_thresholds(meta: dict[str, Any], folder: Path) -> tuple[list[str], np.ndarray]:
+    """bundle.json's AUs and their decision thresholds, each a probability strictly between 0 and 1 (a threshold of
+    5 would mark every clip negative without a word)."""
+    aus, given = meta.get("aus"), meta.get("thresholds")
+    if not isinstance(aus, list) or not aus or not isinstance(given, dict):
+        raise BundleError(f"bundle {folder}: {META_FILE} lacks its AU list or thresholds; refusing to load it")
+    values = []
+    for au in aus:
+        value = given.get(au)
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 < value < 1.0):
+            raise BundleError(
+                f"bundle {folder}: {META_FILE} gives {au} the threshold {value!r}; a threshold is a probability "
+                "in (0, 1) — refusing to load it (re-export the bundle from its run)"
+            )
+        values.append(float(value))
+    return [str(a) for a in aus], np.array(values, dtype=np.float64)
+
+
 def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[str] = None) -> Bundle:
     """Verify, then rebuild the model and load its trained weights; `llm` points at another copy of the base LLM."""
     from aullm.core.runtime import resolve_device
@@ -341,13 +359,13 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
         cfg = load_config(folder / CONFIG_FILE, resolved=True)
     except ConfigError as err:
         raise BundleError(f"bundle {folder}: its config.yaml cannot be used by this aullm ({err})") from None
+    aus, thresholds = _aus_and_thresholds(meta, folder)
     dev = resolve_device(device, "device") if isinstance(device, str) else torch.device(device)
     cfg.train.device = str(dev)
     if cfg.llm.prepack == "auto":
         # Pre-packing the frozen LLM weights pays off over a training run's many forward and backward steps; to
         # predict it costs more (about 2 s per process) than its forward-only products save.
         cfg.llm.prepack = False
-    aus = list(meta["aus"])
     if aus != list(cfg.data.aus):
         raise BundleError(f"bundle {folder}: bundle.json AUs {aus} differ from config.yaml's {cfg.data.aus}")
     loaded = _load_base_llm(cfg, meta, folder, dev, llm) if cfg.model.needs_llm else None
@@ -364,7 +382,6 @@ def load_bundle(path: Path, device: str | torch.device = "auto", llm: Optional[s
     model.to(dev)
     model.eval()
     warm_prompt_cache(model, folder)
-    thresholds = np.array([float(meta["thresholds"][au]) for au in aus], dtype=np.float64)
     logger.info(
         "loaded bundle %s: %s, %d AUs, thresholds from %s",
         folder,

@@ -22,6 +22,8 @@ from aullm.data.faces.align import Alignment
 from aullm.inference.predict import clip_source, collect_requests
 
 JPEG_QUALITY = 95
+#: The largest crop side `size` may ask for (every frame is held at size² bytes before it is written).
+MAX_CROP_SIZE = 4096
 
 
 def crop_clip(
@@ -43,8 +45,8 @@ def crop_clip(
     """
     if mode not in ("align", "detect"):
         raise UserError(f"{arg('mode', repr(mode))}: use align or detect")
-    if size is not None and size < 8:
-        raise UserError(f"{arg('size', size)}: give at least 8 pixels")
+    if size is not None and not 8 <= size <= MAX_CROP_SIZE:
+        raise UserError(f"{arg('size', size)}: give 8..{MAX_CROP_SIZE} pixels")
     check_output_folder(Path(out), "crop", [Path(input_path)], force=force, what=arg("out"))
     requests = collect_requests(input_path, onset, offset)
     if len(requests) != 1:

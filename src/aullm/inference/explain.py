@@ -315,7 +315,9 @@ def write_explanation(ex: Explanation, out: Path) -> list[Path]:
 
 
 def _folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "clip"
+    """A clip's name (from a manifest) as one folder name inside `out`: never `.`, `..` or a path."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+    return safe if safe.strip(".") else "clip"
 
 
 def _apex_outside(req: ClipRequest, decoded: DecodedClip) -> Optional[str]:

@@ -22,6 +22,7 @@ import torch
 from aullm.config import FaceCrop
 from aullm.core.console import logger, track
 from aullm.core.errors import UserError, arg, render
+from aullm.core.paths import describe
 from aullm.data.clips import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, frame_number, list_frames
 from aullm.data.decode import Crop, DecodeSettings, decode_clip
 from aullm.data.index import ClipSource
@@ -135,7 +136,7 @@ def collect_requests(
     """INPUT → clips: a frames folder or a video is one clip; a CSV is a manifest of many."""
     input_path = Path(input_path).expanduser()
     if not input_path.exists():
-        raise UserError(f"input not found: {input_path}")
+        raise UserError(describe(input_path, "input", "file"))
     if onset is not None and offset is not None and onset > offset:
         raise UserError(f"{arg('onset', onset)} is after {arg('offset', offset)}")
     suffix = input_path.suffix.lower()

@@ -77,6 +77,8 @@ class RunPlan:
     open_session: Callable[[], Session]
     session: Optional[Session] = None
     label: str = ""
+    #: the data fingerprint the folds are trained on (`Experiment.fingerprint`), recorded in each `done` marker
+    data: Optional[dict] = None
 
     def tasks(self, run: int) -> list[Task]:
         prefix = f"{self.label} " if self.label else ""
@@ -192,7 +194,7 @@ class _Collector:
             return
         results = [o for s in job.seeds if isinstance(o := got[s], SeedResult)]  # none failed (checked above)
         result = FoldResult(job.fold.name, results)
-        run_dir.write_fold(job.folder, result)
+        run_dir.write_fold(job.folder, result, plan.data)
         self.outcomes[task.run].written.append(job.fold.name)
         if self.on_fold is not None:
             self.on_fold(plan, result)

@@ -29,7 +29,8 @@ def train_final(session: Session, out: Path, seed: Optional[int] = None) -> Path
     seed = int(cfg.seeds[0] if seed is None else seed)
     folder = final_dir(out)
     weights = folder / run_dir.weights_name(seed)
-    if run_dir.fold_is_done(folder) and weights.is_file():
+    fingerprint = session.experiment.fingerprint()
+    if run_dir.fold_is_done(folder, fingerprint) and weights.is_file():
         return weights
     data = session.experiment.train_data
     rows = np.arange(len(data.index))
@@ -38,7 +39,7 @@ def train_final(session: Session, out: Path, seed: Optional[int] = None) -> Path
     )
     if result.weights is None:
         raise RuntimeError(f"model {cfg.model.name} produced no weights to save")
-    run_dir.write_fold(folder, FoldResult(FINAL, [result]))
+    run_dir.write_fold(folder, FoldResult(FINAL, [result]), fingerprint)
     return weights
 
 

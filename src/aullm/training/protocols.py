@@ -51,25 +51,45 @@ def plan_run(
     elif experiment is None:
         experiment = build_experiment(cfg)
     fingerprint = experiment.fingerprint()
+    run_dir.check_fold_folders(out, experiment.all_fold_names)
     run_dir.init_run_dir(cfg, out)
     run_dir.check_data(out, fingerprint)
     folds = experiment.folds
-    todo = [f for f in folds if not run_dir.fold_is_done(run_dir.fold_dir(out, f.name))]
+    todo = [f for f in folds if not run_dir.fold_is_done(run_dir.fold_dir(out, f.name), fingerprint)]
     if len(todo) < len(folds):
         logger.info("resuming %s: %d fold(s) already done, %d to run", out, len(folds) - len(todo), len(todo))
+    warn_unlearnable(experiment, todo)
     seeds = tuple(int(s) for s in cfg.seeds)
     jobs = [FoldJob(f, run_dir.fold_dir(out, f.name), seeds, cfg.eval.validation_subjects) for f in todo]
     if cfg.train.save_final and cfg.model.bundleable:
-        jobs += _final_job(cfg, out, experiment)
+        jobs += _final_job(cfg, out, experiment, fingerprint)
     prepared = experiment
-    return RunPlan(cfg, out, experiment, jobs, lambda: Session.open(cfg, prepared), session, label)
+    return RunPlan(cfg, out, experiment, jobs, lambda: Session.open(cfg, prepared), session, label, fingerprint)
 
 
-def _final_job(cfg: Config, out: Path, experiment: Experiment) -> list[FoldJob]:
+def warn_unlearnable(experiment: Experiment, folds: list[Fold]) -> None:
+    """Name the folds whose training clips hold no positive of some AU: the model cannot learn that AU there, so
+    its predictions for the held-out subject are a guess (the run goes on: the AU has positives elsewhere)."""
+    data = experiment.train_data
+    for fold in folds:
+        present = data.labels[fold.train_rows].any(axis=0) if len(fold.train_rows) else np.zeros(len(data.aus), bool)
+        absent = [au for au, there in zip(data.aus, present) if not there]
+        if absent:
+            logger.warning(
+                "fold %s: %s %s no positive among its %d training clips; the model cannot learn %s in this fold",
+                fold.name,
+                ", ".join(absent),
+                "has" if len(absent) == 1 else "have",
+                len(fold.train_rows),
+                "it" if len(absent) == 1 else "them",
+            )
+
+
+def _final_job(cfg: Config, out: Path, experiment: Experiment, fingerprint: dict) -> list[FoldJob]:
     """The final model (every training subject, the first seed) as one more job, unless it is already done."""
     folder = Path(out) / run_dir.FINAL
     seed = int(cfg.seeds[0])
-    if run_dir.fold_is_done(folder) and (folder / run_dir.weights_name(seed)).is_file():
+    if run_dir.fold_is_done(folder, fingerprint) and (folder / run_dir.weights_name(seed)).is_file():
         return []
     rows = np.arange(len(experiment.train_data.index))
     return [FoldJob(Fold(run_dir.FINAL, rows, rows), folder, (seed,), 0)]
@@ -78,7 +98,7 @@ def _final_job(cfg: Config, out: Path, experiment: Experiment) -> list[FoldJob]:
 def finish_run(plan: RunPlan, outcome: RunOutcome) -> RunStatus:
     """Concatenate the finished folds' predictions; raise RunFailed when some fold could not be trained."""
     names = plan.experiment.all_fold_names
-    missing = run_dir.collect_predictions(plan.out, names)
+    missing = run_dir.collect_predictions(plan.out, names, plan.data)
     if outcome.failed:
         failed = ", ".join(outcome.failed)
         raise RunFailed(

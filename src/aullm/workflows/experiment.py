@@ -7,6 +7,7 @@ The public API (`aullm.api`, re-exported by `aullm`) and through it the command 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from aullm.config import Config, config_to_dict
+from aullm.core.console import logger
 from aullm.core.errors import UserError
 from aullm.core.io import check_output_dir
 from aullm.evaluation.run_scores import score_run
@@ -42,25 +44,35 @@ def train(
     rd.check_run_dir(cfg, out)
     if cfg.train.save_final:
         check_bundle_target(out / "bundle")
-    trackers = open_trackers(track)
-    executor = executor or LocalExecutor()
-    # In this process the session (LLM, model) is loaded once and reused for the final bundle; elsewhere only the
-    # data is prepared here and the tasks load what they need.
-    session = Session.open(cfg) if isinstance(executor, LocalExecutor) else None
-    plan = plan_run(cfg, out, session)
-    trackers.start(plan.cfg, plan.out)
-    ending = "FAILED"
-    try:
-        outcome = execute([plan], executor, on_fold=trackers.log_fold)[0]
-        status = finish_run(plan, outcome)
-        if status.complete:
-            _finish(out, cfg, session, trackers)
-        ending = "FINISHED"
-    except KeyboardInterrupt:
-        ending = "KILLED"
-        raise
-    finally:
-        trackers.end(ending)
+    with rd.run_lock(cfg, out):  # a second run into the same folds is refused while this one runs
+        trackers = open_trackers(track)
+        executor = executor or LocalExecutor()
+        # In this process the session (LLM, model) is loaded once and reused for the final bundle; elsewhere only
+        # the data is prepared here and the tasks load what they need.
+        session = Session.open(cfg) if isinstance(executor, LocalExecutor) else None
+        plan = plan_run(cfg, out, session)
+        trackers.start(plan.cfg, plan.out)
+        ending = "FAILED"
+        try:
+            outcome = execute([plan], executor, on_fold=trackers.log_fold)[0]
+            status = finish_run(plan, outcome)
+            if status.complete:
+                _finish(out, cfg, session, trackers)
+            elif cfg.train.save_final:
+                logger.warning(
+                    "the model bundle is written once every fold is done (%d of %d missing: %s); the final model "
+                    "is trained, and the run that finishes the last fold writes the bundle (or aullm export %s)",
+                    len(status.missing),
+                    len(status.all_folds),
+                    ", ".join(status.missing[:8]),
+                    out,
+                )
+            ending = "FINISHED"
+        except KeyboardInterrupt:
+            ending = "KILLED"
+            raise
+        finally:
+            trackers.end(ending)
     return out
 
 
@@ -107,6 +119,15 @@ def sweep(
             check_bundle_target(runs[cfg.name] / "bundle")
     report_dir = Path(report_dir) if report_dir is not None else out_root
     check_output_dir(report_dir, "report folder")
+    with contextlib.ExitStack() as locks:
+        for cfg in cfgs:  # every run directory is held for the sweep's life, as `train` holds its own
+            locks.enter_context(rd.run_lock(cfg, runs[cfg.name]))
+        return _sweep(cfgs, runs, executor, track, report_dir)
+
+
+def _sweep(
+    cfgs: Sequence[Config], runs: dict[str, Path], executor: Optional[Executor], track: Sequence[str], report_dir: Path
+) -> SweepResult:
     experiments: dict[str, Experiment] = {}  # configs on the same data and folds share one prepared copy
     plans = [
         plan_run(cfg, runs[cfg.name], experiment=_shared_experiment(cfg, experiments), label=cfg.name) for cfg in cfgs

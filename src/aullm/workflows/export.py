@@ -65,7 +65,7 @@ def export_final(
         raise UserError(f"a model bundle holds torch weights; {cfg.model.name!r} cannot be saved as one")
     folder = final_dir(run)
     weights = folder / rd.weights_name(seed)
-    if not (rd.fold_is_done(folder) and weights.is_file()):
+    if not (rd.fold_is_done(folder, rd.recorded_data(run)) and weights.is_file()):
         session = session or Session.open(cfg)
         train_final(session, run, seed)
     trained = rd.read_predictions(folder / rd.PREDICTIONS)
@@ -87,8 +87,15 @@ def export_fold(run: Path, fold: str, out: Optional[Path] = None, seed: Optional
     if match is None:
         raise UserError(f"fold {fold!r} not found in {run} (folds: {', '.join(names) or 'none'})")
     folder = rd.fold_dir(run, match)
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a fold folder (a file?); train the run again into the same {arg('out')}")
     weights = folder / rd.weights_name(seed)
-    if not rd.fold_is_done(folder) or not weights.is_file():
+    problem = rd.fold_problem(folder, rd.recorded_data(run))
+    if problem is not None and (folder / rd.DONE).is_file():
+        raise UserError(
+            f"fold {match} of {run} cannot be exported: {problem}; train it again into the same run directory"
+        )
+    if problem is not None or not weights.is_file():
         raise UserError(f"fold {match} of {run} has no finished weights for seed {seed} ({weights.name})")
     target = Path(out) if out is not None else run / f"bundle_fold{match}_seed{seed}"
     check_bundle_target(target)

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from aullm.config import DataConfig
 from aullm.data.readers.registry import RawRow, SheetRows, configured_frames_dir
-from aullm.data.readers.sheets import cell_text, is_blank, read_sheet
+from aullm.data.readers.sheets import cell_text, is_blank, newest, read_sheet
 
 SHEET = 0
 REQUIRED = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units"]
@@ -38,7 +38,7 @@ class CASME2Reader:
             p for p in root.glob("*.xlsx") if p.name.lower().startswith("casme2-coding") and not p.name.startswith("~$")
         )
         if candidates:
-            return candidates[-1]
+            return newest(candidates, "CASME II coding sheets")
         others = [p for p in root.glob("*.xlsx") if not p.name.startswith("~$")]
         return others[0] if len(others) == 1 else None
 

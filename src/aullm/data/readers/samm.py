@@ -15,7 +15,7 @@ from typing import Any, Optional
 from aullm.config import DataConfig
 from aullm.core.console import logger
 from aullm.data.readers.registry import RawRow, SheetRows, configured_frames_dir
-from aullm.data.readers.sheets import cell_text, is_blank, read_sheet, to_int
+from aullm.data.readers.sheets import cell_text, is_blank, newest, read_sheet, to_int
 
 SHEET = "MICRO_ONLY"
 REQUIRED = ["Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units"]
@@ -91,7 +91,7 @@ class SAMMReader:
                 return exact
             found = sorted(p for p in folder.glob("SAMM_Micro_FACS_Codes*.xlsx") if not p.name.startswith("~$"))
             if found:
-                return found[-1]
+                return newest(found, "SAMM coding sheets")
         return None
 
     def frames_root(self, root: Path, cfg: DataConfig) -> Path:

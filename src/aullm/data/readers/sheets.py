@@ -13,10 +13,35 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from aullm.core.console import logger
 from aullm.core.errors import DataError
 
 #: Cells that mean "not known" in the sheets' frame columns (CASME II writes `/` for an unknown apex).
 _BLANK_MARKS = {"", "/", "-", "?", "nan", "none", "n/a", "na"}
+
+
+_SAID: set[tuple[Path, ...]] = set()
+
+
+def newest(candidates: Sequence[Path], what: str) -> Optional[Path]:
+    """The last of `candidates` by name (annotation files carry their version or date in the name); when there
+    are several, say which one is read and how to choose another, since two sheets can disagree."""
+    if not candidates:
+        return None
+    chosen = sorted(candidates)[-1]
+    key = tuple(sorted(candidates))
+    if len(candidates) > 1 and key not in _SAID:  # once per process: the annotation is looked up several times
+        _SAID.add(key)
+        others = ", ".join(p.name for p in sorted(candidates)[:-1])
+        logger.warning(
+            "%d %s in %s; reading %s (the newest by name), not %s — set data.annotations to read another",
+            len(candidates),
+            what,
+            chosen.parent,
+            chosen.name,
+            others,
+        )
+    return chosen
 
 
 def normalise_name(name: Any) -> str:

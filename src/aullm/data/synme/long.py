@@ -504,8 +504,8 @@ def _check(
 ) -> None:
     if preset not in LONG_PRESETS:
         raise UserError(f"unknown SynME long {arg('preset', preset)}: use {' or '.join(LONG_PRESETS)}")
-    if videos < 1:
-        raise UserError(f"{arg('videos', videos)} must be at least 1")
+    if not 1 <= videos <= 10_000:
+        raise UserError(f"{arg('videos', videos)} must be 1..10000")
     if videos_per_subject < 1 or videos_per_subject > 99:
         raise UserError(f"{arg('videos_per_subject', videos_per_subject)} must be 1..99")
     if not (math.isfinite(fps) and FPS_RANGE[0] <= fps <= FPS_RANGE[1]):

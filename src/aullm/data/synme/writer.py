@@ -22,11 +22,15 @@ from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
 from aullm.core.console import logger, track
-from aullm.core.errors import UserError
+from aullm.core.errors import UserError, arg
 from aullm.core.io import check_output_dir
 from aullm.data.synme.codes import ALL_AUS, TARGET_AUS, AUCode, casme2_string, samm_string, sample_codes
 from aullm.data.synme.face import FaceIdentity, make_identity, render_face
 from aullm.data.synme.motion import ClipPlan, SynMEParams, plan_clip, render_clip
+
+#: Bounds of a SynME a flag can ask for (CASME II has 26 subjects and about 10 clips each).
+MAX_SUBJECTS = 1000
+MAX_CLIPS_PER_SUBJECT = 1000
 
 SYNME_VERSION = 1
 CASME2_SHEET = "CASME2-coding-synme.xlsx"
@@ -280,6 +284,11 @@ def generate_synme(
         raise UserError(f"unknown SynME layout {layout!r}: use casme2 or samm")
     if subjects < 1 or clips_per_subject < 1:
         raise UserError("SynME needs at least one subject and one clip per subject")
+    if subjects > MAX_SUBJECTS or clips_per_subject > MAX_CLIPS_PER_SUBJECT:
+        raise UserError(
+            f"SynME of {arg('subjects', subjects)} × {arg('clips_per_subject', clips_per_subject)}: at most "
+            f"{MAX_SUBJECTS} subjects and {MAX_CLIPS_PER_SUBJECT} clips per subject (every clip is written as JPEGs)"
+        )
     if not 96 <= size <= 512:
         raise UserError(f"SynME frame size {size} px is outside 96..512 (128-256 recommended)")
     p = params or SynMEParams()
