@@ -64,6 +64,8 @@ def test_resume_compares_only_the_fingerprints(tmp_path, flawed_casme2):
     legacy = {k: v for k, v in recorded.items() if k != "skipped"}  # a data.json written before `skipped` existed
     (out / "data.json").write_text(json.dumps(legacy))
     run_dir.check_data(out, recorded)
+    (out / "folds" / "01").mkdir(parents=True)
+    (out / "folds" / "01" / "done").write_text("{}")  # a finished fold: from now on the data must not change
     with pytest.raises(UserError, match="trained on different data"):
         run_dir.check_data(out, {**recorded, "train": "0" * 64})
 
