@@ -5,10 +5,10 @@ kept in the tests, side by side in one process on the same weights and batch.
     .venv/bin/python benchmarks/bench_backbone.py --batch 16 --repeats 11
     .venv/bin/python benchmarks/bench_backbone.py --against c87a6a5   # also the backbone as of that commit
 
-`--against REV` reads `models/backbone.py` and `models/led.py` of that git revision (`git show`, nothing is checked
-out), imports them beside the current code and times them on the same weights and batch; the current backbone is
-then built with that revision's LED stabiliser and SE biases (`led_stability=255, se_bias=True`) so all compute the
-same function, and the outputs are compared.
+`--against REV` reads `models/blocks/backbone.py` and `models/blocks/led.py` (`models/` before the folder layout)
+of that git revision (`git show`, nothing is checked out), imports them beside the current code and times them on
+the same weights and batch; the current backbone is then built with that revision's LED stabiliser and SE biases
+(`led_stability=255, se_bias=True`) so all compute the same function, and the outputs are compared.
 
 The two alternate within every repeat, so a change in machine load affects both alike; the medians, their
 spread (min–max) and the machine's load average are printed. Not run by the test suite.
@@ -38,20 +38,25 @@ from reference_backbone import reference_forward
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _show(revision: str, paths: list[str]) -> str:
+    """The first of `paths` that exists at `revision` (the backbone moved to models/blocks/ with the folder layout)."""
+    for path in paths:
+        shown = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=REPO, capture_output=True, text=True)
+        if shown.returncode == 0:
+            return shown.stdout
+    raise SystemExit(f"none of {', '.join(paths)} exists at {revision}")
+
+
 def backbone_at(revision: str, into: Path) -> ModuleType:
     """The backbone module of a git revision, importable beside the current package (its LED import rewired)."""
     package = into / "aullm_at_revision"
     package.mkdir()
     (package / "__init__.py").write_text("")
     for name in ("backbone", "led"):
-        source = subprocess.run(
-            ["git", "show", f"{revision}:src/aullm/models/{name}.py"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        (package / f"{name}.py").write_text(source.replace("from aullm.models.blocks.led import", "from .led import"))
+        source = _show(revision, [f"src/aullm/models/blocks/{name}.py", f"src/aullm/models/{name}.py"])
+        for led in ("from aullm.models.blocks.led import", "from aullm.models.led import"):
+            source = source.replace(led, "from .led import")
+        (package / f"{name}.py").write_text(source)
     sys.path.insert(0, str(into))
     spec = importlib.util.find_spec("aullm_at_revision.backbone")
     assert spec is not None and spec.loader is not None

@@ -180,6 +180,10 @@ def test_files_the_api_and_the_command(tmp_path: Path) -> None:
     )
     r = aullm.spot_eval(spots, tmp_path / "truth", bootstrap=200)
     assert counts(r, "micro") == (1, 1, 1) and counts(r, "macro") == (1, 0, 0)
+    # the folder `aullm spot --out` wrote is read as its spots.csv; a folder without one is named as such
+    assert counts(aullm.spot_eval(tmp_path, tmp_path / "truth", bootstrap=0), "micro") == (1, 1, 1)
+    with pytest.raises(DataError, match=r"is a folder without spots\.csv"):
+        aullm.spot_eval(tmp_path / "truth", tmp_path / "truth", bootstrap=0)
     result = CliRunner().invoke(app, ["spot-eval", str(spots), "--truth", str(tmp_path / "truth"), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

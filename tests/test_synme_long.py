@@ -18,17 +18,10 @@ from aullm.core.errors import UserError
 from aullm.data.longvideo import read_truth
 from aullm.data.longvideo.casme2_long import read_casme2_long
 from aullm.data.synme.face import make_identity
-from aullm.data.synme.long import (
-    _Encoder,
-    _rng,
-    _scene,
-    face_layer,
-    generate_long,
-    long_written_with,
-    render_frames,
-)
+from aullm.data.synme.long import _Encoder, _rng, generate_long, long_written_with
 from aullm.data.synme.long_plan import plan_video
 from aullm.data.synme.long_presets import LONG_PRESETS
+from aullm.data.synme.long_render import build_scene, face_layer, render_frames
 from aullm.data.synme.motion import au_region
 
 
@@ -154,7 +147,7 @@ def _still_plan(fps: float, seconds: float, seed: int):
     plan = plan_video(vrng, round(seconds * fps), fps, 1.0, p)
     plan.grad_x[:] = 0
     plan.grad_y[:] = 0
-    return layer, plan, _scene(vrng, layer, plan, p, 640, 480)
+    return layer, plan, build_scene(vrng, layer, plan, p, 640, 480)
 
 
 def test_truth_matches_what_is_drawn(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """The public Python API: everything the command line does, as functions (`import aullm` re-exports them).
 
-Every `aullm` command is a thin wrapper over one function here, so the two cannot drift. Functions take paths or
+Every `aullm` command is a thin wrapper over one function here, so the two cannot drift. It is over 450 lines
+because it is the whole public surface in one place — one documented function per command, each a few lines over
+the layers below — so `help(aullm)` and docs/api.md read from one file. Functions take paths or
 config objects and return objects that view files on disk (`Run`, `Metrics`, `Detector`), so results made from
 Python, from the command line or on another machine open the same way. Bad input raises the typed errors of
 `aullm.core.errors` (`ConfigError`, `DataError`, `BundleError`, …; all `UserError`), which the command line prints as

@@ -2,6 +2,8 @@
 
 Every key has a default, so a config file only states what differs. Unknown keys and wrong types are errors
 that name the key, because a silently ignored typo in a research config wastes a GPU-day.
+Over 450 lines because it is the one schema of DESIGN §5: each section a small dataclass with its checks beside
+it, so a key, its default and its bound are read in one place (the model options live in models/*/configuration_*.py).
 """
 
 from __future__ import annotations
@@ -100,8 +102,9 @@ class LLMConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     prefix_cache: bool = True
     compile: bool = False
-    # CPU only: the frozen weights' products run on oneDNN with the weights pre-packed once (models/prepacked.py;
-    # float32 as before, about a quarter off a fast LLM step, two packed copies of the weights in memory).
+    # CPU only: the frozen weights' products run on oneDNN with the weights pre-packed once
+    # (models/kernels/prepacked.py; float32 as before, about a quarter off a fast LLM step, two packed copies of
+    # the weights in memory).
     # auto: on for a float32 LLM on the CPU when the copies fit in a quarter of physical memory.
     prepack: Union[bool, Literal["auto"]] = "auto"
     lora: LoraConfig = field(default_factory=LoraConfig)

@@ -50,7 +50,9 @@ def print_result(result: dict[str, Any]) -> None:
 
 
 def spot_eval(
-    predicted: Path = typer.Argument(..., help="Predicted intervals: spots.csv written by `aullm spot`."),
+    predicted: Path = typer.Argument(
+        ..., help="Predicted intervals: spots.csv written by `aullm spot`, or the folder it wrote."
+    ),
     truth: Path = typer.Option(
         ...,
         "--truth",

@@ -86,13 +86,18 @@ def _frames(frame: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def read_predictions(source: Union[pd.DataFrame, str, Path]) -> pd.DataFrame:
-    """Predicted intervals (spots.csv of `aullm spot`: video, onset, apex, offset, duration_s, score, kind), checked:
-    the needed columns, whole non-negative frames, onset ≤ offset and kind micro or macro, else one DataError."""
+    """Predicted intervals (spots.csv of `aullm spot`, or the folder holding it: video, onset, apex, offset,
+    duration_s, score, kind), checked: the needed columns, whole non-negative frames, onset ≤ offset and kind micro
+    or macro, else one DataError."""
     if isinstance(source, pd.DataFrame):
         frame, where = source.reset_index(drop=True), "predictions"
     else:
         path = Path(source).expanduser()
+        if path.is_dir() and (path / "spots.csv").is_file():  # the folder `aullm spot --out` wrote
+            path = path / "spots.csv"
         where = path.name
+        if path.is_dir():
+            raise DataError(f"predictions {path} is a folder without spots.csv: give spots.csv of `aullm spot`")
         if not path.is_file():
             raise DataError(f"predictions file {path} does not exist or is not a file")
         try:

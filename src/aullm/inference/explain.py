@@ -225,10 +225,37 @@ def _peak(cam: np.ndarray) -> tuple[float, float]:
 def write_explanation(ex: Explanation, out: Path) -> list[Path]:
     """The PNGs (gradcam_<AU>.png, gradcam_all.png with each map on its own scale, gradcam_all_shared.png with all
     on one, se_weights.png, led_matrix.png) and explain.json."""
-    from aullm.inference.explain_plots import plot_gradcam, plot_gradcam_grid, plot_led_matrix, plot_se_weights
+    from aullm.inference.explain_plots import plot_led_matrix, plot_se_weights
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    written = _write_gradcams(ex, out)
+    if ex.se_weights is not None:
+        written.append(
+            plot_se_weights(
+                ex.se_weights, ex.time_labels, out / "se_weights.png", title=f"SE channel weights over time — {ex.clip}"
+            )
+        )
+    if ex.led_matrix is not None and ex.led_initial is not None:
+        p = ex.led_params
+        written.append(
+            plot_led_matrix(
+                {
+                    f"learned (α={p['alpha']:.3g}, r1={p['r1']:.3g}, r2={p['r2']:.3g})": ex.led_matrix,
+                    f"initial (α={p['alpha_init']:.3g}, r1={p['r1_init']:.3g}, r2={p['r2_init']:.3g})": ex.led_initial,
+                },
+                out / "led_matrix.png",
+                title="LED temporal filter W (Eq. 1): input frame i → output frame j",
+            )
+        )
+    (out / "explain.json").write_text(json.dumps(_summary(ex, written), indent=2) + "\n", encoding="utf-8")
+    return written
+
+
+def _write_gradcams(ex: Explanation, out: Path) -> list[Path]:
+    """One Grad-CAM picture per AU and the two grids (each map on its own scale; all on one scale)."""
+    from aullm.inference.explain_plots import plot_gradcam, plot_gradcam_grid
+
     display = ex.frame.shape[0]
     heat = {
         au: np.asarray(
@@ -253,44 +280,21 @@ def write_explanation(ex: Explanation, out: Path) -> list[Path]:
                 ex.frame, heat[au], out / f"gradcam_{au}.png", title=f"Grad-CAM {titles[au]}\n{ex.clip}, {apex_note}"
             )
         )
-    written.append(
-        plot_gradcam_grid(
-            ex.frame,
-            heat,
-            titles,
-            out / "gradcam_all.png",
-            title=f"Grad-CAM per AU (last conv block) — {ex.clip}, {apex_note}",
-        )
-    )
-    written.append(
-        plot_gradcam_grid(
-            ex.frame,
-            heat,
-            titles,
-            out / "gradcam_all_shared.png",
-            title=f"Grad-CAM per AU on one scale (comparable between AUs) — {ex.clip}, {apex_note}",
-            shared=True,
-        )
-    )
-    if ex.se_weights is not None:
+    for name, shared, what in (
+        ("gradcam_all.png", False, "Grad-CAM per AU (last conv block)"),
+        ("gradcam_all_shared.png", True, "Grad-CAM per AU on one scale (comparable between AUs)"),
+    ):
         written.append(
-            plot_se_weights(
-                ex.se_weights, ex.time_labels, out / "se_weights.png", title=f"SE channel weights over time — {ex.clip}"
+            plot_gradcam_grid(
+                ex.frame, heat, titles, out / name, title=f"{what} — {ex.clip}, {apex_note}", shared=shared
             )
         )
-    if ex.led_matrix is not None and ex.led_initial is not None:
-        p = ex.led_params
-        written.append(
-            plot_led_matrix(
-                {
-                    f"learned (α={p['alpha']:.3g}, r1={p['r1']:.3g}, r2={p['r2']:.3g})": ex.led_matrix,
-                    f"initial (α={p['alpha_init']:.3g}, r1={p['r1_init']:.3g}, r2={p['r2_init']:.3g})": ex.led_initial,
-                },
-                out / "led_matrix.png",
-                title="LED temporal filter W (Eq. 1): input frame i → output frame j",
-            )
-        )
-    info = {
+    return written
+
+
+def _summary(ex: Explanation, written: list[Path]) -> dict:
+    """explain.json: the numbers behind the pictures, for scripts."""
+    return {
         "clip": ex.clip,
         "apex_position": ex.apex_pos,
         "apex_estimated": ex.apex_estimated,
@@ -310,8 +314,6 @@ def write_explanation(ex: Explanation, out: Path) -> list[Path]:
         "led": ex.led_params,
         "files": [p.name for p in written],
     }
-    (out / "explain.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    return written
 
 
 def _folder_name(name: str) -> str:

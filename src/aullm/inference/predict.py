@@ -4,7 +4,8 @@ Inputs are decoded by the function that decodes training data (`aullm.data.decod
 resize) and sampled with the trainer's own test-time sampling (`sample_batch` on a small in-memory
 PreparedDataset), so a clip the run has seen gets the same probabilities here as in the run's predictions.csv. A
 bad input never stops the others: its row is marked `failed: <reason>` — a clip in which the face crop finds no
-face too (`failed: no face found in …`).
+face too (`failed: no face found in …`). Over 450 lines because the one decode-and-sample path serves clips,
+spotted events and sliding windows alike; splitting it would give each a copy to drift.
 """
 
 from __future__ import annotations

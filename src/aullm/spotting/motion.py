@@ -11,22 +11,20 @@ keyframe and the current one in memory.
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional, TypeVar
+from typing import Optional
 
 import cv2
 import numpy as np
 
+from aullm.core.ahead import produced_ahead
 from aullm.data.stream import FrameStream, Picture
 from aullm.spotting.face import CropGeometry, Landmarks, cascade_face, crop_geometry, mtcnn_face
 from aullm.spotting.head import HeadFit
 from aullm.spotting.regions import REGION_NAMES, Region, eye_boxes, face_regions
 from aullm.spotting.settings import SpotSettings
 
-T = TypeVar("T")
 #: The head moved this far (eye distances) from the keyframe: look for the face again at once.
 LOST_MOTION = 0.25
 
@@ -48,41 +46,6 @@ class Motion:
     @property
     def regions(self) -> tuple[str, ...]:
         return REGION_NAMES
-
-
-def prefetch(items: Iterator[T], depth: int = 16) -> Iterator[T]:
-    """Iterate `items` with the next ones produced in a background thread (decoding overlaps the flow, which
-    releases the GIL); exceptions are raised in the caller's thread, in order."""
-    buffer: queue.Queue[tuple[bool, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                buffer.put((True, item))
-            buffer.put((False, None))
-        except BaseException as err:
-            buffer.put((False, err))
-
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    try:
-        while True:
-            ok, item = buffer.get()
-            if not ok:
-                if isinstance(item, BaseException):
-                    raise item
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full buffer
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
 
 
 class _Tracker:
@@ -140,7 +103,8 @@ def measure_motion(
     index = 0
     first = stream.info.first_number
     analysed = (p for p in stream.pictures() if (p.number - first) % stride == 0 and p.gray is not None)
-    for picture in prefetch(analysed):  # the next frames are read and turned gray while this one is measured
+    # the next frames are read and turned gray while this one is measured
+    for picture in produced_ahead(analysed, name="aullm-decode"):
         if on_frame is not None:
             on_frame(stride)
         number, gray = picture.number, picture.gray
@@ -224,4 +188,4 @@ def _measured(
     return _measure(flow, key, crop, key_position, head, regions)[0]
 
 
-__all__ = ["LOST_MOTION", "Motion", "measure_motion", "prefetch"]
+__all__ = ["LOST_MOTION", "Motion", "measure_motion"]

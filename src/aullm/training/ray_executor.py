@@ -104,7 +104,7 @@ def unpack_experiment(packed: dict[str, Any]) -> Experiment:
 
 
 _SESSION: dict[str, Session] = {}  # this worker's last session, by config and data; one at a time bounds memory
-_LLMS_SEEN: set[int] = set()  # LLMs this worker has used (models/llm.py keeps them loaded for the process)
+_LLMS_SEEN: set[int] = set()  # LLMs this worker has used (models/llm/loading.py keeps them loaded for the process)
 
 
 def _session(cfg: Config, packed_ref: ray.ObjectRef, on_open: Any = None) -> tuple[Session, float, bool]:

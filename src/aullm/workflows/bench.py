@@ -221,6 +221,27 @@ class ModelStepBench(StepBench):
         return {key: values[key] for key in (*CONTRACT_KEYS, *extra)}
 
 
+def _step_config(model: str, llm: str, prefix_cache: bool, overrides: list[str]) -> Any:
+    """The demo's config for `model` with `overrides` (`model.KEY=VALUE`) and the LLM's prefix cache on or off."""
+    from aullm.config import apply_overrides, config_from_dict
+
+    raw: dict[str, Any] = {"model": {"name": model}, "llm": {"name": llm, "prefix_cache": prefix_cache}}
+    return config_from_dict(apply_overrides(raw, overrides))
+
+
+def _train_step(
+    net: nn.Module, optimizer: torch.optim.Optimizer, clips: torch.Tensor, labels: torch.Tensor, loss_fn: Any
+) -> None:
+    """One whole training step: forward, the loss with the model's auxiliary term, backward, the update."""
+    out = net(clips)
+    loss = loss_fn(out.logits.float(), labels)
+    if out.aux_loss is not None:
+        loss = loss + out.aux_loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def bench_model_step(
     model: str = "aullmpp",
     llm: str = "smollm2-135m",
@@ -232,7 +253,6 @@ def bench_model_step(
 ) -> ModelStepBench:
     """Median seconds of one whole training step of `model` (options from `overrides`, `model.KEY=VALUE`) on both
     of its LLM paths, beside AU-LLM's (the demo's settings: 6 frames of 64×64, 8 AUs, Adam, ASL)."""
-    from aullm.config import config_from_dict
     from aullm.core.options import ModelConfig
     from aullm.models.factory import build_model
     from aullm.training.losses import build_loss
@@ -243,15 +263,9 @@ def bench_model_step(
     loaded = load_llm(LLMConfig(name=llm), dev)
     load_s = time.perf_counter() - start
 
-    def config(name: str, prefix_cache: bool, extra: list[str]) -> Any:
-        from aullm.config import apply_overrides
-
-        raw: dict[str, Any] = {"model": {"name": name}, "llm": {"name": llm, "prefix_cache": prefix_cache}}
-        return config_from_dict(apply_overrides(raw, extra))
-
-    cfg_fast = config(model, True, list(overrides or []))
-    cfg_naive = config(model, False, list(overrides or []))
-    cfg_base = config("au_llm", True, [])
+    cfg_fast = _step_config(model, llm, True, list(overrides or []))
+    cfg_naive = _step_config(model, llm, False, list(overrides or []))
+    cfg_base = _step_config("au_llm", llm, True, [])
     aus = list(cfg_base.data.aus)
     generator = torch.Generator().manual_seed(seed)
     clips = torch.rand(batch, cfg_base.data.frames, cfg_base.data.size, cfg_base.data.size, generator=generator)
@@ -272,22 +286,17 @@ def bench_model_step(
     with torch.no_grad():  # same weights (same seed) before any step: the two paths must agree
         diff = (fast(clips).logits.float() - naive(clips).logits.float()).abs().max().item()
 
-    def step(net: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        out = net(clips)
-        loss = loss_fn(out.logits.float(), labels)
-        if out.aux_loss is not None:
-            loss = loss + out.aux_loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     for net in (fast, naive, base):
         net.train()
     if repeats is None:
         repeats = 10 if dev.type == "cuda" else 5
     warmup = 2 if dev.type == "cuda" else 1
     base_times, naive_times, fast_times = _step_times(
-        [lambda: step(base, base_opt), lambda: step(naive, naive_opt), lambda: step(fast, fast_opt)],
+        [
+            lambda: _train_step(base, base_opt, clips, labels, loss_fn),
+            lambda: _train_step(naive, naive_opt, clips, labels, loss_fn),
+            lambda: _train_step(fast, fast_opt, clips, labels, loss_fn),
+        ],
         dev,
         repeats,
         warmup,

@@ -49,6 +49,15 @@ if TYPE_CHECKING:
     from aullm.models.llm.loading import LoadedLLM
 
 
+def _check_token_order(reasoner: Reasoner, token_order: str) -> None:
+    """The figure's order puts the structured tokens before the prompt; the others after it."""
+    if token_order not in TOKEN_ORDERS:
+        raise ValueError(f"unknown AULLM++ token_order {token_order!r} (known: {', '.join(TOKEN_ORDERS)})")
+    placement = "prepend" if token_order == "figure" else "append"
+    if getattr(reasoner, "token_position", placement) != placement:
+        raise ValueError(f"AULLM++ token_order {token_order!r} needs a reasoner with token_position={placement!r}")
+
+
 class AULLMPP(AUModel):
     """AULLM++ (reconstruction) around an LLM reasoner whose placement matches `token_order` (`prepend` for
     `figure`, `append` for the prompt-first orders).
@@ -90,11 +99,7 @@ class AULLMPP(AUModel):
         se_bias: bool = False,
     ) -> None:
         super().__init__()
-        if token_order not in TOKEN_ORDERS:
-            raise ValueError(f"unknown AULLM++ token_order {token_order!r} (known: {', '.join(TOKEN_ORDERS)})")
-        placement = "prepend" if token_order == "figure" else "append"
-        if getattr(reasoner, "token_position", placement) != placement:
-            raise ValueError(f"AULLM++ token_order {token_order!r} needs a reasoner with token_position={placement!r}")
+        _check_token_order(reasoner, token_order)
         self.token_order: TokenOrder = token_order
         self.ct_tokens, self.it_tokens = int(ct_tokens), int(it_tokens)
         self.aus = list(aus)
@@ -123,25 +128,7 @@ class AULLMPP(AUModel):
             se_bias=se_bias,
         )
         channels = self.backbone.att_shape[0]
-        self.evidence: nn.Module
-        if self.use_mge_efp:
-            self.evidence = MGEEFP(
-                self.backbone.att_shape,
-                hidden * self.ct_tokens,
-                dropout=dropout,
-                extraction=mge_extraction,
-                mid_dim=self.backbone.mid_dim,
-                zero_init=mge_zero_init,
-                conv=mge_conv,
-            )
-            if mge_extraction == "own":
-                # MGE-EFP builds its own F_mid/F_high from x_fused; the backbone's fc_high is then unused, so it
-                # is frozen (no optimiser state, not counted as trainable) rather than trained on no signal.
-                self.backbone.fc_high.requires_grad_(False)
-        else:
-            self.evidence = EnhancedFusionProjector(
-                self.backbone.mid_dim + self.backbone.high_dim, hidden * self.ct_tokens, dropout
-            )
+        self.evidence = self._evidence(hidden * self.ct_tokens, dropout, mge_extraction, mge_zero_init, mge_conv)
         self.graph: Optional[RAUGNN] = None
         if self.use_r_augnn:
             self.graph = RAUGNN(
@@ -156,6 +143,31 @@ class AULLMPP(AUModel):
         self.reasoner: Reasoner = reasoner  # an nn.Module too: registered as a child
         self.head = nn.Linear(hidden, len(self.aus))
         self.reset(seed)
+
+    def _evidence(
+        self,
+        width: int,
+        dropout: float,
+        extraction: Literal["own", "backbone"],
+        zero_init: bool,
+        conv: Literal["full", "separable"],
+    ) -> nn.Module:
+        """The content tokens' source: MGE-EFP, or AU-LLM's projector when `mge_efp` is switched off."""
+        if not self.use_mge_efp:
+            return EnhancedFusionProjector(self.backbone.mid_dim + self.backbone.high_dim, width, dropout)
+        if extraction == "own":
+            # MGE-EFP builds its own F_mid/F_high from x_fused; the backbone's fc_high is then unused, so it
+            # is frozen (no optimiser state, not counted as trainable) rather than trained on no signal.
+            self.backbone.fc_high.requires_grad_(False)
+        return MGEEFP(
+            self.backbone.att_shape,
+            width,
+            dropout=dropout,
+            extraction=extraction,
+            mid_dim=self.backbone.mid_dim,
+            zero_init=zero_init,
+            conv=conv,
+        )
 
     # ------------------------------------------------------------------------------------------ state
 
