@@ -102,8 +102,8 @@ def measure_motion(
     lost = False
     index = 0
     first = stream.info.first_number
-    analysed = (p for p in stream.pictures() if (p.number - first) % stride == 0 and p.gray is not None)
-    # the next frames are read and turned gray while this one is measured
+    analysed = (p.detached() for p in stream.pictures() if (p.number - first) % stride == 0)
+    # the next frames are read and turned into arrays while this one is measured
     for picture in produced_ahead(analysed, name="aullm-decode"):
         if on_frame is not None:
             on_frame(stride)
