@@ -6,7 +6,8 @@ For each video: frames per second of `aullm.spotting.spot_stream` (median of `--
 with the spread), the real-time factor at the video's own frame rate, the peak resident memory of a run (each run
 is a process of its own, so the peak is that run's), and where the main thread's time goes (cProfile of one more
 run, by pipeline stage: STAGES). Give a 1-minute and a 10-minute video to see that memory does not grow with the
-length (SynME long: `aullm synth OUT --long --videos 1 --seconds 600`). Run it on a quiet machine: the numbers are the machine's, and another process halves them.
+length (SynME long: `aullm synth OUT --long --videos 1 --seconds 600`). Run it on a quiet machine: the numbers
+are the machine's, and another process halves them.
 """
 
 from __future__ import annotations

@@ -229,6 +229,18 @@ def _step_config(model: str, llm: str, prefix_cache: bool, overrides: list[str])
     return config_from_dict(apply_overrides(raw, overrides))
 
 
+def _paths_disagree_by(fast: nn.Module, naive: nn.Module, clips: torch.Tensor) -> float:
+    """Largest logit difference between the two LLM paths on the same weights (same seed) before any step: the
+    cached-prefix path must agree with the plain one. Leaves both in training mode."""
+    fast.eval()
+    naive.eval()
+    with torch.no_grad():
+        diff = (fast(clips).logits.float() - naive(clips).logits.float()).abs().max().item()
+    fast.train()
+    naive.train()
+    return float(diff)
+
+
 def _train_step(
     net: nn.Module, optimizer: torch.optim.Optimizer, clips: torch.Tensor, labels: torch.Tensor, loss_fn: Any
 ) -> None:
@@ -281,13 +293,8 @@ def bench_model_step(
     fast, fast_opt = prepared(cfg_fast)
     naive, naive_opt = prepared(cfg_naive)
     base, base_opt = prepared(cfg_base)
-    naive.eval()
-    fast.eval()
-    with torch.no_grad():  # same weights (same seed) before any step: the two paths must agree
-        diff = (fast(clips).logits.float() - naive(clips).logits.float()).abs().max().item()
-
-    for net in (fast, naive, base):
-        net.train()
+    diff = _paths_disagree_by(fast, naive, clips)
+    base.train()
     if repeats is None:
         repeats = 10 if dev.type == "cuda" else 5
     warmup = 2 if dev.type == "cuda" else 1
