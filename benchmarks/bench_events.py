@@ -22,8 +22,11 @@ import pandas as pd
 from aullm.core.memory import keep_freed_memory
 
 
-def evaluate(bundle: Path, data: Path, device: str = "cpu", crop: str | None = None) -> dict:
-    """Events and oracle tables of every video of `data`, and their scores (micro, and all expressions)."""
+def evaluate(
+    bundle: Path, data: Path, device: str = "cpu", crop: str | None = None, tables: Path | None = None
+) -> dict:
+    """Events and oracle tables of every video of `data`, and their scores (micro, and all expressions); the two
+    tables are written into `tables` (events.csv, oracle.csv) when given, to see which expression went wrong."""
     import aullm
     from aullm.data.stream import stream_sources
     from aullm.evaluation.events import score_events
@@ -41,6 +44,10 @@ def evaluate(bundle: Path, data: Path, device: str = "cpu", crop: str | None = N
         oracle.append(interval_events(detector.bundle, video, mine, face_crop=crop).table)  # type: ignore[arg-type]
         seconds["oracle"] += time.perf_counter() - start
     found, given = pd.concat(events, ignore_index=True), pd.concat(oracle, ignore_index=True)
+    if tables is not None:
+        tables.mkdir(parents=True, exist_ok=True)
+        found.to_csv(tables / "events.csv", index=False)
+        given.to_csv(tables / "oracle.csv", index=False)
     aus = detector.aus
     return {
         "bundle": str(bundle),
@@ -86,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop", choices=["none", "detect", "align"], default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="write every number here")
+    parser.add_argument("--tables", type=Path, default=None, help="write the events and oracle tables here")
     args = parser.parse_args(argv)
     keep_freed_memory()
     if not (args.data / "truth.csv").is_file():
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
         aullm.synth_long(args.data, videos=args.videos, seconds=args.seconds, seed=args.seed)
     start = time.perf_counter()
-    result = evaluate(args.bundle, args.data, args.device, args.crop)
+    result = evaluate(args.bundle, args.data, args.device, args.crop, args.tables)
     result["wall_s"] = round(time.perf_counter() - start, 1)
     print(f"\n{result['videos']} SynME long videos in {args.data}, bundle {args.bundle} ({result['wall_s']} s)\n")
     print(table(result))
