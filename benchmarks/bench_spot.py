@@ -32,8 +32,9 @@ STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "optical flow": (("~", "<method 'calc' of 'cv2.DenseOpticalFlow' objects>"),),
     "head-motion fit": (("spotting/head.py", "fit"),),
     "region means": (("spotting/regions.py", "mean"), ("spotting/head.py", "at")),
-    "scoring and intervals": (("spotting/spotter.py", "spot_stream"), ("spotting/motion.py", "measure_motion")),
 }
+#: Scoring and finding the intervals: the whole call less its pass over the frames.
+WHOLE, FRAMES_PASS = ("spotting/spotter.py", "spot_stream"), ("spotting/motion.py", "measure_motion")
 
 RUN = """
 import json, resource, sys, time
@@ -83,10 +84,7 @@ def where_time_goes(video: Path) -> dict[str, float]:
 
     total = sum(tt for _, _, tt, _ in rows)
     totals = {stage: sum(cumulative(f, n) for f, n in keys) for stage, keys in STAGES.items()}
-    # scoring: the whole call less the pass over the frames
-    totals["scoring and intervals"] = cumulative(*STAGES["scoring and intervals"][0]) - cumulative(
-        *STAGES["scoring and intervals"][1]
-    )
+    totals["scoring and intervals"] = cumulative(*WHOLE) - cumulative(*FRAMES_PASS)
     totals["other"] = max(0.0, total - sum(totals.values()))
     return totals
 

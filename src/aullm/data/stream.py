@@ -43,13 +43,19 @@ class Picture:
     """One frame of a stream, decoded to gray or to colour only when asked: every frame is needed in gray, a
     few (where a face is looked for) in colour, which face detectors are trained on."""
 
-    def __init__(self, number: int, source: object, read: Callable[[object, bool], np.ndarray]) -> None:
+    def __init__(
+        self,
+        number: int,
+        source: object,
+        read: Callable[[object, bool], np.ndarray],
+        gray: Optional[np.ndarray] = None,
+    ) -> None:
         self.number = number
         self._source, self._read = source, read
-        self._gray: Optional[np.ndarray] = None
+        self._gray = gray
 
     def renumbered(self, number: int) -> Picture:
-        return Picture(number, self._source, self._read)
+        return Picture(number, self._source, self._read, self._gray)
 
     @property
     def gray(self) -> np.ndarray:
@@ -70,13 +76,11 @@ class Picture:
         handing over arrays, it stays flat. A frames folder's picture (a file path) is already detached."""
         if isinstance(self._source, (str, Path)):
             return self
-        picture = Picture(self.number, self.bgr, _held)
-        picture._gray = self.gray
-        return picture
+        return Picture(self.number, self.bgr, _held, self.gray)
 
 
 def _held(source: object, colour: bool) -> np.ndarray:
-    """The colour array a detached picture holds (its gray one is set beside it)."""
+    """The colour array a detached picture holds (its gray one is given to it at creation)."""
     assert colour and isinstance(source, np.ndarray)
     return source
 
