@@ -109,7 +109,9 @@ def test_cached_and_uncached_prompt_paths_give_the_same_logits(tiny, order: str,
     """The prompt-first orders with the prefix cache (packed training pass, or the branch-sharing CCR pass; the
     key/value cache in evaluation) against the full sequence per sample (llm.prefix_cache: false): same logits, same
     CCR loss and the same gradients, to 1e-5."""
-    options = {"token_order": order, "ccr": {"enabled": ccr, "flip_prob": 0.5, "lambda": 1.0}}
+    # Every sample gets a counterfactual (fraction 1; the default's quarter is tested below), so the CCR loss is
+    # compared on four counterfactuals, not one.
+    options = {"token_order": order, "ccr": {"enabled": ccr, "flip_prob": 0.5, "lambda": 1.0, "fraction": 1.0}}
     fast = _build(tiny, seed=3, **options)
     slow = _build(tiny, seed=3, prefix_cache=False, **options)
     assert fast.reasoner.uses_fast_path and not slow.reasoner.uses_fast_path
@@ -188,7 +190,7 @@ def test_ccr_with_prompt_ct_it_runs_the_content_token_once(tiny) -> None:
     prompt + 2B·(CT+IT) with prompt_it_ct and 2B full sequences with the figure's order."""
     sizes = {}
     for order in ("prompt_ct_it", "prompt_it_ct", "figure"):
-        model = _build(tiny, token_order=order, ccr={"flip_prob": 0.5})
+        model = _build(tiny, token_order=order, ccr={"flip_prob": 0.5, "fraction": 1.0})
         calls: list[tuple[int, ...]] = []
         model.reasoner.decoder.register_forward_pre_hook(
             lambda _m, args, kwargs, calls=calls: calls.append(tuple(kwargs["inputs_embeds"].shape[:2])),
@@ -221,7 +223,7 @@ def test_ccr_fraction_gives_a_counterfactual_to_part_of_the_batch(tiny, order: s
     p = part.reasoner.prompt_tokens
     per_sample = {"prompt_ct_it": (8 * 2 + 2 * 1), "prompt_it_ct": (8 + 2) * 2}[order]
     assert calls == [(1, p + per_sample)] and out.logits.shape == (8, 4)
-    whole = _build(tiny, token_order=order, ccr={"flip_prob": 0.5, "lambda": 1.0}, dropout=0.0)
+    whole = _build(tiny, token_order=order, ccr={"flip_prob": 0.5, "lambda": 1.0, "fraction": 1.0}, dropout=0.0)
     _no_dropout(whole)
     _perturb_lora(whole)
     whole.train()
@@ -314,6 +316,7 @@ def test_mge_separable_meso_convs() -> None:
     field, far fewer weights); `full` keeps the previous single k×k conv and its state-dict keys."""
     from aullm.models.aullmpp.mge_efp import MGEEFP
 
+    torch.manual_seed(0)  # the weights and input below: the gradient check must not depend on earlier tests' draws
     full = MGEEFP((16, 4, 10, 10), 32)
     separable = MGEEFP((16, 4, 10, 10), 32, conv="separable")
     for name, k in (("meso3", 3), ("meso5", 5)):
