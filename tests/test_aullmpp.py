@@ -5,6 +5,7 @@ runs under LOSO and cross-domain."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,17 +42,35 @@ def tiny():
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _cfg(**model: object) -> Config:
+# The wiring tested here is the first reconstruction's (the figure's order, MGE-EFP's own extraction, CCR on the
+# whole batch): it names every part the figure draws. The defaults chosen by issue #31's study are tested below
+# and, design by design, in test_aullmpp_design.py.
+FIRST_RECONSTRUCTION: dict[str, Any] = {
+    "token_order": "figure",
+    "mge": {"extraction": "own", "zero_init": False, "conv": "full"},
+    "ccr": {"fraction": 1.0},
+}
+
+
+def _first_reconstruction(model: dict[str, Any]) -> dict[str, Any]:
+    """The first reconstruction's options under the test's own (nested sections merged key by key)."""
+    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in FIRST_RECONSTRUCTION.items()}
+    for key, value in model.items():
+        merged[key] = {**merged[key], **value} if isinstance(value, dict) and key in merged else value
+    return merged
+
+
+def _cfg(**model: Any) -> Config:
     return config_from_dict(
         {
             "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
-            "model": {"name": "aullmpp", **model},
+            "model": {"name": "aullmpp", **_first_reconstruction(model)},
             "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
         }
     )
 
 
-def _build(tiny, seed: int = 0, **model: object) -> AULLMPP:
+def _build(tiny, seed: int = 0, **model: Any) -> AULLMPP:
     return build_model(_cfg(**model), AUS, tiny, seed=seed)
 
 
@@ -407,3 +426,41 @@ def test_shipped_configs_load() -> None:
             assert not cfg.model.mge_efp
         if "no_ccr" in path.stem:
             assert not cfg.model.ccr.enabled
+
+
+def test_defaults_are_the_studied_design_and_the_first_reconstruction_stays_by_name(tiny) -> None:
+    """Issue #31: the defaults are the design its study chose ([prompt][IT][CT], MGE-EFP through the backbone's own
+    extraction with zero-initialised branches and separable meso convs, CCR on a quarter of the batch); a config
+    that names the first reconstruction's keys (shipped as synme_demo_aullmpp_figure) still builds it."""
+    default = AULLMPPConfig()
+    assert default.token_order == "prompt_it_ct" and default.ccr.fraction == 0.25
+    assert (default.mge.extraction, default.mge.zero_init, default.mge.conv) == ("backbone", True, "separable")
+
+    def build(**model: Any) -> AULLMPP:
+        cfg = {"frames": FRAMES, "size": SIZE, "aus": AUS}
+        llm = {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}}
+        return build_model(
+            config_from_dict({"data": cfg, "model": {"name": "aullmpp", **model}, "llm": llm}), AUS, tiny
+        )
+
+    plain = build()
+    named = build(
+        token_order="prompt_it_ct",
+        mge={"extraction": "backbone", "zero_init": True, "conv": "separable"},
+        ccr={"fraction": 0.25},
+    )
+    # The prompt is cached as AU-LLM's and the classifier reads the CT; the same weights and logits as the design
+    # named key by key.
+    assert plain.reasoner.token_position == "append" and plain.reasoner.uses_fast_path and plain.evidence.mid is None
+    a, b = plain.state_dict(), named.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.rand(2, FRAMES, SIZE, SIZE)
+    plain.eval(), named.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x).logits, named(x).logits, rtol=0, atol=0)
+
+    first = load_config(CONFIGS / "synme_demo_aullmpp_figure.yaml").model
+    assert isinstance(first, AULLMPPConfig) and first.token_order == "figure" and first.ccr.fraction == 1.0
+    assert (first.mge.extraction, first.mge.zero_init, first.mge.conv) == ("own", False, "full")
+    old = build_model(_cfg(), AUS, tiny)
+    assert old.reasoner.token_position == "prepend" and old.evidence.mid is not None

@@ -3,6 +3,11 @@
 Every component has a switch, for ablations: `mge_efp` (evidence construction), `r_augnn` (AU relation graph,
 with its `graph` prior), `ccr` (counterfactual consistency regularisation, training only). The designs the figure
 leaves open are options too (docs/aullmpp.md): `token_order`, `ct_tokens`, `it_tokens`, and CCR's weight and form.
+
+The defaults are the design issue #31's study chose by its rule fixed in advance (docs/aullmpp.md, Choosing the
+default): `[prompt][IT][CT]`, MGE-EFP read by the backbone's own extraction with zero-initialised branches and
+separable meso convs, CCR on a quarter of each batch. The first reconstruction (the figure's order, MGE-EFP's own
+extraction, CCR on the whole batch) is `configs/synme_demo_aullmpp_figure.yaml`, or these keys set by name.
 """
 
 from __future__ import annotations
@@ -38,10 +43,10 @@ class MGEConfig:
     and its own fc; `backbone`: the backbone's pool and fc_high, as AU-LLM's F_mid and F_high are made), and
     whether the harmonised branches start at exactly zero (x_fused = x_att at the start)."""
 
-    extraction: Literal["own", "backbone"] = "own"
-    zero_init: bool = False
+    extraction: Literal["own", "backbone"] = "backbone"
+    zero_init: bool = True
     # The two meso-scale convs: `full` k×k convs, or `separable` (depthwise k×k + pointwise 1×1), far cheaper.
-    conv: Literal["full", "separable"] = "full"
+    conv: Literal["full", "separable"] = "separable"
 
 
 @dataclass
@@ -60,7 +65,7 @@ class CCRConfig:
     perturb: Literal["both", "states", "edges"] = "both"
     # The share of each batch that gets a counterfactual (the first ⌈fraction·B⌉ of a shuffled batch): the
     # counterfactual pass costs LLM tokens, and a quarter of the batch still gives the regulariser a signal.
-    fraction: float = 1.0
+    fraction: float = 0.25
 
     def __post_init__(self) -> None:
         check(0.0 <= self.flip_prob <= 1.0, "model.ccr.flip_prob", self.flip_prob, "must be in [0, 1]")
@@ -80,7 +85,7 @@ class AULLMPPConfig(SEOptions, LEDOptions, DropoutOptions):
     graph: GraphConfig = field(default_factory=GraphConfig)
     ccr: CCRConfig = field(default_factory=CCRConfig)
     mge: MGEConfig = field(default_factory=MGEConfig)
-    token_order: TokenOrder = "figure"
+    token_order: TokenOrder = "prompt_it_ct"
     # Several content tokens: the projector's output is split into `ct_tokens` LLM tokens. Several instruction
     # tokens: `it_tokens` structural-attention pooling queries, each giving one token.
     ct_tokens: int = 1

@@ -8,15 +8,16 @@ every layer size, loss detail and the counterfactual's exact form are our choice
     clip → LED + 3D-CNN + SE (AU-LLM's backbone) → x_att
       ├─ MGE-EFP (evidence construction)  → Content Token CT           (switch: model.mge_efp; off = AU-LLM's EFP)
       └─ R-AUGNN (structure modelling)    → Instruction Token IT       (switch: model.r_augnn; off = no IT)
-    [CT][IT][task prompt] → the LoRA LLM (shared) → last token → Linear → K logits Z;  L_main = ASL (trainer)
+    [task prompt][IT][CT] (default; the figure: [CT][IT][task prompt]) → the LoRA LLM (shared) → last token
+        → Linear → K logits Z;  L_main = ASL (trainer)
     CCR (training only; switch: model.ccr.enabled): AU-flip counterfactual → IT_cf → same LLM, same CT → Z_cf;
         aux_loss = λ · L_cf(Z, Z_cf), which the trainer adds: L_total = L_main + λ L_cf.
 
 Token order (`model.token_order`, docs/aullmpp.md): the figure draws [CT][IT][task prompt] (`figure`: the
 reasoner's `prepend` placement, full sequence per sample, no prompt cache; the classifier reads the last prompt
 token). `prompt_ct_it` and `prompt_it_ct` put the constant prompt first, so it is computed once per step exactly as
-AU-LLM's `append` does, and the classifier reads the last structured token. `ct_tokens` / `it_tokens` make CT and
-IT one token or several.
+AU-LLM's `append` does, and the classifier reads the last structured token (`prompt_it_ct`, the default chosen by
+issue #31's study: the CT itself). `ct_tokens` / `it_tokens` make CT and IT one token or several.
 
 CCR batching: the original and counterfactual share the CT and the AU node features, so they go through R-AUGNN's
 message passing as one batch of 2B, and through the LLM in one call (`LLMReasoner.forward_branches`): with
@@ -87,11 +88,11 @@ class AULLMPP(AUModel):
         ccr_flip_prob: float = 0.2,
         ccr_scope: Literal["unflipped", "all"] = "unflipped",
         ccr_perturb: Literal["both", "states", "edges"] = "both",
-        ccr_fraction: float = 1.0,
-        mge_extraction: Literal["own", "backbone"] = "own",
-        mge_zero_init: bool = False,
-        mge_conv: Literal["full", "separable"] = "full",
-        token_order: TokenOrder = "figure",
+        ccr_fraction: float = 0.25,
+        mge_extraction: Literal["own", "backbone"] = "backbone",
+        mge_zero_init: bool = True,
+        mge_conv: Literal["full", "separable"] = "separable",
+        token_order: TokenOrder = "prompt_it_ct",
         ct_tokens: int = 1,
         it_tokens: int = 1,
         seed: int = 0,
