@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
-from typing import Optional
+
+from select_aullmpp import training_seconds  # the sibling script (benchmarks/ is first on sys.path when run)
 
 METRICS = {"f1_binary": "F1 binary", "f1_macro_val_tuned": "F1 macro val-tuned", "auc": "AUC"}
-
-
-def training_seconds(log: Path) -> Optional[float]:
-    times = [float(m.group(1)) for m in re.finditer(r"trained \d+ clips in ([0-9.]+)s", log.read_text())]
-    return sum(times) if times else None
 
 
 def run_row(name: str, run: Path) -> str:
@@ -31,8 +26,7 @@ def run_row(name: str, run: Path) -> str:
         s = summary[metric]["avg"]
         low, high = s["ci95"]
         cells.append(f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} [{100 * low:.1f}, {100 * high:.1f}]")
-    log = run.parent / f"{run.name}.log"
-    seconds = training_seconds(log) if log.is_file() else None
+    seconds = training_seconds(run.parent / f"{run.name}.log")
     return f"| {name} | " + " | ".join(cells) + f" | {'' if seconds is None else f'{seconds:,.0f} s'} |"
 
 

@@ -60,14 +60,19 @@ def _first_reconstruction(model: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _cfg(**model: Any) -> Config:
+def _config(model: dict[str, Any]) -> Config:
     return config_from_dict(
         {
             "data": {"frames": FRAMES, "size": SIZE, "aus": AUS},
-            "model": {"name": "aullmpp", **_first_reconstruction(model)},
+            "model": {"name": "aullmpp", **model},
             "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
         }
     )
+
+
+def _cfg(**model: Any) -> Config:
+    """The first reconstruction, with the test's own options on top."""
+    return _config(_first_reconstruction(model))
 
 
 def _build(tiny, seed: int = 0, **model: Any) -> AULLMPP:
@@ -436,18 +441,17 @@ def test_defaults_are_the_studied_design_and_the_first_reconstruction_stays_by_n
     assert default.token_order == "prompt_it_ct" and default.ccr.fraction == 0.25
     assert (default.mge.extraction, default.mge.zero_init, default.mge.conv) == ("backbone", True, "separable")
 
-    def build(**model: Any) -> AULLMPP:
-        cfg = {"frames": FRAMES, "size": SIZE, "aus": AUS}
-        llm = {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}}
-        return build_model(
-            config_from_dict({"data": cfg, "model": {"name": "aullmpp", **model}, "llm": llm}), AUS, tiny
-        )
-
-    plain = build()
-    named = build(
-        token_order="prompt_it_ct",
-        mge={"extraction": "backbone", "zero_init": True, "conv": "separable"},
-        ccr={"fraction": 0.25},
+    plain = build_model(_config({}), AUS, tiny)
+    named = build_model(
+        _config(
+            {
+                "token_order": "prompt_it_ct",
+                "mge": {"extraction": "backbone", "zero_init": True, "conv": "separable"},
+                "ccr": {"fraction": 0.25},
+            }
+        ),
+        AUS,
+        tiny,
     )
     # The prompt is cached as AU-LLM's and the classifier reads the CT; the same weights and logits as the design
     # named key by key.
@@ -455,7 +459,8 @@ def test_defaults_are_the_studied_design_and_the_first_reconstruction_stays_by_n
     a, b = plain.state_dict(), named.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     x = torch.rand(2, FRAMES, SIZE, SIZE)
-    plain.eval(), named.eval()
+    plain.eval()
+    named.eval()
     with torch.no_grad():
         torch.testing.assert_close(plain(x).logits, named(x).logits, rtol=0, atol=0)
 

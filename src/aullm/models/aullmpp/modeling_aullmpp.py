@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from aullm.core.console import logger
 from aullm.core.provenance import AULLMPP_NOTE
-from aullm.models.aullmpp.configuration_aullmpp import TOKEN_ORDERS, AULLMPPConfig, TokenOrder
+from aullm.models.aullmpp.configuration_aullmpp import TOKEN_ORDERS, AULLMPPConfig, CCRConfig, MGEConfig, TokenOrder
 from aullm.models.aullmpp.graph import RAUGNN, Prior, consistency_loss
 from aullm.models.aullmpp.mge_efp import MGEEFP
 from aullm.models.base import AUModel, ModelOutput, Reasoner, init_module_, seeded_generator
@@ -83,16 +83,17 @@ class AULLMPP(AUModel):
         graph_layers: int = 2,
         cooccurrence_threshold: float = 0.2,
         ccr: bool = True,
-        ccr_loss: Literal["kl", "mse"] = "kl",
-        ccr_lambda: float = 0.1,
-        ccr_flip_prob: float = 0.2,
-        ccr_scope: Literal["unflipped", "all"] = "unflipped",
-        ccr_perturb: Literal["both", "states", "edges"] = "both",
-        ccr_fraction: float = 0.25,
-        mge_extraction: Literal["own", "backbone"] = "backbone",
-        mge_zero_init: bool = True,
-        mge_conv: Literal["full", "separable"] = "separable",
-        token_order: TokenOrder = "prompt_it_ct",
+        # The open designs default to the config's defaults (one source: configuration_aullmpp.py).
+        ccr_loss: Literal["kl", "mse"] = CCRConfig.loss,
+        ccr_lambda: float = CCRConfig.lambda_,
+        ccr_flip_prob: float = CCRConfig.flip_prob,
+        ccr_scope: Literal["unflipped", "all"] = CCRConfig.scope,
+        ccr_perturb: Literal["both", "states", "edges"] = CCRConfig.perturb,
+        ccr_fraction: float = CCRConfig.fraction,
+        mge_extraction: Literal["own", "backbone"] = MGEConfig.extraction,
+        mge_zero_init: bool = MGEConfig.zero_init,
+        mge_conv: Literal["full", "separable"] = MGEConfig.conv,
+        token_order: TokenOrder = AULLMPPConfig.token_order,
         ct_tokens: int = 1,
         it_tokens: int = 1,
         seed: int = 0,
