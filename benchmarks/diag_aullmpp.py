@@ -31,7 +31,7 @@ from aullm.data.clips import sample_batch
 from aullm.models.factory import build_model
 from aullm.models.llm.loading import load_llm
 from aullm.training.fold import fold_seed, validation_split
-from aullm.training.losses import build_loss
+from aullm.training.losses import build_loss, training_loss
 from aullm.training.session import subject_key
 from aullm.training.trainer import _batches, make_optimizer
 
@@ -198,7 +198,7 @@ def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, si
             y = labels[batch_rows]
             out = model(x)
             main = loss_fn(out.logits.float(), y)
-            loss = main + (out.aux_loss if out.aux_loss is not None else 0.0)
+            loss = training_loss(loss_fn, out, y)  # main + CCR's λ·L_cf + the node states' weighted loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             for g, ps in groups.items():
@@ -214,7 +214,7 @@ def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, si
                 optimizer.step()
             steps += 1
             main_total += main.item() * len(batch_rows)
-            aux_total += (out.aux_loss.item() if out.aux_loss is not None else 0.0) * len(batch_rows)
+            aux_total += (loss.item() - main.item()) * len(batch_rows)
             count += len(batch_rows)
         entry = {"epoch": epoch + 1, "main": main_total / count, "aux": aux_total / count}
         entry.update({k: v / steps for k, v in sums.items()})

@@ -26,7 +26,7 @@ from aullm.models.factory import build_model
 from aullm.models.llm.loading import load_llm
 from aullm.models.registry import model_spec
 from aullm.models.summary import parameter_report
-from aullm.training.losses import build_loss
+from aullm.training.losses import build_loss, training_loss
 
 CPU = torch.device("cpu")
 AUS = ["AU1", "AU2", "AU4", "AU7"]  # FACS prior edges among them: 1–2 and 4–7
@@ -469,3 +469,58 @@ def test_defaults_are_the_studied_design_and_the_first_reconstruction_stays_by_n
     assert (first.mge.extraction, first.mge.zero_init, first.mge.conv) == ("own", False, "full")
     old = build_model(_cfg(), AUS, tiny)
     assert old.reasoner.token_position == "prepend" and old.evidence.mid is not None
+
+
+def test_graph_supervision_trains_each_node_state_on_its_au(tiny) -> None:
+    """`model.graph.supervision`: 0 leaves the node states latent (no extra logits, the loss is main + CCR as
+    before); w > 0 adds w × the main loss on the state logits, and training makes node k's state detect AU k on
+    held-out clips, which the latent states do not."""
+    generator = torch.Generator().manual_seed(1)
+    x_train, y_train = _correlated_batch(64, generator)
+    x_test, y_test = _correlated_batch(48, generator)
+    loss_fn = build_loss(_cfg().train.loss)
+
+    def build(weight: float) -> AULLMPP:
+        cfg = config_from_dict(
+            {
+                "data": {"frames": FRAMES, "size": LEARN_SIZE, "aus": AUS},
+                "model": {"name": "aullmpp", "dropout": 0.1, "graph": {"supervision": weight}},
+                "llm": {"name": "tiny-random", "lora": {"r": 4, "alpha": 8}},
+            }
+        )
+        model = build_model(cfg, AUS, tiny, seed=0)
+        model.on_fold_start(y_train.numpy())
+        return model
+
+    latent, supervised = build(0.0), build(2.0)
+    torch.manual_seed(0)
+    out = latent(x_train[:8])
+    assert out.aux_logits is None
+    assert torch.equal(training_loss(loss_fn, out, y_train[:8]), loss_fn(out.logits, y_train[:8]) + out.aux_loss)
+    torch.manual_seed(0)
+    out = supervised(x_train[:8])
+    assert out.aux_logits is not None and out.aux_logits.shape == (8, len(AUS)) and out.aux_logits_weight == 2.0
+    expected = loss_fn(out.logits, y_train[:8]) + out.aux_loss + 2.0 * loss_fn(out.aux_logits, y_train[:8])
+    torch.testing.assert_close(training_loss(loss_fn, out, y_train[:8]), expected)
+
+    def state_accuracy(model: AULLMPP) -> float:
+        model.eval()
+        with torch.no_grad():
+            _, x_att = model.content_token(x_test)
+            _, logits = model.graph.encode_nodes(x_att)
+        return ((logits > 0).float() == y_test).float().mean().item()
+
+    for model in (latent, supervised):
+        torch.manual_seed(0)
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1.5e-3)
+        model.train()
+        for step in range(40):
+            rows = torch.randperm(64, generator=torch.Generator().manual_seed(step))[:16]
+            loss = training_loss(loss_fn, model(x_train[rows]), y_train[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    assert state_accuracy(supervised) >= 0.9 > state_accuracy(latent) + 0.1, (
+        state_accuracy(supervised),
+        state_accuracy(latent),
+    )

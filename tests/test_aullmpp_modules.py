@@ -225,7 +225,8 @@ def test_counterfactual_flips_states_and_toggles_edges() -> None:
     torch.testing.assert_close(flipped[~cf.flip], states[~cf.flip])
     # A counterfactual changes the instruction token; the null counterfactual does not.
     x = torch.randn(6, *ATT)
-    nodes, s = g.encode_nodes(x)
+    nodes, logits = g.encode_nodes(x)
+    s = torch.sigmoid(logits)
     original = g.propagate(nodes, s).token
     same = g.propagate(nodes, RAUGNN.apply_flip(s, none.flip), none.mask).token
     torch.testing.assert_close(same, original)

@@ -20,10 +20,14 @@ from torch import Tensor, nn
 
 @dataclass
 class ModelOutput:
-    """Logits [B, K] (one per AU) and an optional extra training loss, already weighted (e.g. AULLM++ CCR)."""
+    """Logits [B, K] (one per AU) and what else training adds to the main loss: `aux_loss`, already weighted
+    (e.g. AULLM++ CCR), and `aux_logits` [B, K], more per-AU logits that the trainer scores against the same
+    labels with the main loss, times `aux_logits_weight` (deep supervision, e.g. AULLM++'s R-AUGNN node states)."""
 
     logits: Tensor
     aux_loss: Optional[Tensor] = None
+    aux_logits: Optional[Tensor] = None
+    aux_logits_weight: float = 0.0
 
 
 def seeded_generator(seed: int) -> torch.Generator:

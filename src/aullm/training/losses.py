@@ -7,11 +7,16 @@ negative probability: p_m = max(p − clip, 0). Both losses sum over AUs and ave
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from aullm.config import LossConfig
+
+if TYPE_CHECKING:
+    from aullm.models.base import ModelOutput
 
 
 class AsymmetricLoss(nn.Module):
@@ -65,3 +70,15 @@ def build_loss(cfg: LossConfig) -> nn.Module:
     if cfg.name == "bce":
         return MultiLabelBCE()
     raise ValueError(f"unknown train.loss.name {cfg.name!r} (asl or bce)")
+
+
+def training_loss(loss_fn: nn.Module, out: ModelOutput, targets: Tensor) -> Tensor:
+    """The loss a training step minimises: the main loss on the logits, plus the model's weighted `aux_loss`,
+    plus `aux_logits_weight` × the main loss on its `aux_logits` (the same labels). One function, so the
+    trainer, `aullm bench step` and the diagnostics optimise the same thing."""
+    loss = loss_fn(out.logits.float(), targets)
+    if out.aux_loss is not None:
+        loss = loss + out.aux_loss
+    if out.aux_logits is not None and out.aux_logits_weight > 0:
+        loss = loss + out.aux_logits_weight * loss_fn(out.aux_logits.float(), targets)
+    return loss

@@ -21,7 +21,7 @@ from aullm.core.console import logger
 from aullm.data.cache import PreparedDataset
 from aullm.data.clips import sample_batch
 from aullm.models.base import AUModel, FoldModel
-from aullm.training.losses import build_loss
+from aullm.training.losses import build_loss, training_loss
 
 
 class TrainingDiverged(RuntimeError):
@@ -81,10 +81,7 @@ def train_torch_model(
         for batch_rows in _batches(rows, cfg.train.batch_size, rng):
             x = sample_batch(data, batch_rows, train=True, rng=rng, frames=cfg.data.frames).to(device)
             y = labels[batch_rows].to(device)
-            out = model(x)
-            loss = loss_fn(out.logits.float(), y)
-            if out.aux_loss is not None:
-                loss = loss + out.aux_loss
+            loss = training_loss(loss_fn, model(x), y)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"{description}: loss became {loss.item()} at epoch {epoch + 1}; "

@@ -25,6 +25,7 @@ from aullm.core.runtime import resolve_device
 from aullm.models.au_llm.configuration_au_llm import DEFAULT_PROMPT
 from aullm.models.llm.loading import LoadedLLM, load_llm
 from aullm.models.llm.reasoner import LLMReasoner
+from aullm.training.losses import training_loss
 
 CONTRACT_KEYS = ("llm", "batch", "prompt_tokens", "naive_s", "fast_s", "speedup", "max_abs_diff")
 
@@ -245,10 +246,7 @@ def _train_step(
     net: nn.Module, optimizer: torch.optim.Optimizer, clips: torch.Tensor, labels: torch.Tensor, loss_fn: Any
 ) -> None:
     """One whole training step: forward, the loss with the model's auxiliary term, backward, the update."""
-    out = net(clips)
-    loss = loss_fn(out.logits.float(), labels)
-    if out.aux_loss is not None:
-        loss = loss + out.aux_loss
+    loss = training_loss(loss_fn, net(clips), labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -32,9 +32,14 @@ class GraphConfig:
     prior: Literal["facs", "cooccurrence", "both", "none"] = "both"
     layers: int = 2
     cooccurrence_threshold: float = 0.2
+    # The weight of the node states' own loss (the main loss on the per-AU state logits against the clip's AU
+    # labels): 0 leaves the states latent (learned only through the LLM's prediction), > 0 makes node k's state
+    # "AU k is active", which gives the graph and CCR's AU flip their meaning (docs/aullmpp.md).
+    supervision: float = 0.0
 
     def __post_init__(self) -> None:
         check(1 <= self.layers <= 3, "model.graph.layers", self.layers, "must be 1, 2 or 3")
+        check(self.supervision >= 0.0, "model.graph.supervision", self.supervision, "must be >= 0")
 
 
 @dataclass

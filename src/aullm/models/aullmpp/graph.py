@@ -155,8 +155,10 @@ class AUNodeAttention(nn.Module):
 class AUStateEmbedding(nn.Module):
     """Node state s_k = σ(w_k·v_k + b_k) (a per-AU "active?" score) and h⁰_k = LN(v_k) + s_k e_on,k + (1−s_k) e_off,k.
 
-    The state is the handle the CCR counterfactual flips; it is learned end to end (the model sees no node-level
-    labels — the trainer only passes clips), so it acts as a soft latent AU switch.
+    The state is the handle the CCR counterfactual flips. By default it is learned end to end only through the
+    LLM's prediction, a soft latent switch; with `model.graph.supervision` > 0 its logit w_k·v_k + b_k is also
+    trained against AU k's label (the trainer applies the main loss to it), so node k's state means "AU k is
+    active" and an AU flip flips that meaning.
     """
 
     def __init__(self, num_aus: int, node_dim: int, embed_std: float = 0.5) -> None:
@@ -169,9 +171,13 @@ class AUStateEmbedding(nn.Module):
     def init_own_parameters(self, generator: torch.Generator) -> None:
         fill_normal_(self.state_embed, self.embed_std, generator)
 
-    def states(self, nodes: Tensor) -> Tensor:
+    def logits(self, nodes: Tensor) -> Tensor:
+        """The per-AU state logits [B, K] (before the sigmoid)."""
         b = nodes.shape[0]
-        return torch.sigmoid(self.score(nodes.reshape(b, -1, 1)).view(b, self.num_aus))
+        return self.score(nodes.reshape(b, -1, 1)).view(b, self.num_aus)
+
+    def states(self, nodes: Tensor) -> Tensor:
+        return torch.sigmoid(self.logits(nodes))
 
     def embed(self, nodes: Tensor, states: Tensor) -> Tensor:
         s = states.unsqueeze(-1).to(nodes.dtype)
@@ -318,10 +324,10 @@ class RAUGNN(nn.Module):
 
     # ---- forward pieces
     def encode_nodes(self, x_att: Tensor) -> tuple[Tensor, Tensor]:
-        """Node features [B, K, d] and their states [B, K]."""
+        """Node features [B, K, d] and their state logits [B, K] (the states are their sigmoid)."""
         x = x_att.unsqueeze(2) if x_att.dim() == 4 else x_att
         nodes, _ = self.nodes(x)
-        return nodes, self.state.states(nodes)
+        return nodes, self.state.logits(nodes)
 
     def propagate(self, nodes: Tensor, states: Tensor, mask: Optional[Tensor] = None) -> GraphOutput:
         """Message passing on the (prior or counterfactual) mask, then pooling → token."""
@@ -335,8 +341,8 @@ class RAUGNN(nn.Module):
         return GraphOutput(self.to_token(pooled), nodes, states, attention, weights)  # to_token acts per token
 
     def forward(self, x_att: Tensor) -> GraphOutput:
-        nodes, states = self.encode_nodes(x_att)
-        return self.propagate(nodes, states)
+        nodes, state_logits = self.encode_nodes(x_att)
+        return self.propagate(nodes, torch.sigmoid(state_logits))
 
     def sample_counterfactual(
         self,

@@ -37,7 +37,14 @@ from torch import Tensor, nn
 
 from aullm.core.console import logger
 from aullm.core.provenance import AULLMPP_NOTE
-from aullm.models.aullmpp.configuration_aullmpp import TOKEN_ORDERS, AULLMPPConfig, CCRConfig, MGEConfig, TokenOrder
+from aullm.models.aullmpp.configuration_aullmpp import (
+    TOKEN_ORDERS,
+    AULLMPPConfig,
+    CCRConfig,
+    GraphConfig,
+    MGEConfig,
+    TokenOrder,
+)
 from aullm.models.aullmpp.graph import RAUGNN, Prior, consistency_loss
 from aullm.models.aullmpp.mge_efp import MGEEFP
 from aullm.models.base import AUModel, ModelOutput, Reasoner, init_module_, seeded_generator
@@ -82,6 +89,7 @@ class AULLMPP(AUModel):
         prior: Prior = "both",
         graph_layers: int = 2,
         cooccurrence_threshold: float = 0.2,
+        graph_supervision: float = GraphConfig.supervision,
         ccr: bool = True,
         # The open designs default to the config's defaults (one source: configuration_aullmpp.py).
         ccr_loss: Literal["kl", "mse"] = CCRConfig.loss,
@@ -114,6 +122,7 @@ class AULLMPP(AUModel):
                 "flips the AU graph); CCR is off"
             )
         self.use_ccr = bool(ccr and r_augnn)
+        self.graph_supervision = float(graph_supervision)
         self.ccr_loss: Literal["kl", "mse"] = ccr_loss
         self.ccr_lambda = float(ccr_lambda)
         self.ccr_flip_prob = float(ccr_flip_prob)
@@ -253,9 +262,14 @@ class AULLMPP(AUModel):
         ct, x_att = self.content_token(x)
         if self.graph is None:
             return ModelOutput(logits=self._logits(ct))
-        nodes, states = self.graph.encode_nodes(x_att)
+        nodes, state_logits = self.graph.encode_nodes(x_att)
+        states = torch.sigmoid(state_logits)
+        # The node states' own loss (model.graph.supervision), scored by the trainer against the clip's labels.
+        node_logits = state_logits if self.graph_supervision > 0 else None
+        node_weight = self.graph_supervision
         if not (self.training and self.use_ccr):
-            return ModelOutput(logits=self._logits(self.sequence(ct, self.graph.propagate(nodes, states).tokens)))
+            z = self._logits(self.sequence(ct, self.graph.propagate(nodes, states).tokens))
+            return ModelOutput(logits=z, aux_logits=node_logits, aux_logits_weight=node_weight)
 
         batch = ct.shape[0]
         n_cf = max(1, math.ceil(self.ccr_fraction * batch))  # the batch is shuffled: the first n_cf are a sample
@@ -269,7 +283,9 @@ class AULLMPP(AUModel):
         z, z_cf = self.head(hidden.float()), self.head(hidden_cf.float())
         weight = (~cf.flip).float() if self.ccr_scope == "unflipped" else None
         l_cf = consistency_loss(z[:n_cf], z_cf, self.ccr_loss, weight)
-        return ModelOutput(logits=z, aux_loss=self.ccr_lambda * l_cf)
+        return ModelOutput(
+            logits=z, aux_loss=self.ccr_lambda * l_cf, aux_logits=node_logits, aux_logits_weight=node_weight
+        )
 
     def parameter_parts(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
         """backbone · MGE-EFP (or EFP) · R-AUGNN · LLM base · LoRA · head."""
@@ -328,6 +344,7 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         prior=m.graph.prior,
         graph_layers=m.graph.layers,
         cooccurrence_threshold=m.graph.cooccurrence_threshold,
+        graph_supervision=m.graph.supervision,
         ccr=m.ccr.enabled,
         ccr_loss=m.ccr.loss,
         ccr_lambda=m.ccr.lambda_,
