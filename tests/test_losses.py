@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from aullm.config import LossConfig
-from aullm.training.losses import AsymmetricLoss, MultiLabelBCE, build_loss
+from aullm.models.base import ModelOutput
+from aullm.training.losses import AsymmetricLoss, MultiLabelBCE, build_loss, training_loss
 
 
 def _sigmoid(z: float) -> float:
@@ -66,3 +67,19 @@ def test_build_loss_reads_config() -> None:
     assert isinstance(asl, AsymmetricLoss)
     assert (asl.gamma_pos, asl.gamma_neg, asl.clip, asl.eps) == (1.0, 3.0, 0.1, 1e-6)
     assert isinstance(build_loss(LossConfig(name="bce")), MultiLabelBCE)
+
+
+def test_training_loss_adds_the_weighted_aux_loss_and_aux_logits() -> None:
+    """What a training step minimises: main loss + aux_loss + weight × main loss on aux_logits (same labels); a
+    weight of 0 or no aux_logits leaves the main loss (+ aux_loss) exactly."""
+    gen = torch.Generator().manual_seed(0)
+    logits, extra = torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen)
+    y = (torch.rand(6, 4, generator=gen) < 0.4).float()
+    asl = AsymmetricLoss()
+    main = asl(logits, y)
+    assert torch.equal(training_loss(asl, ModelOutput(logits), y), main)
+    assert torch.equal(training_loss(asl, ModelOutput(logits, aux_logits=extra, aux_logits_weight=0.0), y), main)
+    aux = torch.tensor(0.25)
+    got = training_loss(asl, ModelOutput(logits, aux_loss=aux, aux_logits=extra, aux_logits_weight=0.5), y)
+    torch.testing.assert_close(got, main + aux + 0.5 * asl(extra, y))
+    assert not torch.isclose(got, main + aux)
