@@ -48,7 +48,7 @@ train() {  # NAME OUTDIR CONFIG ARGS...
     if [ -f "$out/metrics.json" ]; then say "skip $name (done)"; return 0; fi
     rm -f "$out.rc"
     say "start $name -> $out: aullm train $*"
-    "$PY" -m aullm train "$@" --out "$out" > "$out.log" 2>&1
+    "$PY" -m aullm train "$@" --out "$out" >> "$out.log" 2>&1  # appended: a resumed run keeps its earlier times
     local rc=$?
     echo "$rc" > "$out.rc"  # the other queue waits for this, not for metrics.json (a failed run must not hang it)
     say "done $name rc=$rc ($(grep -c 'trained .* clips in' "$out.log") fold-seeds, $(grep -o 'trained [0-9]* clips in [0-9.]*s' "$out.log" | awk '{s+=substr($5,1,length($5)-1)} END {printf "%.0f", s}') s training)"

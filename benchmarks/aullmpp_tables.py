@@ -14,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from select_aullmpp import training_seconds  # the sibling script (benchmarks/ is first on sys.path when run)
+# the sibling script (benchmarks/ is first on sys.path when run)
+from select_aullmpp import fold_seed_count, training_seconds
 
 METRICS = {"f1_binary": "F1 binary", "f1_macro_val_tuned": "F1 macro val-tuned", "auc": "AUC"}
 
@@ -26,7 +27,7 @@ def run_row(name: str, run: Path) -> str:
         s = summary[metric]["avg"]
         low, high = s["ci95"]
         cells.append(f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} [{100 * low:.1f}, {100 * high:.1f}]")
-    seconds = training_seconds(run.parent / f"{run.name}.log")
+    seconds = training_seconds(run.parent / f"{run.name}.log", fold_seed_count(run))
     return f"| {name} | " + " | ".join(cells) + f" | {'' if seconds is None else f'{seconds:,.0f} s'} |"
 
 

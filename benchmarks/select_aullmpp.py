@@ -20,12 +20,24 @@ TIE = 0.005
 FASTER = 0.90
 
 
-def training_seconds(log: Optional[Path]) -> Optional[float]:
-    """Sum of the folds' training times from a run's log ("fold F seed S: trained N clips in Xs")."""
+def training_seconds(log: Optional[Path], tasks: Optional[int] = None) -> Optional[float]:
+    """Sum of the fold trainings' times from a run's log ("fold F seed S: trained N clips in Xs"), the last time of
+    each fold-seed (a fold interrupted and trained again counts once). A log that holds fewer than the run's `tasks`
+    fold-seeds (a resumed run whose earlier log was lost) gives the mean of those logged × `tasks`, an estimate."""
     if log is None or not log.is_file():
         return None
-    times = [float(m.group(1)) for m in re.finditer(r"trained \d+ clips in ([0-9.]+)s", log.read_text())]
-    return sum(times) if times else None
+    pattern = r"fold (\S+) seed (\d+): trained \d+ clips in ([0-9.]+)s"
+    times = {(m.group(1), m.group(2)): float(m.group(3)) for m in re.finditer(pattern, log.read_text())}
+    if not times:
+        return None
+    total = sum(times.values())
+    return total / len(times) * tasks if tasks and len(times) < tasks else total
+
+
+def fold_seed_count(run: Path) -> int:
+    """How many fold trainings a finished run holds (folds × seeds, from its metrics.json)."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    return len(metrics["folds"]) * len(metrics["seeds"])
 
 
 def score_run(run: Path, log: Optional[Path]) -> dict[str, Any]:
@@ -38,7 +50,7 @@ def score_run(run: Path, log: Optional[Path]) -> dict[str, Any]:
         "f1_macro_val_tuned": f1_val,
         "f1_binary": summary["f1_binary"]["avg"]["mean"],
         "score": (auc + f1_val) / 2,
-        "train_seconds": training_seconds(log),
+        "train_seconds": training_seconds(log, fold_seed_count(run)),
     }
 
 
