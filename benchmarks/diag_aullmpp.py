@@ -192,7 +192,7 @@ def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, si
     for epoch in range(cfg.train.epochs):
         sums: dict[str, float] = defaultdict(float)
         steps = 0
-        main_total, aux_total, count = 0.0, 0.0, 0
+        main_total, aux_total, node_total, count = 0.0, 0.0, 0.0, 0
         for batch_rows in _batches(fit_rows, cfg.train.batch_size, rng):
             x = sample_batch(data, batch_rows, train=True, rng=rng, frames=cfg.data.frames)
             y = labels[batch_rows]
@@ -214,12 +214,16 @@ def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, si
                 optimizer.step()
             steps += 1
             main_total += main.item() * len(batch_rows)
-            aux_total += (loss.item() - main.item()) * len(batch_rows)
+            aux_total += (out.aux_loss.item() if out.aux_loss is not None else 0.0) * len(batch_rows)
+            node_total += (loss.item() - main.item()) * len(batch_rows)  # minus CCR below
             count += len(batch_rows)
+        # aux: CCR's λ·L_cf; node: the node states' weighted loss (model.graph.supervision)
         entry = {"epoch": epoch + 1, "main": main_total / count, "aux": aux_total / count}
+        entry["node"] = (node_total - aux_total) / count
         entry.update({k: v / steps for k, v in sums.items()})
         log["epochs"].append(entry)
-        print(f"epoch {epoch + 1}: main {entry['main']:.4f} aux {entry['aux']:.4f}", flush=True)
+        main_, aux_, node_ = entry["main"], entry["aux"], entry["node"]
+        print(f"epoch {epoch + 1}: main {main_:.4f} aux {aux_:.2e} node {node_:.4f}", flush=True)
         if probe_every and (epoch + 1) % probe_every == 0 and epoch + 1 < cfg.train.epochs:
             model.eval()
             log["probes"][f"epoch{epoch + 1}"] = {"attention": attention_probe(model, probe_x)}
