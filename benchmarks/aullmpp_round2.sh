@@ -30,24 +30,13 @@ PY=${PY:-$PWD/.venv/bin/python}
 export PYTHONPATH=$PWD/src OMP_NUM_THREADS=1
 mkdir -p "$OUT/sel" "$OUT/final"
 LOG=$OUT/queue.log
-say() { echo "$(date '+%F %T') [${Q:-main}] $*" >> "$LOG"; }
+# shellcheck source=benchmarks/study_queue.sh
+source benchmarks/study_queue.sh  # say, train
 
 PP=configs/synme_demo_aullmpp.yaml
 # shellcheck disable=SC2206
 COMMON=(--set 'seeds=[1,2,3]' --set train.threads=1 ${EXTRA:-})
 SUP=(--set model.graph.supervision=1.0)
-
-train() {  # NAME OUTDIR CONFIG ARGS...
-    local name=$1 out=$2
-    shift 2
-    if [ -f "$out/metrics.json" ]; then say "skip $name (done)"; return 0; fi
-    rm -f "$out.rc"
-    say "start $name -> $out: aullm train $*"
-    "$PY" -m aullm train "$@" --out "$out" >> "$out.log" 2>&1  # appended: a resumed run keeps its earlier times
-    local rc=$?
-    echo "$rc" > "$out.rc"
-    say "done $name rc=$rc ($(grep -o 'trained [0-9]* clips in [0-9.]*s' "$out.log" | awk '{s+=substr($5,1,length($5)-1)} END {printf "%.0f", s}') s training)"
-}
 
 chosen() {  # waits for the selection run, selects once, prints the chosen name
     while [ ! -f "$OUT/sel/sup/metrics.json" ] && [ ! -f "$OUT/sel/sup.rc" ]; do sleep 20; done

@@ -29,7 +29,8 @@ PY=${PY:-$PWD/.venv/bin/python}
 export PYTHONPATH=$PWD/src OMP_NUM_THREADS=1
 mkdir -p "$OUT/sel" "$OUT/final" "$OUT/bench" "$OUT/diag"
 LOG=$OUT/queue.log
-say() { echo "$(date '+%F %T') [${Q:-main}] $*" >> "$LOG"; }
+# shellcheck source=benchmarks/study_queue.sh
+source benchmarks/study_queue.sh  # say, train
 
 PP=configs/synme_demo_aullmpp.yaml
 # shellcheck disable=SC2206
@@ -41,18 +42,6 @@ CAND[it_ct]="$BASE"
 CAND[it_ct_sep]="$BASE --set model.mge.conv=separable"
 CAND[ct_it]="$BASE --set model.token_order=prompt_ct_it"
 ORDER=(it_ct it_ct_sep ct_it)
-
-train() {  # NAME OUTDIR CONFIG ARGS...
-    local name=$1 out=$2
-    shift 2
-    if [ -f "$out/metrics.json" ]; then say "skip $name (done)"; return 0; fi
-    rm -f "$out.rc"
-    say "start $name -> $out: aullm train $*"
-    "$PY" -m aullm train "$@" --out "$out" >> "$out.log" 2>&1  # appended: a resumed run keeps its earlier times
-    local rc=$?
-    echo "$rc" > "$out.rc"  # the other queue waits for this, not for metrics.json (a failed run must not hang it)
-    say "done $name rc=$rc ($(grep -c 'trained .* clips in' "$out.log") fold-seeds, $(grep -o 'trained [0-9]* clips in [0-9.]*s' "$out.log" | awk '{s+=substr($5,1,length($5)-1)} END {printf "%.0f", s}') s training)"
-}
 
 chosen() {  # waits for the three selection runs, selects once, prints the chosen candidate's name (or nothing)
     local c
