@@ -21,13 +21,14 @@ METRICS = {"f1_binary": "F1 binary", "f1_macro_val_tuned": "F1 macro val-tuned",
 
 
 def run_row(name: str, run: Path) -> str:
-    summary = json.loads((run / "metrics.json").read_text())["summary"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    summary = metrics["summary"]
     cells = []
     for metric in METRICS:
         s = summary[metric]["avg"]
         low, high = s["ci95"]
         cells.append(f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} [{100 * low:.1f}, {100 * high:.1f}]")
-    seconds = training_seconds(run.parent / f"{run.name}.log", fold_seed_count(run))
+    seconds = training_seconds(run.parent / f"{run.name}.log", fold_seed_count(metrics))
     return f"| {name} | " + " | ".join(cells) + f" | {'' if seconds is None else f'{seconds:,.0f} s'} |"
 
 

@@ -214,12 +214,12 @@ def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, si
                 optimizer.step()
             steps += 1
             main_total += main.item() * len(batch_rows)
-            aux_total += (out.aux_loss.item() if out.aux_loss is not None else 0.0) * len(batch_rows)
-            node_total += (loss.item() - main.item()) * len(batch_rows)  # minus CCR below
+            aux = out.aux_loss.item() if out.aux_loss is not None else 0.0
+            aux_total += aux * len(batch_rows)
+            node_total += (loss.item() - main.item() - aux) * len(batch_rows)  # what training_loss adds beyond
             count += len(batch_rows)
         # aux: CCR's λ·L_cf; node: the node states' weighted loss (model.graph.supervision)
-        entry = {"epoch": epoch + 1, "main": main_total / count, "aux": aux_total / count}
-        entry["node"] = (node_total - aux_total) / count
+        entry = {"epoch": epoch + 1, "main": main_total / count, "aux": aux_total / count, "node": node_total / count}
         entry.update({k: v / steps for k, v in sums.items()})
         log["epochs"].append(entry)
         main_, aux_, node_ = entry["main"], entry["aux"], entry["node"]

@@ -34,14 +34,14 @@ def training_seconds(log: Optional[Path], tasks: Optional[int] = None) -> Option
     return total / len(times) * tasks if tasks and len(times) < tasks else total
 
 
-def fold_seed_count(run: Path) -> int:
-    """How many fold trainings a finished run holds (folds × seeds, from its metrics.json)."""
-    metrics = json.loads((run / "metrics.json").read_text())
+def fold_seed_count(metrics: dict[str, Any]) -> int:
+    """How many fold trainings a finished run holds (folds × seeds), from its metrics.json's content."""
     return len(metrics["folds"]) * len(metrics["seeds"])
 
 
 def score_run(run: Path, log: Optional[Path]) -> dict[str, Any]:
-    summary = json.loads((run / "metrics.json").read_text())["summary"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    summary = metrics["summary"]
     auc = summary["auc"]["avg"]["mean"]
     f1_val = summary["f1_macro_val_tuned"]["avg"]["mean"]
     return {
@@ -50,7 +50,7 @@ def score_run(run: Path, log: Optional[Path]) -> dict[str, Any]:
         "f1_macro_val_tuned": f1_val,
         "f1_binary": summary["f1_binary"]["avg"]["mean"],
         "score": (auc + f1_val) / 2,
-        "train_seconds": training_seconds(log, fold_seed_count(run)),
+        "train_seconds": training_seconds(log, fold_seed_count(metrics)),
     }
 
 

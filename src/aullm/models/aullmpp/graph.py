@@ -172,12 +172,9 @@ class AUStateEmbedding(nn.Module):
         fill_normal_(self.state_embed, self.embed_std, generator)
 
     def logits(self, nodes: Tensor) -> Tensor:
-        """The per-AU state logits [B, K] (before the sigmoid)."""
+        """The per-AU state logits [B, K]; the states are their sigmoid."""
         b = nodes.shape[0]
         return self.score(nodes.reshape(b, -1, 1)).view(b, self.num_aus)
-
-    def states(self, nodes: Tensor) -> Tensor:
-        return torch.sigmoid(self.logits(nodes))
 
     def embed(self, nodes: Tensor, states: Tensor) -> Tensor:
         s = states.unsqueeze(-1).to(nodes.dtype)
