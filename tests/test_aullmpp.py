@@ -524,3 +524,23 @@ def test_graph_supervision_trains_each_node_state_on_its_au(tiny) -> None:
         state_accuracy(supervised),
         state_accuracy(latent),
     )
+
+
+def test_ccr_hard_flip_changes_what_the_counterfactual_branch_sees(tiny) -> None:
+    """`model.ccr.flip: hard` (default `soft`): with the same random draws the original branch is unchanged and the
+    counterfactual branch reads the hard-flipped states, so CCR's loss is far larger on a fresh model, whose node
+    states are undecided (≈ 0.5) and barely move under a soft flip."""
+    x = torch.rand(8, FRAMES, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    assert _config({}).model.ccr.flip == "soft"
+    outputs = {}
+    for kind in ("soft", "hard"):
+        model = build_model(_config({"ccr": {"flip": kind, "fraction": 1.0, "perturb": "states"}}), AUS, tiny, seed=0)
+        assert model.ccr_flip == kind
+        _no_dropout(model)
+        model.train()
+        torch.manual_seed(0)
+        outputs[kind] = model(x)
+    soft, hard = outputs["soft"], outputs["hard"]
+    torch.testing.assert_close(hard.logits, soft.logits)
+    assert soft.aux_loss is not None and hard.aux_loss is not None
+    assert hard.aux_loss.item() > 5 * soft.aux_loss.item() > 0, (hard.aux_loss.item(), soft.aux_loss.item())

@@ -234,6 +234,35 @@ def test_counterfactual_flips_states_and_toggles_edges() -> None:
     assert not torch.allclose(g.propagate(nodes, RAUGNN.apply_flip(s, all_flip)).token, original)
 
 
+def test_hard_flip_states_the_opposite_premise_where_a_soft_flip_of_undecided_states_does_nothing() -> None:
+    """`ccr.flip: hard` sets a flipped state to the opposite hard value (s < 0.5 → 1, else 0). Trained latent
+    states sit within ~0.04 of 0.5 (docs/aullmpp.md, Round 3): there s → 1 − s barely changes the instruction
+    token, while the hard flip changes it as much as a flip of decided states does."""
+    states = torch.tensor([[0.2, 0.49, 0.51, 0.9]])
+    flip = torch.tensor([[True, True, False, True]])
+    hard = RAUGNN.apply_flip(states, flip, "hard")
+    assert torch.equal(hard, torch.tensor([[1.0, 1.0, 0.51, 0.0]]))
+    torch.testing.assert_close(RAUGNN.apply_flip(states, flip), torch.tensor([[0.8, 0.51, 0.51, 0.1]]))
+    with pytest.raises(ValueError, match="soft or hard"):
+        RAUGNN.apply_flip(states, flip, "half")
+
+    g = _graph("facs")
+    g.eval()
+    nodes = g.encode_nodes(torch.randn(6, *ATT))[0]
+    undecided = 0.5 + 0.04 * (torch.rand(6, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    all_flip = torch.ones(6, 8, dtype=torch.bool)
+    with torch.no_grad():
+        token = g.propagate(nodes, undecided).token
+
+        def moved(kind: str) -> float:
+            return (g.propagate(nodes, RAUGNN.apply_flip(undecided, all_flip, kind)).token - token).norm().item()
+
+        decided = (undecided > 0.5).float()
+        moved_decided = (g.propagate(nodes, 1 - decided).token - g.propagate(nodes, decided).token).norm().item()
+    assert moved("soft") < 0.2 * moved("hard")
+    assert moved("hard") > 0.4 * moved_decided
+
+
 # ---------------------------------------------------------------------------------------------- CCR loss
 
 

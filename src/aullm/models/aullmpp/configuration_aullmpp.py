@@ -71,6 +71,10 @@ class CCRConfig:
     # The share of each batch that gets a counterfactual (the first ⌈fraction·B⌉ of a shuffled batch): the
     # counterfactual pass costs LLM tokens, and a quarter of the batch still gives the regulariser a signal.
     fraction: float = 0.25
+    # How an AU flip changes a node state: `soft`, s → 1 − s (as before this option existed); `hard`, s → 1 if
+    # s < 0.5 else 0, the opposite premise stated outright. Latent states stay within ~0.04 of 0.5 in trained
+    # models, where a soft flip changes almost nothing (docs/aullmpp.md, Round 3).
+    flip: Literal["soft", "hard"] = "soft"
 
     def __post_init__(self) -> None:
         check(0.0 <= self.flip_prob <= 1.0, "model.ccr.flip_prob", self.flip_prob, "must be in [0, 1]")

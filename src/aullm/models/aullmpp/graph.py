@@ -366,8 +366,15 @@ class RAUGNN(nn.Module):
         return Counterfactual(flip=flip, mask=mask)
 
     @staticmethod
-    def apply_flip(states: Tensor, flip: Tensor) -> Tensor:
-        return torch.where(flip, 1.0 - states, states)
+    def apply_flip(states: Tensor, flip: Tensor, kind: Literal["soft", "hard"] = "soft") -> Tensor:
+        """The states [B, K] with the `flip` [B, K] ones flipped: `soft` s → 1 − s; `hard` s → 1 if s < 0.5 else 0
+        (the opposite premise outright, however undecided the state was; no gradient reaches a hard-flipped
+        state)."""
+        if kind == "soft":
+            return torch.where(flip, 1.0 - states, states)
+        if kind == "hard":
+            return torch.where(flip, (states < 0.5).to(states.dtype), states)
+        raise ValueError(f"unknown AU flip {kind!r} (soft or hard)")
 
 
 def consistency_loss(

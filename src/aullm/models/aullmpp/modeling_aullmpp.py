@@ -98,6 +98,7 @@ class AULLMPP(AUModel):
         ccr_scope: Literal["unflipped", "all"] = CCRConfig.scope,
         ccr_perturb: Literal["both", "states", "edges"] = CCRConfig.perturb,
         ccr_fraction: float = CCRConfig.fraction,
+        ccr_flip: Literal["soft", "hard"] = CCRConfig.flip,
         mge_extraction: Literal["own", "backbone"] = MGEConfig.extraction,
         mge_zero_init: bool = MGEConfig.zero_init,
         mge_conv: Literal["full", "separable"] = MGEConfig.conv,
@@ -129,6 +130,7 @@ class AULLMPP(AUModel):
         self.ccr_scope: Literal["unflipped", "all"] = ccr_scope
         self.ccr_perturb: Literal["both", "states", "edges"] = ccr_perturb
         self.ccr_fraction = float(ccr_fraction)
+        self.ccr_flip: Literal["soft", "hard"] = ccr_flip
 
         self.backbone = AUBackbone(
             frames=frames,
@@ -275,9 +277,8 @@ class AULLMPP(AUModel):
         n_cf = max(1, math.ceil(self.ccr_fraction * batch))  # the batch is shuffled: the first n_cf are a sample
         cf = self.graph.sample_counterfactual(n_cf, self.ccr_flip_prob, ct.device, perturb=self.ccr_perturb)
         mask = torch.cat([self.graph.prior_mask.expand(batch, -1, -1), cf.mask])
-        both = self.graph.propagate(
-            torch.cat([nodes, nodes[:n_cf]]), torch.cat([states, RAUGNN.apply_flip(states[:n_cf], cf.flip)]), mask
-        )
+        states_cf = RAUGNN.apply_flip(states[:n_cf], cf.flip, self.ccr_flip)
+        both = self.graph.propagate(torch.cat([nodes, nodes[:n_cf]]), torch.cat([states, states_cf]), mask)
         it, it_cf = both.tokens.split([batch, n_cf])
         hidden, hidden_cf = self._pair_hidden(ct, it, it_cf)
         z, z_cf = self.head(hidden.float()), self.head(hidden_cf.float())
@@ -352,6 +353,7 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         ccr_scope=m.ccr.scope,
         ccr_perturb=m.ccr.perturb,
         ccr_fraction=m.ccr.fraction,
+        ccr_flip=m.ccr.flip,
         mge_extraction=m.mge.extraction,
         mge_zero_init=m.mge.zero_init,
         mge_conv=m.mge.conv,
