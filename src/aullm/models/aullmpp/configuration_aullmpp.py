@@ -72,7 +72,7 @@ class CCRConfig:
     # counterfactual pass costs LLM tokens, and a quarter of the batch still gives the regulariser a signal.
     fraction: float = 0.25
     # How an AU flip changes a node state: `soft`, s → 1 − s (as before this option existed); `hard`, s → 1 if
-    # s < 0.5 else 0, the opposite premise stated outright. Latent states stay within ~0.04 of 0.5 in trained
+    # s < 0.5 else 0, the opposite premise stated outright. Latent states stay within ~0.07 of 0.5 in trained
     # models, where a soft flip changes almost nothing (docs/aullmpp.md, Round 3).
     flip: Literal["soft", "hard"] = "soft"
 
