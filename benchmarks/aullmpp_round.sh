@@ -26,16 +26,9 @@ shift 5
 CAND=()
 for kv in "$@"; do CAND+=(--set "$kv"); done
 cd "$(dirname "$0")/.."
-PY=${PY:-$PWD/.venv/bin/python}
-export PYTHONPATH=$PWD/src OMP_NUM_THREADS=1
 mkdir -p "$OUT/sel" "$OUT/final"
-LOG=$OUT/queue.log
 # shellcheck source=benchmarks/study_queue.sh
-source benchmarks/study_queue.sh  # say, train
-
-PP=configs/synme_demo_aullmpp.yaml
-# shellcheck disable=SC2206
-COMMON=(--set 'seeds=[1,2,3]' --set train.threads=1 ${EXTRA:-})
+source benchmarks/study_queue.sh  # PY, LOG, PP, COMMON, say, train
 
 chosen() {  # waits for the selection run, selects once, prints the chosen name
     while [ ! -f "$OUT/sel/$NAME/metrics.json" ] && [ ! -f "$OUT/sel/$NAME.rc" ]; do sleep 20; done

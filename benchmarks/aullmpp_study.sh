@@ -25,16 +25,10 @@ OUT=$(realpath -m "$1")
 DEF=$(realpath "$2")
 DEMO=$(realpath "$3")
 cd "$(dirname "$0")/.."
-PY=${PY:-$PWD/.venv/bin/python}
-export PYTHONPATH=$PWD/src OMP_NUM_THREADS=1
 mkdir -p "$OUT/sel" "$OUT/final" "$OUT/bench" "$OUT/diag"
-LOG=$OUT/queue.log
 # shellcheck source=benchmarks/study_queue.sh
-source benchmarks/study_queue.sh  # say, train
+source benchmarks/study_queue.sh  # PY, LOG, PP, COMMON, say, train
 
-PP=configs/synme_demo_aullmpp.yaml
-# shellcheck disable=SC2206
-COMMON=(--set 'seeds=[1,2,3]' --set train.threads=1 ${EXTRA:-})
 BASE="--set model.token_order=prompt_it_ct --set model.mge.extraction=backbone --set model.mge.zero_init=true"
 BASE="$BASE --set model.ccr.fraction=0.25"
 declare -A CAND

@@ -23,6 +23,7 @@ from aullm.data.clips import sample_batch
 from aullm.models.aullmpp.graph import RAUGNN
 from aullm.models.factory import build_model
 from aullm.models.llm.loading import load_llm
+from aullm.training import run_dir
 from aullm.training.session import subject_key
 
 
@@ -67,17 +68,16 @@ def main() -> None:
     llm = load_llm(cfg.llm, torch.device("cpu"))
     subjects = sorted(set(data.subjects.tolist()))
     rows = np.arange(len(data))
-    folds = sorted(p.name for p in (args.run / "folds").iterdir() if p.is_dir())
+    folds_dir = args.run / run_dir.FOLDS
+    folds = sorted(p.name for p in folds_dir.iterdir() if p.is_dir())
+    model = build_model(cfg, aus, llm, seed=0).eval()  # every trained tensor is replaced per fold-seed (strict load)
     for fold in args.folds or folds:
         subject = next(s for s in subjects if subject_key(s) == subject_key(fold))  # fold folders name subjects
         x = sample_batch(
             data, rows[data.subjects == subject], train=False, rng=np.random.default_rng(0), frames=cfg.data.frames
         )
         for seed in args.seeds:
-            model = build_model(cfg, aus, llm, seed=0)
-            weights = args.run / "folds" / fold / f"weights_seed{seed}.safetensors"
-            model.load_trainable_state_dict(load_file(str(weights)))
-            model.eval()
+            model.load_trainable_state_dict(load_file(str(folds_dir / fold / run_dir.weights_name(seed))))
             row = {"fold": fold, "subject": str(subject), "seed": seed, **probe(model, x)}
             print(json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 

@@ -1,5 +1,13 @@
-# Shared by the issue #31 study scripts (sourced, not run): the queue log and one training run of a queue.
-# Needs OUT, PY and LOG set; Q names the queue in the log.
+# Shared by the issue #31 study scripts (sourced, not run, from the repository root once OUT is set): the study's
+# settings, the queue log and one training run of a queue. Q names the queue in the log.
+
+PY=${PY:-$PWD/.venv/bin/python}
+export PYTHONPATH=$PWD/src OMP_NUM_THREADS=1
+LOG=$OUT/queue.log
+PP=configs/synme_demo_aullmpp.yaml  # the demo's settings, AULLM++
+# Seeds 1-3, one torch thread per run (two queues share the 2 cores); EXTRA adds overrides (e.g. a smoke run).
+# shellcheck disable=SC2206
+COMMON=(--set 'seeds=[1,2,3]' --set train.threads=1 ${EXTRA:-})
 
 say() { echo "$(date '+%F %T') [${Q:-main}] $*" >> "$LOG"; }
 
