@@ -135,18 +135,16 @@ def add_sink(reasoner: nn.Module, token: str) -> None:
     """Diagnostic only (`figure` order): a real first token (the tokenizer's `token`) before [CT][IT][prompt], so the
     structured tokens no longer sit at position 0, where a causal LM parks its attention sink."""
     ids = reasoner.loaded.tokenizer(token, add_special_tokens=False, return_tensors="pt")["input_ids"]
-    full = reasoner._forward_full
 
-    def forward_full(tokens: Tensor) -> Tensor:
+    def forward_full(tokens: Tensor, last: int = 1) -> Tensor:
         emb = reasoner.decoder.get_input_embeddings()(ids.to(tokens.device)).to(tokens.dtype)
         prompt = reasoner._prompt_embeddings().expand(tokens.shape[0], -1, -1).to(tokens.dtype)
         seq = torch.cat([emb.expand(tokens.shape[0], -1, -1), tokens, prompt], dim=1)
-        return reasoner._call(inputs_embeds=seq, use_cache=False).last_hidden_state[:, -1]
+        return reasoner._call(inputs_embeds=seq, use_cache=False).last_hidden_state[:, -last:]
 
     assert reasoner.token_position == "prepend", "--sink is for the figure order"
     reasoner._forward_full = forward_full
     reasoner._sink_ids = ids
-    del full
 
 
 def run(cfg: Config, fold: str, lr_scale: dict[str, float], probe_every: int, sink: str = "") -> dict[str, Any]:

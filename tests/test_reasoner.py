@@ -130,7 +130,7 @@ def test_forward_dispatch_uses_packed_in_training_and_kv_when_too_long(tiny):
     used = []
     for name in ("_forward_packed", "_forward_prefix_cached"):
         original = getattr(reasoner, name)
-        setattr(reasoner, name, lambda t, _o=original, _n=name: (used.append(_n), _o(t))[1])
+        setattr(reasoner, name, lambda *a, _o=original, _n=name: (used.append(_n), _o(*a))[1])
     assert (reasoner(x) - full).abs().max().item() <= 1e-4
     reasoner.packed_max_len = reasoner.prompt_tokens + 4  # 5 tokens do not fit: broadcast-KV form
     assert (reasoner(x) - full).abs().max().item() <= 1e-4

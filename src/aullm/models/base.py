@@ -103,14 +103,15 @@ def init_module_(module: nn.Module, generator: torch.Generator) -> None:
 
 class Reasoner(Protocol):
     """What AU-LLM and AULLM++ need of the module that reads their tokens (the LoRA LLM, or no LLM at all):
-    tokens [B, n, hidden_size] → one vector [B, hidden_size] per sample, re-initialised by `reset(seed)`."""
+    tokens [B, n, hidden_size] → one vector [B, hidden_size] per sample (with `last` = r: the last r positions'
+    vectors, [B, r, hidden_size]), re-initialised by `reset(seed)`."""
 
     @property
     def hidden_size(self) -> int: ...
 
     def reset(self, seed: int) -> None: ...
 
-    def __call__(self, tokens: Tensor) -> Tensor: ...
+    def __call__(self, tokens: Tensor, last: Optional[int] = None) -> Tensor: ...
 
 
 @runtime_checkable

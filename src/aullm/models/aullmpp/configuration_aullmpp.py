@@ -23,6 +23,11 @@ TokenOrder = Literal["figure", "prompt_ct_it", "prompt_it_ct"]
 #: classifier reads the last prompt token, which must gather the evidence through attention; no prompt cache);
 #: the other two put the prompt first (cached exactly as AU-LLM's `append`) and the tokens where the classifier reads.
 TOKEN_ORDERS: tuple[str, ...] = ("figure", "prompt_ct_it", "prompt_it_ct")
+Readout = Literal["last", "structured"]
+#: What the classifier reads: `last`, the sequence's last position (the CT in `prompt_it_ct`); `structured`, the
+#: final hidden states of every structured token (IT and CT) side by side, so the IT's content reaches the head
+#: through the LLM without depending on the CT's attention to it (docs/aullmpp.md, Round 4).
+READOUTS: tuple[str, ...] = ("last", "structured")
 
 
 @dataclass
@@ -95,6 +100,7 @@ class AULLMPPConfig(SEOptions, LEDOptions, DropoutOptions):
     ccr: CCRConfig = field(default_factory=CCRConfig)
     mge: MGEConfig = field(default_factory=MGEConfig)
     token_order: TokenOrder = "prompt_it_ct"
+    readout: Readout = "last"
     # Several content tokens: the projector's output is split into `ct_tokens` LLM tokens. Several instruction
     # tokens: `it_tokens` structural-attention pooling queries, each giving one token.
     ct_tokens: int = 1

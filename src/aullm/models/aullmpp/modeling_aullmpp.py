@@ -17,7 +17,10 @@ Token order (`model.token_order`, docs/aullmpp.md): the figure draws [CT][IT][ta
 reasoner's `prepend` placement, full sequence per sample, no prompt cache; the classifier reads the last prompt
 token). `prompt_ct_it` and `prompt_it_ct` put the constant prompt first, so it is computed once per step exactly as
 AU-LLM's `append` does, and the classifier reads the last structured token (`prompt_it_ct`, the default chosen by
-issue #31's study: the CT itself). `ct_tokens` / `it_tokens` make CT and IT one token or several.
+issue #31's study: the CT itself). `ct_tokens` / `it_tokens` make CT and IT one token or several. With
+`model.readout: structured` (prompt-first orders) the classifier reads the final hidden states of every structured
+token side by side instead of the last one alone, so the IT reaches it without the CT's attention (docs/aullmpp.md,
+Round 4).
 
 CCR batching: the original and counterfactual share the CT and the AU node features, so they go through R-AUGNN's
 message passing as one batch of 2B, and through the LLM in one call (`LLMReasoner.forward_branches`): with
@@ -38,11 +41,13 @@ from torch import Tensor, nn
 from aullm.core.console import logger
 from aullm.core.provenance import AULLMPP_NOTE
 from aullm.models.aullmpp.configuration_aullmpp import (
+    READOUTS,
     TOKEN_ORDERS,
     AULLMPPConfig,
     CCRConfig,
     GraphConfig,
     MGEConfig,
+    Readout,
     TokenOrder,
 )
 from aullm.models.aullmpp.graph import RAUGNN, Prior, consistency_loss
@@ -55,6 +60,17 @@ from aullm.models.blocks.projectors import EnhancedFusionProjector
 if TYPE_CHECKING:
     from aullm.config import Config
     from aullm.models.llm.loading import LoadedLLM
+
+
+def _check_readout(readout: str, token_order: str) -> None:
+    """`structured` reads the final hidden states of the structured tokens, which must then end the sequence."""
+    if readout not in READOUTS:
+        raise ValueError(f"unknown AULLM++ readout {readout!r} (known: {', '.join(READOUTS)})")
+    if readout == "structured" and token_order == "figure":
+        raise ValueError(
+            "AULLM++ readout 'structured' needs a prompt-first token_order (prompt_it_ct or prompt_ct_it): in the "
+            "figure's order the structured tokens do not end the sequence"
+        )
 
 
 def _check_token_order(reasoner: Reasoner, token_order: str) -> None:
@@ -103,6 +119,7 @@ class AULLMPP(AUModel):
         mge_zero_init: bool = MGEConfig.zero_init,
         mge_conv: Literal["full", "separable"] = MGEConfig.conv,
         token_order: TokenOrder = AULLMPPConfig.token_order,
+        readout: Readout = AULLMPPConfig.readout,
         ct_tokens: int = 1,
         it_tokens: int = 1,
         seed: int = 0,
@@ -111,7 +128,9 @@ class AULLMPP(AUModel):
     ) -> None:
         super().__init__()
         _check_token_order(reasoner, token_order)
+        _check_readout(readout, token_order)
         self.token_order: TokenOrder = token_order
+        self.readout: Readout = readout
         self.ct_tokens, self.it_tokens = int(ct_tokens), int(it_tokens)
         self.aus = list(aus)
         hidden = int(reasoner.hidden_size)
@@ -154,7 +173,11 @@ class AULLMPP(AUModel):
                 tokens=self.it_tokens,
             )
         self.reasoner: Reasoner = reasoner  # an nn.Module too: registered as a child
-        self.head = nn.Linear(hidden, len(self.aus))
+        # How many final positions the head reads: the last one, or every structured token (IT and CT).
+        self.read_positions = 1
+        if readout == "structured":
+            self.read_positions = self.ct_tokens + (self.it_tokens if self.use_r_augnn else 0)
+        self.head = nn.Linear(hidden * self.read_positions, len(self.aus))
         self.reset(seed)
 
     def _evidence(
@@ -241,8 +264,17 @@ class AULLMPP(AUModel):
         it = it.to(ct.dtype)
         return torch.cat([it, ct], dim=1) if self.token_order == "prompt_it_ct" else torch.cat([ct, it], dim=1)
 
+    def _read(self, hidden: Tensor) -> Tensor:
+        """The reasoner's output as the head reads it: [B, d], or the structured tokens' states side by side."""
+        return hidden.float().flatten(1)
+
+    def _hidden(self, tokens: Tensor) -> Tensor:
+        if self.readout == "last":
+            return self._read(self.reasoner(tokens))
+        return self._read(self.reasoner(tokens, last=self.read_positions))
+
     def _logits(self, tokens: Tensor) -> Tensor:
-        return self.head(self.reasoner(tokens).float())
+        return self.head(self._hidden(tokens))
 
     def _pair_hidden(self, ct: Tensor, it: Tensor, it_cf: Tensor) -> tuple[Tensor, Tensor]:
         """The reasoner's output for the original sequences [B, d] and the counterfactual ones [B_cf, d] (the first
@@ -250,14 +282,15 @@ class AULLMPP(AUModel):
         sample's CT too)."""
         n_cf = it_cf.shape[0]
         branches = getattr(self.reasoner, "forward_branches", None)
-        if branches is not None and self.token_order == "prompt_ct_it":
+        if branches is not None and self.token_order == "prompt_ct_it" and self.readout == "last":
             z, z_cf = branches(ct, [it.to(ct.dtype), it_cf.to(ct.dtype)])
             return z, z_cf
         pair = [self.sequence(ct, it), self.sequence(ct[:n_cf], it_cf)]
+        last = None if self.readout == "last" else self.read_positions
         if branches is not None:
-            z, z_cf = branches(None, pair)
-            return z, z_cf
-        hidden = self.reasoner(torch.cat(pair)).float()
+            z, z_cf = branches(None, pair, last=last)
+            return self._read(z), self._read(z_cf)
+        hidden = self._read(self.reasoner(torch.cat(pair), last=last))
         return hidden[: ct.shape[0]], hidden[ct.shape[0] :]
 
     def forward(self, x: Tensor) -> ModelOutput:
@@ -358,6 +391,7 @@ def build_aullmpp(cfg: Config, aus: list[str], llm: Optional[LoadedLLM], seed: i
         mge_zero_init=m.mge.zero_init,
         mge_conv=m.mge.conv,
         token_order=m.token_order,
+        readout=m.readout,
         ct_tokens=m.ct_tokens,
         it_tokens=m.it_tokens,
         seed=seed,

@@ -49,6 +49,19 @@ def _log_once(message: str) -> None:
         logger.info(message)
 
 
+def _check_last(last: Optional[int], length: int) -> int:
+    """How many final positions to read: `last` (1 when None), which must lie within the sequence's `length`."""
+    r = 1 if last is None else int(last)
+    if not 1 <= r <= length:
+        raise ValueError(f"cannot read the last {r} positions of a {length}-token sequence")
+    return r
+
+
+def _shaped(hidden: Tensor, last: Optional[int]) -> Tensor:
+    """[B, r, d] as the caller asked: [B, d] (the last position) when it gave no `last`."""
+    return hidden[:, -1] if last is None else hidden
+
+
 def _cache_keyword(decoder: nn.Module) -> str:
     """The decoder's keyword for a key/value cache: `cache` in current transformers (which warns on every call
     that still passes the old name), `past_key_values` in the releases before the rename."""
@@ -215,29 +228,34 @@ class LLMReasoner(nn.Module):
 
     # ------------------------------------------------------------------------------------------ forward
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """tokens [B, n, d] → the final hidden state at the sequence's last position, [B, d] in fp32."""
+    def forward(self, tokens: Tensor, last: Optional[int] = None) -> Tensor:
+        """tokens [B, n, d] → the final hidden state at the sequence's last position, [B, d] in fp32; with `last`
+        = r, the final hidden states at its last r positions, [B, r, d] (AULLM++'s `readout: structured` reads
+        every structured token)."""
         if tokens.dim() != 3 or tokens.shape[-1] != self.hidden_size:
             raise ValueError(f"tokens must be [B, n, {self.hidden_size}], got {tuple(tokens.shape)}")
+        r = _check_last(last, tokens.shape[1] + (self.prompt_tokens if self.token_position == "prepend" else 0))
         tokens = tokens.to(device=self.loaded.device, dtype=self.loaded.dtype)
         with self._autocast():
             if not self.uses_fast_path:
                 self._log_fallback()
-                hidden = self._forward_full(tokens)
+                hidden = self._forward_full(tokens, r)
             elif not torch.is_grad_enabled() and not self.training:
-                hidden = self._forward_prefix_cached(tokens)
+                hidden = self._forward_prefix_cached(tokens, r)
             elif self._can_pack(tokens.shape[0] * tokens.shape[1]):
-                hidden = self._forward_packed(tokens)
+                hidden = self._forward_packed(tokens, r)
             else:
-                hidden = self._forward_prefix_cached(tokens)
-        return hidden.float()
+                hidden = self._forward_prefix_cached(tokens, r)
+        return _shaped(hidden.float(), last)
 
-    def forward_branches(self, shared: Optional[Tensor], branches: Sequence[Tensor]) -> list[Tensor]:
+    def forward_branches(
+        self, shared: Optional[Tensor], branches: Sequence[Tensor], last: Optional[int] = None
+    ) -> list[Tensor]:
         """Several token sequences per sample that share a start: branch m holds [B_m, n, d] tokens for the first
         B_m ≤ B samples, and sample b's sequence in branch m is [prompt][shared_b][branches[m]_b] (append) → the
-        last position's hidden state per branch, [B_m, d] fp32.
+        last position's hidden state per branch, [B_m, d] fp32 (with `last` = r ≤ n: the last r, [B_m, r, d]).
 
-        Equal to `forward(cat(shared[:B_m], branches[m]))` for every m (tested). On the training fast path
+        Equal to `forward(cat(shared[:B_m], branches[m]), last)` for every m (tested). On the training fast path
         (`append`, prefix cache, a packable length) it is one decoder pass over [prompt, every sample's shared
         tokens, every branch's tokens], where each branch token sees the prompt, its own sample's shared tokens and
         its own branch's earlier tokens: the prompt runs once and the shared tokens once per sample, not once per
@@ -258,6 +276,7 @@ class LLMReasoner(nn.Module):
                 f"shared [B, n, {self.hidden_size}] and branches [B_m <= B, n, {self.hidden_size}] expected"
             )
         n1 = 0 if shared is None else shared.shape[1]
+        r = _check_last(last, n2)
         dtype = self.loaded.dtype
         if (
             self.uses_fast_path
@@ -266,11 +285,11 @@ class LLMReasoner(nn.Module):
         ):
             with self._autocast():
                 hidden = self._forward_tree(
-                    None if shared is None else shared.to(dtype), torch.cat(list(branches)).to(dtype), sizes
+                    None if shared is None else shared.to(dtype), torch.cat(list(branches)).to(dtype), sizes, r
                 )
-            return [h.float() for h in hidden.split(sizes)]
+            return [_shaped(h.float(), last) for h in hidden.split(sizes)]
         full = [b if shared is None else torch.cat([shared[: b.shape[0]], b], dim=1) for b in branches]
-        return list(self(torch.cat(full)).split(sizes))
+        return list(self(torch.cat(full), last).split(sizes))
 
     def _tree_layout(self, batch: int, n1: int, sizes: Sequence[int], n2: int) -> tuple[Tensor, Tensor, Tensor]:
         """For the packed [prompt, shared (sample-major), branches (branch-major, then sample)] sequence: each
@@ -314,8 +333,8 @@ class LLMReasoner(nn.Module):
         self._masks[key] = mask
         return mask
 
-    def _forward_tree(self, shared: Optional[Tensor], branches: Tensor, sizes: Sequence[int]) -> Tensor:
-        """branches: every branch's tokens concatenated, [Σ B_m, n2, d] → [Σ B_m, d]."""
+    def _forward_tree(self, shared: Optional[Tensor], branches: Tensor, sizes: Sequence[int], last: int) -> Tensor:
+        """branches: every branch's tokens concatenated, [Σ B_m, n2, d] → [Σ B_m, last, d]."""
         total, n2, width = branches.shape
         batch = max(sizes) if shared is None else shared.shape[0]
         n1 = 0 if shared is None else shared.shape[1]
@@ -327,22 +346,25 @@ class LLMReasoner(nn.Module):
         _, _, pos = self._tree_layout(batch, n1, sizes, n2)
         mask = self._tree_mask(batch, n1, sizes, n2, sequence.dtype)
         out = self._call(inputs_embeds=sequence, attention_mask=mask, position_ids=pos.unsqueeze(0), use_cache=False)
-        last = self.prompt_tokens + batch * n1 + n2 - 1
-        return out.last_hidden_state[0, last::n2]
+        start = self.prompt_tokens + batch * n1
+        return out.last_hidden_state[0, start:].view(total, n2, width)[:, n2 - last :]
 
-    def forward_path(self, tokens: Tensor, path: Literal["full", "packed", "kv"]) -> Tensor:
+    def forward_path(self, tokens: Tensor, path: Literal["full", "packed", "kv"], last: Optional[int] = None) -> Tensor:
         """One named computation, whatever the settings: for equivalence checks and benchmarks."""
+        r = _check_last(last, tokens.shape[1])
         tokens = tokens.to(device=self.loaded.device, dtype=self.loaded.dtype)
         with self._autocast():
             if path == "full":
-                return self._forward_full(tokens).float()
-            if path == "packed":
-                return self._forward_packed(tokens).float()
-            return self._forward_prefix_cached(tokens).float()
+                hidden = self._forward_full(tokens, r)
+            elif path == "packed":
+                hidden = self._forward_packed(tokens, r)
+            else:
+                hidden = self._forward_prefix_cached(tokens, r)
+        return _shaped(hidden.float(), last)
 
-    def forward_full(self, tokens: Tensor) -> Tensor:
+    def forward_full(self, tokens: Tensor, last: Optional[int] = None) -> Tensor:
         """The straightforward computation (full sequence per sample), whatever the settings: for checks/benchmarks."""
-        return self.forward_path(tokens, "full")
+        return self.forward_path(tokens, "full", last)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self._autocast_dtype is None:
@@ -361,13 +383,13 @@ class LLMReasoner(nn.Module):
     def _prompt_embeddings(self) -> Tensor:
         return self.decoder.get_input_embeddings()(self.prompt_ids)
 
-    def _forward_full(self, tokens: Tensor) -> Tensor:
+    def _forward_full(self, tokens: Tensor, last: int) -> Tensor:
         batch = tokens.shape[0]
         prompt = self._prompt_embeddings().expand(batch, -1, -1).to(tokens.dtype)
         parts = (prompt, tokens) if self.token_position == "append" else (tokens, prompt)
         sequence = torch.cat(parts, dim=1)
         out = self._call(inputs_embeds=sequence, use_cache=False)
-        return out.last_hidden_state[:, -1]
+        return out.last_hidden_state[:, -last:]
 
     def _can_pack(self, new_tokens: int) -> bool:
         """Packing needs a custom 4D mask: sdpa and eager attention take one, flash-attention kernels do not."""
@@ -393,7 +415,7 @@ class LLMReasoner(nn.Module):
         self._masks = {key: mask}  # batch sizes rarely change: keep one
         return mask
 
-    def _forward_packed(self, tokens: Tensor) -> Tensor:
+    def _forward_packed(self, tokens: Tensor, last: int) -> Tensor:
         batch, n, width = tokens.shape
         prompt = self.prompt_tokens
         sequence = torch.cat([self._prompt_embeddings().to(tokens.dtype), tokens.reshape(1, batch * n, width)], dim=1)
@@ -401,7 +423,7 @@ class LLMReasoner(nn.Module):
         positions = torch.where(idx < prompt, idx, prompt + (idx - prompt) % n).unsqueeze(0)
         mask = self._packed_mask(batch, n, sequence.dtype)
         out = self._call(inputs_embeds=sequence, attention_mask=mask, position_ids=positions, use_cache=False)
-        return out.last_hidden_state[0, prompt + n - 1 :: n]
+        return out.last_hidden_state[0, prompt:].view(batch, n, width)[:, n - last :]
 
     def _lora_key(self) -> tuple[Any, ...]:
         """Identifies the LoRA weights' current values: in-place updates (optimizer steps) bump `_version`."""
@@ -436,7 +458,7 @@ class LLMReasoner(nn.Module):
         device = self.loaded.device
         self._eval_kv = (self._lora_key(), [(k.to(device), v.to(device)) for k, v in kv])
 
-    def _forward_prefix_cached(self, tokens: Tensor) -> Tensor:
+    def _forward_prefix_cached(self, tokens: Tensor, last: int) -> Tensor:
         from transformers import DynamicCache
 
         batch, n = tokens.shape[0], tokens.shape[1]
@@ -447,7 +469,7 @@ class LLMReasoner(nn.Module):
         positions = torch.arange(start, start + n, device=tokens.device).unsqueeze(0).expand(batch, -1)
         caches = {self._cache_keyword: past}
         out = self._call(inputs_embeds=tokens, position_ids=positions, use_cache=True, **caches)
-        return out.last_hidden_state[:, -1]
+        return out.last_hidden_state[:, -last:]
 
 
 class PassThroughReasoner(nn.Module):
@@ -465,8 +487,8 @@ class PassThroughReasoner(nn.Module):
     def reset(self, seed: int) -> None:
         """Nothing to re-initialise."""
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """tokens [B, n, d] → the last token [B, d] in fp32."""
+    def forward(self, tokens: Tensor, last: Optional[int] = None) -> Tensor:
+        """tokens [B, n, d] → the last token [B, d] in fp32 (with `last` = r: the last r tokens, [B, r, d])."""
         if tokens.dim() != 3 or tokens.shape[-1] != self.hidden_size:
             raise ValueError(f"tokens must be [B, n, {self.hidden_size}], got {tuple(tokens.shape)}")
-        return tokens[:, -1].float()
+        return _shaped(tokens[:, -_check_last(last, tokens.shape[1]) :].float(), last)
