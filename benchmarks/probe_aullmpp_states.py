@@ -1,8 +1,10 @@
-"""What an AU flip does inside trained AULLM++ fold models (issue #31, round 3).
+"""What an AU flip does inside trained AULLM++ fold models (issue #31, rounds 3–4).
 
 Loads a finished run's fold weights (`folds/F/weights_seedS.safetensors`) and, on each fold's test clips, reports
 how decided R-AUGNN's node states are and how far flipping every state moves the Instruction Token and the
-predicted probabilities: the soft flip CCR used (s → 1 − s) and the hard one (s → 1 if s < 0.5 else 0).
+predicted probabilities: the soft flip CCR used (s → 1 − s) and the hard one (s → 1 if s < 0.5 else 0). And how
+much per-clip information the prediction takes from each token: how far the probabilities move when the IT (or
+the CT) handed to the LLM is replaced by its mean over the fold's test clips (`prob_moved_it_mean`, `_ct_mean`).
 
     python benchmarks/probe_aullmpp_states.py RUN_DIR DATA_ROOT [--folds 01 02] [--seeds 1]
 """
@@ -50,6 +52,9 @@ def probe(model: torch.nn.Module, x: torch.Tensor) -> dict[str, float]:
             it_f, p_f = read(RAUGNN.apply_flip(states, every, kind))
             result[f"it_moved_{kind}"] = (it_f - it).norm(dim=-1).mean().item()
             result[f"prob_moved_{kind}"] = (p_f - p).abs().mean().item()
+        mean_of = lambda t: t.mean(dim=0, keepdim=True).expand_as(t)  # noqa: E731
+        for name, seq in (("it", model.sequence(ct, mean_of(it))), ("ct", model.sequence(mean_of(ct), it))):
+            result[f"prob_moved_{name}_mean"] = (torch.sigmoid(model._logits(seq)) - p).abs().mean().item()
     return result
 
 
