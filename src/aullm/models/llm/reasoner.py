@@ -347,7 +347,7 @@ class LLMReasoner(nn.Module):
         mask = self._tree_mask(batch, n1, sizes, n2, sequence.dtype)
         out = self._call(inputs_embeds=sequence, attention_mask=mask, position_ids=pos.unsqueeze(0), use_cache=False)
         start = self.prompt_tokens + batch * n1
-        return out.last_hidden_state[0, start:].view(total, n2, width)[:, n2 - last :]
+        return out.last_hidden_state[0, start:].reshape(total, n2, width)[:, n2 - last :]
 
     def forward_path(self, tokens: Tensor, path: Literal["full", "packed", "kv"], last: Optional[int] = None) -> Tensor:
         """One named computation, whatever the settings: for equivalence checks and benchmarks."""
@@ -423,7 +423,7 @@ class LLMReasoner(nn.Module):
         positions = torch.where(idx < prompt, idx, prompt + (idx - prompt) % n).unsqueeze(0)
         mask = self._packed_mask(batch, n, sequence.dtype)
         out = self._call(inputs_embeds=sequence, attention_mask=mask, position_ids=positions, use_cache=False)
-        return out.last_hidden_state[0, prompt:].view(batch, n, width)[:, n - last :]
+        return out.last_hidden_state[0, prompt:].reshape(batch, n, width)[:, n - last :]
 
     def _lora_key(self) -> tuple[Any, ...]:
         """Identifies the LoRA weights' current values: in-place updates (optimizer steps) bump `_version`."""
