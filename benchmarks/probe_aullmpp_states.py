@@ -29,6 +29,11 @@ from aullm.training import run_dir
 from aullm.training.session import subject_key
 
 
+def _clip_mean(tokens: torch.Tensor) -> torch.Tensor:
+    """Every clip's tokens replaced by their mean over the clips: what is left carries no per-clip information."""
+    return tokens.mean(dim=0, keepdim=True).expand_as(tokens)
+
+
 def probe(model: torch.nn.Module, x: torch.Tensor) -> dict[str, float]:
     """Node-state spread and the IT / probability change of flipping every state, soft and hard."""
     with torch.no_grad():
@@ -52,8 +57,7 @@ def probe(model: torch.nn.Module, x: torch.Tensor) -> dict[str, float]:
             it_f, p_f = read(RAUGNN.apply_flip(states, every, kind))
             result[f"it_moved_{kind}"] = (it_f - it).norm(dim=-1).mean().item()
             result[f"prob_moved_{kind}"] = (p_f - p).abs().mean().item()
-        mean_of = lambda t: t.mean(dim=0, keepdim=True).expand_as(t)  # noqa: E731
-        for name, seq in (("it", model.sequence(ct, mean_of(it))), ("ct", model.sequence(mean_of(ct), it))):
+        for name, seq in (("it", model.sequence(ct, _clip_mean(it))), ("ct", model.sequence(_clip_mean(ct), it))):
             result[f"prob_moved_{name}_mean"] = (torch.sigmoid(model._logits(seq)) - p).abs().mean().item()
     return result
 

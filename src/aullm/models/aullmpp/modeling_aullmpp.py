@@ -173,11 +173,12 @@ class AULLMPP(AUModel):
                 tokens=self.it_tokens,
             )
         self.reasoner: Reasoner = reasoner  # an nn.Module too: registered as a child
-        # How many final positions the head reads: the last one, or every structured token (IT and CT).
-        self.read_positions = 1
+        # The reasoner's `last` for the head: None reads the last position; `structured` reads every structured
+        # token (IT and CT), their states side by side.
+        self.read_last: Optional[int] = None
         if readout == "structured":
-            self.read_positions = self.ct_tokens + (self.it_tokens if self.use_r_augnn else 0)
-        self.head = nn.Linear(hidden * self.read_positions, len(self.aus))
+            self.read_last = self.ct_tokens + (self.it_tokens if self.use_r_augnn else 0)
+        self.head = nn.Linear(hidden * (self.read_last or 1), len(self.aus))
         self.reset(seed)
 
     def _evidence(
@@ -268,13 +269,8 @@ class AULLMPP(AUModel):
         """The reasoner's output as the head reads it: [B, d], or the structured tokens' states side by side."""
         return hidden.float().flatten(1)
 
-    def _hidden(self, tokens: Tensor) -> Tensor:
-        if self.readout == "last":
-            return self._read(self.reasoner(tokens))
-        return self._read(self.reasoner(tokens, last=self.read_positions))
-
     def _logits(self, tokens: Tensor) -> Tensor:
-        return self.head(self._hidden(tokens))
+        return self.head(self._read(self.reasoner(tokens, last=self.read_last)))
 
     def _pair_hidden(self, ct: Tensor, it: Tensor, it_cf: Tensor) -> tuple[Tensor, Tensor]:
         """The reasoner's output for the original sequences [B, d] and the counterfactual ones [B_cf, d] (the first
@@ -282,15 +278,14 @@ class AULLMPP(AUModel):
         sample's CT too)."""
         n_cf = it_cf.shape[0]
         branches = getattr(self.reasoner, "forward_branches", None)
-        if branches is not None and self.token_order == "prompt_ct_it" and self.readout == "last":
+        if branches is not None and self.token_order == "prompt_ct_it" and self.read_last is None:
             z, z_cf = branches(ct, [it.to(ct.dtype), it_cf.to(ct.dtype)])
             return z, z_cf
         pair = [self.sequence(ct, it), self.sequence(ct[:n_cf], it_cf)]
-        last = None if self.readout == "last" else self.read_positions
         if branches is not None:
-            z, z_cf = branches(None, pair, last=last)
+            z, z_cf = branches(None, pair, last=self.read_last)
             return self._read(z), self._read(z_cf)
-        hidden = self._read(self.reasoner(torch.cat(pair), last=last))
+        hidden = self._read(self.reasoner(torch.cat(pair), last=self.read_last))
         return hidden[: ct.shape[0]], hidden[ct.shape[0] :]
 
     def forward(self, x: Tensor) -> ModelOutput:

@@ -50,7 +50,7 @@ def _log_once(message: str) -> None:
 
 
 def _check_last(last: Optional[int], length: int) -> int:
-    """How many final positions to read: `last` (1 when None), which must lie within the sequence's `length`."""
+    """How many final positions to read: `last` (1 when None), at most the `length` tokens handed in."""
     r = 1 if last is None else int(last)
     if not 1 <= r <= length:
         raise ValueError(f"cannot read the last {r} positions of a {length}-token sequence")
@@ -234,7 +234,7 @@ class LLMReasoner(nn.Module):
         every structured token)."""
         if tokens.dim() != 3 or tokens.shape[-1] != self.hidden_size:
             raise ValueError(f"tokens must be [B, n, {self.hidden_size}], got {tuple(tokens.shape)}")
-        r = _check_last(last, tokens.shape[1] + (self.prompt_tokens if self.token_position == "prepend" else 0))
+        r = _check_last(last, tokens.shape[1])
         tokens = tokens.to(device=self.loaded.device, dtype=self.loaded.dtype)
         with self._autocast():
             if not self.uses_fast_path:
